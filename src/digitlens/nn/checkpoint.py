@@ -1,0 +1,137 @@
+"""Model files: arrays + config JSON + format version in one ``.npz``.  No pickle, atomic writes.
+
+Layout of the ``.npz`` (a zip of ``.npy`` arrays, readable by any NumPy):
+
+- ``__format__``  : int64 array ``[FORMAT_VERSION]``
+- ``__config__``  : uint8 bytes of the :class:`ModelConfig` JSON
+- ``__meta__``    : uint8 bytes of a JSON dict of free metadata (training history summary, ...)
+- ``param/<name>``: one array per parameter, named as in :meth:`Sequential.params`
+
+Loading uses ``np.load(..., allow_pickle=False)``, so a file carrying pickled objects is refused
+instead of executed.  Saving writes a temporary file next to the target and renames it over the
+target only once it is complete, so an interrupted save never destroys the previous file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .model import ModelConfig, Sequential
+
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be loaded; the message says why."""
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it over
+    ``path``.  If anything fails the temporary file is removed and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _json_bytes(obj: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+
+def save_model(model: Sequential, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` (architecture, weights, ``meta``) to ``path`` atomically; returns the path."""
+    arrays: dict[str, np.ndarray] = {
+        "__format__": np.array([FORMAT_VERSION], dtype=np.int64),
+        "__config__": _json_bytes(model.config.to_dict()),
+        "__meta__": _json_bytes(meta or {}),
+    }
+    for k, v in model.params().items():
+        if not np.all(np.isfinite(v)):
+            raise CheckpointError(f"refusing to save: parameter {k} contains NaN or inf")
+        arrays[f"param/{k}"] = v
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    return Path(path)
+
+
+def _read_json(data, key: str, path) -> Any:
+    try:
+        return json.loads(data[key].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: the {key} entry is not valid JSON ({e})") from None
+
+
+def load_model(path: str | os.PathLike, *, with_meta: bool = False):
+    """Load a model saved by :func:`save_model`.
+
+    Raises
+    ------
+    CheckpointError
+        naming what is wrong: missing file, not a digitlens file, truncated or corrupted,
+        pickled content, wrong format version, arrays that do not match the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{path} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a digitlens model file (not an .npz archive; it may "
+                              "be truncated or another kind of file)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = set(data.files)
+            for key in ("__format__", "__config__"):
+                if key not in names:
+                    raise CheckpointError(f"{path} is not a digitlens model file (no {key} entry)")
+            version = int(np.asarray(data["__format__"]).ravel()[0])
+            if version != FORMAT_VERSION:
+                raise CheckpointError(f"{path} has model format version {version}; this digitlens "
+                                      f"reads version {FORMAT_VERSION}")
+            cfg_dict = _read_json(data, "__config__", path)
+            meta = _read_json(data, "__meta__", path) if "__meta__" in names else {}
+            params = {k[len("param/"):]: np.array(data[k]) for k in names if k.startswith("param/")}
+    except CheckpointError:
+        raise
+    except ValueError as e:
+        # np.load raises ValueError for object arrays when allow_pickle=False
+        if "pickle" in str(e).lower():
+            raise CheckpointError(f"{path} contains pickled Python objects; digitlens never "
+                                  "unpickles model files (it could run arbitrary code)") from None
+        raise CheckpointError(f"{path} is corrupted: {e}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(f"{path} is corrupted or truncated: {e}") from None
+    try:
+        config = ModelConfig.from_dict(cfg_dict)
+        model = Sequential.from_config(config, rng=np.random.default_rng(0))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: the model description is invalid: {e}") from None
+    for k, v in params.items():
+        if not np.issubdtype(v.dtype, np.floating):
+            raise CheckpointError(f"{path}: parameter {k} has dtype {v.dtype}, expected floats")
+        if not np.all(np.isfinite(v)):
+            raise CheckpointError(f"{path}: parameter {k} contains NaN or inf")
+    try:
+        model.set_params({k: v.astype(model.dtype) for k, v in params.items()})
+    except ValueError as e:
+        raise CheckpointError(f"{path}: weights do not match the architecture: {e}") from None
+    return (model, meta) if with_meta else model

@@ -1,0 +1,360 @@
+"""``Sequential``: layers applied in order, with every intermediate number available.
+
+The model returns **logits** (the last layer's ``z``); its ``loss`` names both the loss and the
+output function that turns logits into the model's answer:
+
+=============================== ============================ =====================================
+loss                            output function              targets
+=============================== ============================ =====================================
+``softmax_cross_entropy``       softmax (sums to 1)          integer class labels
+``sigmoid_binary_cross_entropy``sigmoid per output (0..1)    0/1 per output (labels -> one-hot)
+``mean_squared_error``          identity (raw scores)        real numbers (labels -> one-hot)
+=============================== ============================ =====================================
+
+``loss_and_grads`` returns gradients and never applies them: an optimizer does that
+(:mod:`digitlens.nn.optim`), and a gradient check can compare them with finite differences.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import functional as F
+from .layers import Activation, Layer, layer_from_config
+
+LOSSES = {
+    "softmax_cross_entropy": (F.softmax_cross_entropy, F.softmax),
+    "sigmoid_binary_cross_entropy": (F.sigmoid_binary_cross_entropy, F.sigmoid),
+    "mean_squared_error": (F.mean_squared_error, F.identity),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture (not its weights)."""
+
+    layers: tuple[dict[str, Any], ...]
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    loss: str = "softmax_cross_entropy"
+    name: str = "custom"
+    description: str = ""
+    classes: tuple[int, ...] = tuple(range(10))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"] = [dict(layer) for layer in self.layers]
+        d["input_shape"] = list(self.input_shape)
+        d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(
+            layers=tuple(dict(layer) for layer in d["layers"]),
+            input_shape=tuple(int(s) for s in d.get("input_shape", (1, 28, 28))),
+            loss=d.get("loss", "softmax_cross_entropy"),
+            name=d.get("name", "custom"),
+            description=d.get("description", ""),
+            classes=tuple(int(c) for c in d.get("classes", range(10))),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass
+class LayerTrace:
+    """One layer's part in one forward pass."""
+
+    index: int
+    name: str  # e.g. "1:dense"
+    layer: Layer
+    input: np.ndarray
+    output: np.ndarray
+
+
+@dataclass
+class Trace:
+    """Every intermediate of a forward pass: ``layers[i].output`` is ``layers[i+1].input``."""
+
+    input: np.ndarray
+    layers: list[LayerTrace] = field(default_factory=list)
+    logits: np.ndarray | None = None
+    output: np.ndarray | None = None  # the output function applied to the logits
+
+
+class Sequential:
+    """Layers in order.  Build one with :func:`digitlens.nn.zoo.build_model` or directly::
+
+        >>> import numpy as np
+        >>> from digitlens.nn import Sequential, Flatten, Dense, Activation
+        >>> m = Sequential([Flatten(), Dense(32), Activation("relu"), Dense(10)],
+        ...                rng=np.random.default_rng(0))
+        >>> m.forward(np.zeros((2, 1, 28, 28), np.float32)).shape
+        (2, 10)
+
+    Parameters
+    ----------
+    layers : list of Layer
+    input_shape : per-sample input shape, default ``(1, 28, 28)``.
+    loss : one of :data:`LOSSES`.
+    rng : Generator used to initialise the weights (required unless ``build=False``).
+    dtype : float32 for training, float64 for gradient checks.
+    """
+
+    def __init__(self, layers: list[Layer], *, input_shape=(1, 28, 28),
+                 loss: str = "softmax_cross_entropy", name: str = "custom",
+                 description: str = "", classes=tuple(range(10)),
+                 rng: np.random.Generator | None = None, dtype=np.float32,
+                 build: bool = True) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.loss = loss
+        self.name = name
+        self.description = description
+        self.classes = tuple(int(c) for c in classes)
+        self.dtype = np.dtype(dtype)
+        self._loss_fn, self._output_fn = LOSSES[loss]
+        self.shapes: list[tuple[int, ...]] = []  # per-sample output shape of each layer
+        if build:
+            if rng is None:
+                raise ValueError("building a model needs rng=np.random.Generator "
+                                 "(randomness is always explicit)")
+            self._build(rng)
+        else:
+            self._infer_shapes()
+
+    # ----------------------------------------------------------------------------- construction
+    def _next_activation(self, i: int) -> str | None:
+        """The activation that follows layer ``i`` (skipping dropout), for choosing its init."""
+        for layer in self.layers[i + 1:]:
+            if isinstance(layer, Activation):
+                return layer.fn
+            if layer.type != "dropout":
+                return None
+        return None
+
+    def _build(self, rng: np.random.Generator) -> None:
+        shape = self.input_shape
+        self.shapes = []
+        for i, layer in enumerate(self.layers):
+            shape = layer.build(shape, rng, self.dtype, next_activation=self._next_activation(i))
+            self.shapes.append(tuple(shape))
+
+    def _infer_shapes(self) -> None:
+        shape = self.input_shape
+        self.shapes = []
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+            self.shapes.append(tuple(shape))
+
+    @property
+    def config(self) -> ModelConfig:
+        return ModelConfig(layers=tuple(layer.config() for layer in self.layers),
+                           input_shape=self.input_shape, loss=self.loss, name=self.name,
+                           description=self.description, classes=self.classes)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, rng: np.random.Generator | None = None,
+                    dtype=np.float32, build: bool = True) -> "Sequential":
+        return cls([layer_from_config(c) for c in config.layers], input_shape=config.input_shape,
+                   loss=config.loss, name=config.name, description=config.description,
+                   classes=config.classes, rng=rng, dtype=dtype, build=build)
+
+    # ------------------------------------------------------------------------------- parameters
+    def params(self) -> dict[str, np.ndarray]:
+        """Live references to every parameter, keyed ``"<layer index>.<name>"`` (e.g. ``"1.W"``)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Copy values into the existing parameter arrays (shapes must match exactly)."""
+        own = self.params()
+        if set(own) != set(params):
+            missing, extra = sorted(set(own) - set(params)), sorted(set(params) - set(own))
+            raise ValueError(f"parameter names differ: missing {missing}, unexpected {extra}")
+        for k, v in params.items():
+            if own[k].shape != np.shape(v):
+                raise ValueError(f"parameter {k}: expected shape {own[k].shape}, got {np.shape(v)}")
+            own[k][...] = v
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(p.size for p in self.params().values()))
+
+    def copy(self) -> "Sequential":
+        return copy.deepcopy(self)
+
+    def astype(self, dtype) -> "Sequential":
+        """A copy whose parameters (and computations) use ``dtype``."""
+        m = self.copy()
+        m.dtype = np.dtype(dtype)
+        for layer in m.layers:
+            layer.params = {k: v.astype(dtype) for k, v in layer.params.items()}
+        return m
+
+    # ---------------------------------------------------------------------------------- forward
+    def _as_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.shape[1:] != self.input_shape:
+            if x.shape == self.input_shape:
+                raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}),"
+                                 f" got a single sample of shape {x.shape}; use x[None]")
+            raise ValueError(f"expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {x.shape}")
+        return x.astype(self.dtype, copy=False)
+
+    def forward_with_caches(self, x: np.ndarray, *, training: bool = False,
+                            rng: np.random.Generator | None = None):
+        """Run every layer; return ``(logits, caches)`` for :meth:`backward`."""
+        a = self._as_input(x)
+        caches = []
+        for layer in self.layers:
+            a, cache = layer.forward(a, training=training, rng=rng)
+            caches.append(cache)
+        return a, caches
+
+    def forward(self, x: np.ndarray, *, trace: bool = False, training: bool = False,
+                rng: np.random.Generator | None = None):
+        """Logits ``(N, K)`` for inputs ``(N, *input_shape)``; with ``trace=True`` a :class:`Trace`
+        holding every layer's input and output, the logits and the output function's result."""
+        if not trace:
+            a = self._as_input(x)
+            for layer in self.layers:
+                a, _ = layer.forward(a, training=training, rng=rng)
+            return a
+        a = self._as_input(x)
+        tr = Trace(input=a)
+        for i, layer in enumerate(self.layers):
+            out, _ = layer.forward(a, training=training, rng=rng)
+            tr.layers.append(LayerTrace(i, f"{i}:{layer.type}", layer, a, out))
+            a = out
+        tr.logits = a
+        tr.output = self._output_fn(a)
+        return tr
+
+    def output(self, logits: np.ndarray) -> np.ndarray:
+        """The output function (softmax, sigmoid or identity) applied to logits."""
+        return self._output_fn(logits)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Scores per class after the output function (probabilities for softmax models)."""
+        x = np.asarray(x)
+        outs = [self._output_fn(self.forward(x[i:i + batch_size]))
+                for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.classes)), self.dtype)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Predicted class labels ``(N,)``."""
+        scores = self.predict_proba(x, batch_size)
+        if scores.shape[1] == 1:  # one sigmoid unit: P(second class)
+            idx = (scores[:, 0] >= 0.5).astype(np.int64)
+        else:
+            idx = scores.argmax(axis=1)
+        return np.asarray(self.classes)[idx]
+
+    # --------------------------------------------------------------------------------- backward
+    def backward(self, dout: np.ndarray, caches: list) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Backpropagate ``dout`` (gradient w.r.t. the logits) through every layer.
+
+        Returns ``(dx, grads)``: the gradient w.r.t. the input and a dict keyed like :meth:`params`.
+        """
+        grads: dict[str, np.ndarray] = {}
+        d = dout
+        for i in range(len(self.layers) - 1, -1, -1):
+            d, g = self.layers[i].backward(d, caches[i])
+            for k, v in g.items():
+                grads[f"{i}.{k}"] = v
+        return d, grads
+
+    def targets(self, y: np.ndarray, n_out: int) -> np.ndarray:
+        """Turn labels into what the loss compares against (one-hot for BCE/MSE with K > 1)."""
+        y = np.asarray(y)
+        if self.loss == "softmax_cross_entropy":
+            return self.class_index(y)
+        if y.ndim == 1 and n_out > 1:
+            return F.one_hot(self.class_index(y), n_out, self.dtype)
+        if y.ndim == 1 and n_out == 1:
+            return self.class_index(y).astype(self.dtype)
+        return y.astype(self.dtype)
+
+    def class_index(self, y: np.ndarray) -> np.ndarray:
+        """Map labels (e.g. digits 0 and 1 for the binary model) to output indices."""
+        y = np.asarray(y)
+        if self.classes == tuple(range(len(self.classes))):
+            idx = y.astype(np.int64)
+        else:
+            lut = {c: i for i, c in enumerate(self.classes)}
+            try:
+                idx = np.array([lut[int(v)] for v in y], dtype=np.int64)
+            except KeyError as e:
+                raise ValueError(f"label {e.args[0]} is not one of this model's classes "
+                                 f"{self.classes}") from None
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.classes)):
+            raise ValueError(f"labels must be in {self.classes}, got values in "
+                             f"[{idx.min()}, {idx.max()}]")
+        return idx
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0,
+                       training: bool = True, rng: np.random.Generator | None = None,
+                       return_logits: bool = False):
+        """Mean loss on the batch and its gradient for every parameter.  Nothing is updated.
+
+        Parameters
+        ----------
+        x : (N, *input_shape) inputs.
+        y : (N,) labels (or targets shaped like the logits for BCE/MSE).
+        l2 : L2 strength λ; adds ``λ/2 · Σ W²`` over weights (not biases) to the loss.
+        training : dropout active (needs ``rng``) when True.
+
+        Returns
+        -------
+        loss : float
+        grads : dict like :meth:`params`
+        logits : (N, K), only with ``return_logits=True``
+        """
+        z, caches = self.forward_with_caches(x, training=training, rng=rng)
+        loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
+        _, grads = self.backward(dz, caches)
+        if l2:
+            for i, layer in enumerate(self.layers):
+                for k in layer.decay_params:
+                    W = layer.params[k]
+                    loss += 0.5 * l2 * float(np.vdot(W, W))
+                    grads[f"{i}.{k}"] = grads[f"{i}.{k}"] + l2 * W
+        return (loss, grads, z) if return_logits else (loss, grads)
+
+    def evaluate_loss(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+        """Mean loss over a data set, in inference mode (no dropout)."""
+        total, n = 0.0, len(x)
+        for i in range(0, n, batch_size):
+            z = self.forward(x[i:i + batch_size])
+            loss, _ = self._loss_fn(z, self.targets(y[i:i + batch_size], z.shape[1]))
+            total += loss * len(z)
+        return total / max(n, 1)
+
+    # ------------------------------------------------------------------------------ description
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per layer: index, type, output shape, parameter count, what it does."""
+        rows = []
+        for i, (layer, shape) in enumerate(zip(self.layers, self.shapes)):
+            rows.append({"index": i, "type": layer.type, "config": layer.config(),
+                         "output_shape": list(shape),
+                         "params": int(sum(p.size for p in layer.params.values())),
+                         "describe": layer.describe()})
+        return rows
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential(name={self.name!r}, [{inner}], loss={self.loss!r})"

@@ -1,0 +1,293 @@
+"""Training: mini-batch gradient descent with everything visible and nothing printed.
+
+``fit(model, x, y, config, rng)`` loops over epochs and shuffled mini-batches, asks the model for
+``loss, grads`` and hands the gradients to the optimizer.  It reports through callbacks and
+returns a :class:`History`; it never prints.
+
+Safety:
+
+- a NaN or inf loss stops training with :class:`TrainingDiverged` (the message says when and
+  suggests a fix); the model keeps the weights of the last completed epoch;
+- ``KeyboardInterrupt`` (Ctrl-C) stops cleanly: the model keeps the weights of the last complete
+  epoch and the history says ``stop_reason == "interrupted"``;
+- with a validation set and ``patience``, training stops early and restores the best epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from .nn.model import Sequential
+from .nn.optim import make_optimizer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's settings (JSON-serialisable).
+
+    Parameters
+    ----------
+    epochs : passes over the training set.
+    batch_size : examples per gradient step.
+    optimizer : ``"adam"`` or ``"sgd"`` (with ``momentum``).
+    lr : peak learning rate.
+    schedule : ``"constant"``, ``"cosine"`` (decays to 0) or ``"onecycle"`` (warm up for the first
+        ``warmup`` fraction of steps from lr/25 to lr, then cosine down to lr/10⁴).
+    l2 : L2 penalty λ on weights (``λ/2 · ΣW²``).
+    validation_fraction : fraction of the training data held out for validation when no
+        validation set is given (0 = none).
+    patience : stop after this many epochs without a better validation loss (None = never);
+        the best epoch's weights are restored.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "constant"
+    warmup: float = 0.3
+    l2: float = 0.0
+    validation_fraction: float = 0.0
+    patience: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _constant(t: float, warmup: float) -> float:
+    return 1.0
+
+
+def _cosine(t: float, warmup: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _onecycle(t: float, warmup: float) -> float:
+    lo, end = 1 / 25, 1e-4
+    if t < warmup:
+        return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * t / warmup))
+    u = (t - warmup) / max(1 - warmup, 1e-12)
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * u))
+
+
+SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    "constant": _constant, "cosine": _cosine, "onecycle": _onecycle}
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate at ``step`` (0-based) of ``total_steps``."""
+    t = step / max(total_steps, 1)
+    return config.lr * SCHEDULES[config.schedule](t, config.warmup)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model was restored to its last good weights."""
+
+    def __init__(self, message: str, history: "History") -> None:
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class History:
+    """What happened during training, epoch by epoch and batch by batch (JSON-serialisable)."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    batches: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str = "completed"  # completed | early_stopping | interrupted | callback | diverged
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        return cls(**d)
+
+    def last(self, key: str) -> float | None:
+        return self.epochs[-1].get(key) if self.epochs else None
+
+
+class Callback(Protocol):
+    """Anything with these optional methods; returning True from either asks training to stop."""
+
+    def on_batch_end(self, log: dict[str, float]) -> bool | None: ...
+    def on_epoch_end(self, log: dict[str, float]) -> bool | None: ...
+
+
+def accuracy_from_logits(model: Sequential, z: np.ndarray, y: np.ndarray) -> float:
+    idx = model.class_index(y)
+    pred = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else z.argmax(axis=1)
+    return float((pred == idx).mean())
+
+
+def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
+    """``(loss, accuracy)`` over a data set, in inference mode."""
+    losses, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        z = model.forward(xb)
+        loss, _ = model._loss_fn(z, model.targets(yb, z.shape[1]))
+        losses += loss * len(xb)
+        correct += accuracy_from_logits(model, z, yb) * len(xb)
+    n = max(len(x), 1)
+    return losses / n, correct / n
+
+
+def _call(callbacks, method: str, log: dict) -> bool:
+    stop = False
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None and fn(log):
+            stop = True
+    return stop
+
+
+def _snapshot(model: Sequential) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in model.params().items()}
+
+
+def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | None = None, *,
+        rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
+        callbacks: list | tuple = (),
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Parameters
+    ----------
+    model : the model to train (its parameters are updated in place).
+    x : (N, *input_shape) float images; y : (N,) labels.
+    config : :class:`TrainConfig` (defaults if None).
+    rng : the only source of randomness (shuffling, dropout, augmentation, validation split).
+    validation : optional ``(x_val, y_val)``; else ``config.validation_fraction`` of ``x`` is held out.
+    callbacks : objects with ``on_batch_end(log)`` / ``on_epoch_end(log)``; a True return stops.
+    augment : optional ``augment(x_batch, rng) -> x_batch`` applied to each training batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from digitlens import load_digits, build_model
+    >>> d = load_digits()
+    >>> m = build_model("logistic", np.random.default_rng(0))
+    >>> h = fit(m, d.x_train, d.y_train, TrainConfig(epochs=1), rng=np.random.default_rng(0))
+    >>> h.epochs[-1]["accuracy"] > 0.7
+    True
+    """
+    config = config or TrainConfig()
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError("no training examples")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("training images contain NaN or inf")
+    model.class_index(y)  # validates labels early, with a clear message
+    if validation is None and config.validation_fraction > 0:
+        perm = rng.permutation(len(x))
+        n_val = max(1, int(round(config.validation_fraction * len(x))))
+        validation = (x[perm[:n_val]], y[perm[:n_val]])
+        x, y = x[perm[n_val:]], y[perm[n_val:]]
+
+    history = History(config=config.to_dict())
+    opt = make_optimizer(config.optimizer, config.lr, config.momentum)
+    params = model.params()
+    n, bs = len(x), int(config.batch_size)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * config.epochs
+    good = _snapshot(model)  # weights at the end of the last complete epoch
+    best_loss, best_params, bad_epochs = math.inf, None, 0
+    t_start = time.perf_counter()
+    step = 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            perm = rng.permutation(n)
+            sum_loss, sum_correct = 0.0, 0.0
+            stop_cb = False
+            for b in range(steps_per_epoch):
+                idx = perm[b * bs:(b + 1) * bs]
+                xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, rng)
+                opt.lr = learning_rate(config, step, total_steps)
+                loss, grads, z = model.loss_and_grads(xb, yb, l2=config.l2, training=True,
+                                                      rng=rng, return_logits=True)
+                if not math.isfinite(loss):
+                    model.set_params(good)
+                    history.stop_reason = "diverged"
+                    history.seconds = time.perf_counter() - t_start
+                    raise TrainingDiverged(
+                        f"training diverged: the loss became {loss} at epoch {epoch}, batch {b + 1} "
+                        f"(learning rate {opt.lr:.3g}); the model keeps the weights of epoch "
+                        f"{epoch - 1}. Try a smaller learning rate.", history)
+                opt.step(params, grads)
+                acc = accuracy_from_logits(model, z, yb)
+                sum_loss += loss * len(idx)
+                sum_correct += acc * len(idx)
+                step += 1
+                blog = {"epoch": epoch, "batch": b + 1, "batches": steps_per_epoch,
+                        "loss": loss, "accuracy": acc, "lr": opt.lr}
+                history.batches.append(blog)
+                if _call(callbacks, "on_batch_end", blog):
+                    stop_cb = True
+                    break
+            if stop_cb:
+                model.set_params(good)
+                history.stop_reason = "callback"
+                break
+            log = {"epoch": epoch, "epochs": config.epochs, "loss": sum_loss / n,
+                   "accuracy": sum_correct / n, "lr": opt.lr,
+                   "seconds": time.perf_counter() - t0}
+            if validation is not None:
+                log["val_loss"], log["val_accuracy"] = evaluate(model, *validation)
+            history.epochs.append(log)
+            good = _snapshot(model)
+            if validation is not None:
+                if log["val_loss"] < best_loss - 1e-12:
+                    best_loss, best_params, bad_epochs = log["val_loss"], good, 0
+                    history.best_epoch = epoch
+                else:
+                    bad_epochs += 1
+            if _call(callbacks, "on_epoch_end", log):
+                history.stop_reason = "callback"
+                break
+            if config.patience is not None and validation is not None \
+                    and bad_epochs >= config.patience:
+                model.set_params(best_params)
+                history.stop_reason = "early_stopping"
+                break
+    except KeyboardInterrupt:
+        model.set_params(good)
+        history.stop_reason = "interrupted"
+    history.seconds = time.perf_counter() - t_start
+    return history
