@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..train import TrainConfig
 from .layers import Activation, Dense, Dropout, Flatten, Layer
 from .model import Sequential
 
@@ -22,6 +23,8 @@ class ZooEntry:
     layers: Callable[[], list[Layer]]
     loss: str = "softmax_cross_entropy"
     classes: tuple[int, ...] = tuple(range(10))
+    #: the training recipe ``digitlens train --model NAME`` uses by default
+    recipe: TrainConfig = TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")
 
 
 MODELS: dict[str, ZooEntry] = {}
@@ -37,6 +40,7 @@ register_model(ZooEntry(
     "Multinomial logistic regression: one weighted sum of the 784 pixels per digit, turned into ten "
     "probabilities by softmax — the logistic regression you know, with ten outputs instead of one.",
     lambda: [Flatten(), Dense(10)],
+    recipe=TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
 ))
 register_model(ZooEntry(
     "binary",
@@ -51,6 +55,7 @@ register_model(ZooEntry(
     "The course's network, 784→25→15→10 with ReLU: 25 units each learn a pixel template, 15 combine "
     "them, and softmax turns the last 10 sums into probabilities.",
     lambda: [Flatten(), Dense(25), Activation("relu"), Dense(15), Activation("relu"), Dense(10)],
+    recipe=TrainConfig(epochs=20, batch_size=64, lr=2e-3, schedule="cosine"),
 ))
 register_model(ZooEntry(
     "mlp",
@@ -58,7 +63,15 @@ register_model(ZooEntry(
     "learn many stroke templates and their combinations.",
     lambda: [Flatten(), Dense(256), Activation("relu"), Dropout(0.2),
              Dense(128), Activation("relu"), Dense(10)],
+    recipe=TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
 ))
+
+
+def default_recipe(name: str) -> TrainConfig:
+    """The training settings that give ``name`` its documented accuracy on the bundled digits."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
+    return MODELS[name].recipe
 
 
 def model_names() -> list[str]:

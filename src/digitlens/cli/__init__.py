@@ -1,0 +1,20 @@
+"""The ``digitlens`` command: a thin shell over the library.
+
+Each topic registers its commands on :data:`app` from its own module.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="digitlens",
+    help="See how a neural network reads handwritten digits: train, predict, explain, look inside.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from . import train as _train  # noqa: E402,F401  (registers train / predict / info)
+
+__all__ = ["app"]

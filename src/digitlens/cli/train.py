@@ -1,0 +1,205 @@
+"""``digitlens train``, ``predict`` and ``info``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import app
+from ._common import UserError, console, friendly_errors, resolve_model
+
+
+class EpochProgress:
+    """A rich progress bar fed by ``fit``'s callbacks: epoch, batch, loss, accuracy, time."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress = progress
+        self.label = label
+        self.task = None
+
+    def on_batch_end(self, log):
+        if self.task is None:
+            self.task = self.progress.add_task(self.label, total=log["batches"] * self._epochs)
+        self.progress.update(self.task, advance=1,
+                             description=f"{self.label} epoch {log['epoch']}/{self._epochs} "
+                                         f"loss {log['loss']:.3f} acc {log['accuracy']:.3f}")
+
+    def on_epoch_end(self, log):
+        extra = ""
+        if "val_accuracy" in log:
+            extra = f" · val acc {log['val_accuracy']:.3f}"
+        self.progress.console.print(
+            f"  epoch {log['epoch']:>3}/{log['epochs']}  loss {log['loss']:.4f}  "
+            f"acc {log['accuracy']:.4f}{extra}  ({log['seconds']:.1f}s)", highlight=False)
+
+    def start(self, epochs: int) -> "EpochProgress":
+        self._epochs = epochs
+        return self
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float | None = None,
+                   batch_size: int | None = None, seed: int = 0, data=None,
+                   label: str | None = None, **overrides):
+    """Train zoo model ``name`` with its default recipe (overridable) and save it; shared by the
+    commands that need a trained model.  Returns ``(model, history, test_accuracy)``."""
+    from ..data import load_digits
+    from ..nn.checkpoint import save_model
+    from ..nn.zoo import MODELS, build_model, default_recipe
+    from ..train import evaluate, fit
+
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of {list(MODELS)}")
+    recipe = default_recipe(name)
+    changes = {k: v for k, v in dict(epochs=epochs, lr=lr, batch_size=batch_size,
+                                     **overrides).items() if v is not None}
+    config = dataclasses.replace(recipe, **changes)
+    d = data if data is not None else load_digits()
+    x_tr, y_tr, x_te, y_te = d.x_train, d.y_train, d.x_test, d.y_test
+    classes = MODELS[name].classes
+    if classes != tuple(range(10)):  # e.g. the binary 0-vs-1 model
+        keep_tr, keep_te = np.isin(y_tr, classes), np.isin(y_te, classes)
+        x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
+    rng = np.random.default_rng(seed)
+    model = build_model(name, rng)
+    with progress_bar() as progress:
+        cb = EpochProgress(progress, label or name).start(config.epochs)
+        augment = getattr(MODELS[name], "augment", None)
+        kwargs = {"augment": augment(config)} if callable(augment) else {}
+        history = fit(model, x_tr, y_tr, config, rng=rng, callbacks=[cb], **kwargs)
+    _, test_acc = evaluate(model, x_te, y_te)
+    meta = {"test_accuracy": test_acc, "train_config": config.to_dict(), "seed": seed,
+            "data": getattr(d, "source", "bundled"), "stop_reason": history.stop_reason,
+            "seconds": history.seconds, "epochs_completed": len(history.epochs),
+            "history": {"epochs": history.epochs}}
+    if history.epochs:
+        save_model(model, out, meta)
+    return model, history, test_acc
+
+
+@app.command()
+@friendly_errors
+def train(
+    model: str = typer.Option("mlp", "--model", "-m", help="Which zoo model: logistic, binary, "
+                              "lab, mlp (and more as they are added; see `digitlens info`)."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training digits "
+                                         "(default: the model's recipe)."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default: the recipe's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Digits per gradient step."),
+    seed: int = typer.Option(0, help="Seed for the weights, shuffling and dropout."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to save the model "
+                                       "(default: the cache, where `--model NAME` finds it)."),
+):
+    """Train a model on the 4,000 bundled training digits and report its test accuracy.
+
+    Ctrl-C stops after saving the last complete epoch.
+    """
+    from .. import paths
+    from ..nn.zoo import MODELS
+
+    if model not in MODELS:
+        raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
+    target = out or paths.model_path(model)
+    console.print(f"[bold]{model}[/]: {MODELS[model].sentence}", highlight=False)
+    t0 = time.perf_counter()
+    m, history, acc = train_and_save(model, target, epochs=epochs, lr=lr, batch_size=batch_size,
+                                     seed=seed)
+    if not history.epochs:
+        raise UserError("stopped before the first epoch finished; nothing was saved")
+    note = {"interrupted": " (interrupted: kept the last complete epoch)",
+            "early_stopping": " (stopped early)"}.get(history.stop_reason, "")
+    console.print(f"test accuracy [bold]{acc:.2%}[/] on 1,000 held-out digits after "
+                  f"{len(history.epochs)} epochs in {time.perf_counter() - t0:.1f}s{note}",
+                  highlight=False)
+    console.print(f"saved {m.n_params:,} parameters to {target}", highlight=False)
+
+
+def load_image_simple(path: Path) -> np.ndarray:
+    """Fallback reader: grayscale, resized to 28×28, ink made bright."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            g = np.asarray(im.convert("L").resize((28, 28), Image.LANCZOS), dtype=np.float32) / 255
+    except UnidentifiedImageError:
+        raise UserError(f"{path} is not an image file digitlens can read") from None
+    if g.mean() > 0.5:  # dark ink on light paper -> invert
+        g = 1.0 - g
+    return g[None, None]
+
+
+def prepare_image(path: Path) -> np.ndarray:
+    """The image as the network reads it, ``(1, 1, 28, 28)``."""
+    try:
+        from ..preprocess import preprocess
+    except ImportError:
+        return load_image_simple(path)
+    return preprocess(path.read_bytes()).image[None, None]
+
+
+@app.command()
+@friendly_errors
+def predict(
+    image: Path = typer.Argument(..., help="An image of one digit (PNG, JPEG, ...)."),
+    model: str = typer.Option("mlp", "--model", "-m", help="A model file or a trained zoo name."),
+):
+    """Read the digit in IMAGE and show the ten probabilities."""
+    if not image.is_file():
+        raise UserError(f"file not found: {image}")
+    m, _ = resolve_model(model)
+    x = prepare_image(image)
+    p = m.predict_proba(x)[0]
+    pred = m.predict(x)[0]
+    console.print(f"[bold]{pred}[/]  ({m.name}, {float(p.max()):.1%} sure)", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("digit")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    for c, pc in zip(m.classes, p):
+        table.add_row(str(c), f"{pc:.4f}", "█" * int(round(float(pc) * 30)))
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def info(model: Optional[str] = typer.Argument(None, help="A model file or zoo name; "
+                                                "omit to list the zoo.")):
+    """Show a model's layers and parameter counts (or list the zoo)."""
+    from .. import paths
+    from ..nn.zoo import MODELS, build_model
+
+    if model is None:
+        table = Table(title="model zoo", header_style="bold")
+        for col in ("name", "parameters", "trained", "what it is"):
+            table.add_column(col, overflow="fold")
+        for name, e in MODELS.items():
+            n = build_model(name, np.random.default_rng(0)).n_params
+            table.add_row(name, f"{n:,}", "yes" if paths.model_path(name).exists() else "no",
+                          e.sentence)
+        console.print(table)
+        return
+    m, meta = resolve_model(model)
+    console.print(f"[bold]{m.name}[/]: {m.description}", highlight=False)
+    table = Table(header_style="bold")
+    for col in ("#", "layer", "output shape", "parameters", "what it does"):
+        table.add_column(col, overflow="fold")
+    for row in m.summary():
+        cfg = ", ".join(f"{k}={v}" for k, v in row["config"].items() if k != "type")
+        table.add_row(str(row["index"]), f"{row['type']}({cfg})",
+                      "×".join(map(str, row["output_shape"])), f"{row['params']:,}",
+                      row["describe"])
+    console.print(table)
+    console.print(f"total parameters: [bold]{m.n_params:,}[/]", highlight=False)
+    if "test_accuracy" in meta:
+        console.print(f"test accuracy when saved: {meta['test_accuracy']:.2%}", highlight=False)
