@@ -148,27 +148,62 @@ def prepare_image(path: Path) -> np.ndarray:
     return preprocess(path.read_bytes()).image[None, None]
 
 
-@app.command()
-@friendly_errors
-def predict(
-    image: Path = typer.Argument(..., help="An image of one digit (PNG, JPEG, ...)."),
-    model: str = typer.Option("mlp", "--model", "-m", help="A model file or a trained zoo name."),
-):
-    """Read the digit in IMAGE and show the ten probabilities."""
-    if not image.is_file():
-        raise UserError(f"file not found: {image}")
-    m, _ = resolve_model(model)
-    x = prepare_image(image)
-    p = m.predict_proba(x)[0]
-    pred = m.predict(x)[0]
-    console.print(f"[bold]{pred}[/]  ({m.name}, {float(p.max()):.1%} sure)", highlight=False)
+def ascii_digit(image: np.ndarray) -> str:
+    """A 28×28 image as 14 lines of shaded characters (two image rows per line)."""
+    shades = " ░▒▓█"
+    img = image.reshape(28, 28)
+    rows = (img[0::2] + img[1::2]) / 2  # (14, 28)
+    return "\n".join("".join(shades[min(int(v * len(shades)), len(shades) - 1)] for v in row)
+                     for row in rows)
+
+
+def probability_table(classes, p) -> Table:
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("digit")
     table.add_column("probability", justify="right")
     table.add_column("")
-    for c, pc in zip(m.classes, p):
+    for c, pc in zip(classes, p):
         table.add_row(str(c), f"{pc:.4f}", "█" * int(round(float(pc) * 30)))
-    console.print(table)
+    return table
+
+
+@app.command()
+@friendly_errors
+def predict(
+    image: Optional[Path] = typer.Argument(None, help="An image of one digit (PNG, JPEG, ...)."),
+    model: str = typer.Option("mlp", "--model", "-m", help="A model file or a trained zoo name."),
+    sample: int = typer.Option(0, "--sample", "-n", help="Instead of IMAGE, read N random "
+                               "digits from the bundled test set (never seen in training)."),
+    seed: int = typer.Option(0, help="Which random test digits --sample picks."),
+):
+    """Read the digit in IMAGE (or N bundled test digits) and show the ten probabilities."""
+    m, _ = resolve_model(model)
+    if sample:
+        from ..data import load_digits
+
+        d = load_digits()
+        idx = np.random.default_rng(seed).choice(len(d.x_test), size=min(sample, len(d.x_test)),
+                                                  replace=False)
+        p = m.predict_proba(d.x_test[idx])
+        pred = m.predict(d.x_test[idx])
+        for k, i in enumerate(idx):
+            mark = "[green]right[/]" if pred[k] == d.y_test[i] else "[red]wrong[/]"
+            console.print(ascii_digit(d.x_test[i]), highlight=False)
+            console.print(f"test digit #{i}: true label {d.y_test[i]}, network says "
+                          f"[bold]{pred[k]}[/] ({float(p[k].max()):.1%} sure) — {mark}\n",
+                          highlight=False)
+        console.print(f"{int((pred == d.y_test[idx]).sum())}/{len(idx)} right", highlight=False)
+        return
+    if image is None:
+        raise UserError("give an IMAGE to read, or --sample N to read bundled test digits")
+    if not image.is_file():
+        raise UserError(f"file not found: {image}")
+    x = prepare_image(image)
+    p = m.predict_proba(x)[0]
+    pred = m.predict(x)[0]
+    console.print(ascii_digit(x[0]), highlight=False)
+    console.print(f"[bold]{pred}[/]  ({m.name}, {float(p.max()):.1%} sure)", highlight=False)
+    console.print(probability_table(m.classes, p))
 
 
 @app.command()

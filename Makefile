@@ -1,0 +1,25 @@
+# The README's two commands.  Each creates .venv (if needed) and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+## demo: install digitlens, train the default model on the bundled digits, read a few test digits
+demo: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/digitlens train --model mlp
+	$(BIN)/digitlens predict --sample 5 --model mlp
+
+## test: install digitlens with its test dependencies and run the whole test suite
+test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/bench_train.py
