@@ -191,8 +191,9 @@ class Attribution:
         return float(np.sum(self.map))
 
     def to_dict(self) -> dict[str, Any]:
+        m = sig(self.map)  # "total" is the sum of the rounded map, so the JSON is self-consistent
         return {"method": self.method, "target": _target_to_json(self.target),
-                "map": map_list(self.map), "total": num(self.total), "meta": clean_meta(self.meta)}
+                "map": m.tolist(), "total": num(m.sum()), "meta": clean_meta(self.meta)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Attribution":
