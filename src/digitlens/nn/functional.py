@@ -28,11 +28,22 @@ def linear(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def linear_backward(dz: np.ndarray, x: np.ndarray, W: np.ndarray):
-    """Gradients of ``z = x @ W + b``: returns ``(dx, dW, db)``."""
-    dW = x.T @ dz  # (D_in, N) @ (N, D_out) -> (D_in, D_out)
-    db = dz.sum(axis=0)  # (D_out,)
+    """Gradients of ``z = x @ W + b``: returns ``(dx, dW, db)``.
+
+    Each weight ``W[i, j]`` multiplies input ``i`` into output ``j``, so its gradient sums
+    ``x[n, i] * dz[n, j]`` over the batch; each input feeds every output, so ``dx`` sums
+    ``dz[n, j] * W[i, j]`` over the outputs.
+    """
+    dW, db = linear_param_grads(dz, x)
     dx = dz @ W.T  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
     return dx, dW, db
+
+
+def linear_param_grads(dz: np.ndarray, x: np.ndarray):
+    """``(dW, db)`` of ``z = x @ W + b`` without ``dx`` (for the first layer while training)."""
+    dW = x.T @ dz  # (D_in, N) @ (N, D_out) -> (D_in, D_out)
+    db = dz.sum(axis=0)  # (D_out,)
+    return dW, db
 
 
 # ---------------------------------------------------------------------------------- activations

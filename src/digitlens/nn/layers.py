@@ -78,6 +78,11 @@ class Layer:
     def backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
 
+    def param_grads(self, dy: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
+        """Only the parameter gradients of :meth:`backward` (training never needs ``dx`` for the
+        first layer with parameters).  Override it when skipping ``dx`` saves work."""
+        return self.backward(dy, cache)[1]
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
@@ -148,6 +153,10 @@ class Dense(Layer):
     def backward(self, dz, x):
         dx, dW, db = F.linear_backward(dz, x, self.params["W"])
         return dx, {"W": dW, "b": db}
+
+    def param_grads(self, dz, x):
+        dW, db = F.linear_param_grads(dz, x)
+        return {"W": dW, "b": db}
 
 
 @register
