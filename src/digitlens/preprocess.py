@@ -1,0 +1,706 @@
+"""Image -> the 28x28 grid of intensities the network reads, with every step visible.
+
+This is the one road from any picture of a digit to the network's input.  Bundled digits, IDX
+files, canvas drawings and phone photos all take it; draw-a-digit apps that use a different,
+simpler path for user drawings than MNIST used for its training digits are the classic reason
+such apps "only recognise 7".
+
+The steps, in order (each one except ``decode`` can be switched off by keyword)::
+
+    decode            bytes / path / PIL / array -> grayscale in [0, 1]; EXIF orientation;
+                      transparency flattened onto a contrasting background
+    polarity          ink must be bright on dark (MNIST convention): invert dark-on-light
+    flatten_lighting  subtract a large-scale estimate of the paper so shadows are not ink
+    threshold         Otsu's threshold separates ink from paper; the paper level is subtracted,
+                      gray levels inside the ink are kept
+    despeckle         drop tiny specks of "ink" (noise, dust)
+    largest_blob      keep the digit: the largest connected ink and strokes close to it
+    crop              cut to the ink's bounding box
+    scale             longer side -> 20 px, aspect ratio kept, anti-aliased (MNIST's procedure)
+    center            paste into 28x28 so the centre of mass sits at pixel (14, 14)
+    normalize         intensities scaled so the brightest ink is 1.0
+
+Numbers: all step images are (H, W) float32 in [0, 1]; after ``polarity`` 1 means ink.  MNIST
+itself was made by the last four steps (bounding box, 20x20 box with anti-aliasing, centre of mass
+at the centre of 28x28); measured on the bundled digits, every digit's bounding box has a longer
+side of exactly 20 and the centre of mass is at (13.99, 14.00) on average, i.e. pixel (14, 14).
+
+Example
+-------
+>>> import numpy as np
+>>> from digitlens.preprocess import preprocess
+>>> page = np.ones((100, 80), np.float32)     # white paper...
+>>> page[30:70, 35:45] = 0.0                  # ...with a dark vertical bar
+>>> p = preprocess(page)
+>>> p.image.shape, float(p.image.max())
+((28, 28), 1.0)
+>>> [s.name for s in p.steps][:3]
+['decode', 'polarity', 'flatten_lighting']
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .data import images as _images
+
+SIZE = 28
+"""Side of the network's input grid."""
+BOX = 20
+"""MNIST scales the digit's longer side to 20 pixels, leaving a 4-pixel margin."""
+CENTER = 14.0
+"""Where MNIST puts the centre of mass (row, column), in pixel-index coordinates."""
+MIN_CONTRAST = 0.08
+"""Ink must be at least this much brighter than the paper (on the 0..1 scale) to count."""
+
+SWITCHES = ("polarity", "flatten_lighting", "threshold", "despeckle", "largest_blob", "crop",
+            "scale", "center", "normalize")
+"""Names of the steps that can be switched off, in the order they run."""
+
+TITLES = {
+    "decode": "Decode to grayscale",
+    "polarity": "Ink polarity",
+    "flatten_lighting": "Flatten the lighting",
+    "threshold": "Separate ink from paper",
+    "despeckle": "Drop specks",
+    "largest_blob": "Keep the digit",
+    "crop": "Crop to the ink",
+    "scale": "Scale to 20 pixels",
+    "center": "Centre in 28x28",
+    "normalize": "Intensities to [0, 1]",
+}
+
+
+class PreprocessError(ValueError):
+    """The image cannot be turned into a digit; the message says why and what to do."""
+
+
+class NotAnImageError(PreprocessError):
+    """The input is not an image digitlens can read (wrong format, shape or values)."""
+
+
+class TruncatedImageError(PreprocessError):
+    """The file starts like an image but is cut short or damaged."""
+
+
+class ImageTooLargeError(PreprocessError):
+    """The file has too many bytes, or the image too many pixels (e.g. a decompression bomb)."""
+
+
+class NoInkError(PreprocessError):
+    """Nothing that looks like a digit was found."""
+
+    def __init__(self, detail: str = "") -> None:
+        msg = "no ink found — draw or upload a digit"
+        super().__init__(f"{msg} ({detail})" if detail else msg)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pre-processing step: what it produced, the numbers that matter, one sentence.
+
+    Attributes
+    ----------
+    name : str
+        Machine name (``"threshold"``); the keyword that switches it off.
+    title : str
+        Human title (``"Separate ink from paper"``).
+    image : ndarray, (H, W) float32 in [0, 1]
+        The image after this step (from ``polarity`` on, 1 = ink).
+    numbers : dict
+        JSON-able numbers, e.g. ``{"threshold": 0.41}``.
+    sentence : str
+        What happened, in one sentence.
+    enabled : bool
+        False if the step was switched off (then ``image`` is its input, unchanged).
+    """
+
+    name: str
+    title: str
+    image: np.ndarray
+    numbers: dict[str, Any] = field(default_factory=dict)
+    sentence: str = ""
+    enabled: bool = True
+
+    def grid(self, decimals: int = 3) -> str:
+        """This step's image as rows of numbers (sensible for small images)."""
+        return format_grid(self.image, decimals)
+
+    def summary(self) -> str:
+        """``"threshold: <sentence>"``, one line."""
+        return f"{self.name}: {self.sentence}"
+
+    def to_dict(self, max_side: int = 192) -> dict[str, Any]:
+        """JSON-able form; the image is a ``data:image/png;base64,...`` URL, reduced so its longer
+        side is at most ``max_side`` pixels (small images are left as they are)."""
+        h, w = self.image.shape
+        return {"name": self.name, "title": self.title, "enabled": self.enabled,
+                "sentence": self.sentence, "numbers": _jsonable(self.numbers),
+                "size": [int(w), int(h)], "image": png_data_url(self.image, max_side)}
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The network's input and the road that led to it.
+
+    Attributes
+    ----------
+    image : ndarray, (28, 28) float32 in [0, 1]
+        Ink bright on dark, MNIST-style.
+    steps : list of Step
+        Every step in order, including switched-off ones (``enabled=False``).
+    """
+
+    image: np.ndarray
+    steps: list[Step]
+
+    @property
+    def x(self) -> np.ndarray:
+        """The image as a batch of one, ``(1, 1, 28, 28)``, ready for ``model.predict``."""
+        return self.image[None, None]
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"no step named {name!r}; steps are {[s.name for s in self.steps]}")
+
+    def grid(self, decimals: int = 3) -> str:
+        """The 28x28 intensities as 28 rows of numbers, e.g. ``0.000 0.322 0.988 ...``."""
+        return format_grid(self.image, decimals)
+
+    def compact_grid(self) -> str:
+        """The 28x28 grid for a terminal: one character per pixel, the intensity x 9 rounded to
+        a digit 0-9, ``.`` for exactly 0."""
+        return compact_grid(self.image)
+
+    def summary_lines(self) -> list[str]:
+        """One line per step: ``name: sentence`` (``(off)`` for switched-off steps)."""
+        return [f"{s.name}{'' if s.enabled else ' (off)'}: {s.sentence}" for s in self.steps]
+
+    def text(self) -> str:
+        """Text form for the terminal: the compact grid, then one line per step."""
+        return (self.compact_grid() + "\n(each character: intensity x 9, rounded; '.' = 0)\n\n"
+                + "\n".join(self.summary_lines()))
+
+    __str__ = text
+
+    def to_dict(self, max_side: int = 192, decimals: int = 4) -> dict[str, Any]:
+        """JSON-able form for the web page: ``image`` as 28 lists of 28 floats, ``steps`` with
+        their images as PNG data URLs (reduced to ``max_side`` pixels)."""
+        return {"image": np.round(self.image.astype(np.float64), decimals).tolist(),
+                "shape": [SIZE, SIZE],
+                "steps": [s.to_dict(max_side) for s in self.steps]}
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f'<figure style="display:inline-block;margin:4px;text-align:center">'
+            f'<img src="{png_data_url(s.image, 112)}" style="width:84px;height:84px;'
+            f'object-fit:contain;image-rendering:pixelated;border:1px solid #ccc'
+            f'{";opacity:.4" if not s.enabled else ""}">'
+            f'<figcaption style="font-size:10px;width:84px">{s.title}</figcaption></figure>'
+            for s in self.steps)
+        items = "".join(f"<li>{_html_escape(line)}</li>" for line in self.summary_lines())
+        return f"<div>{cells}<ul style='font-size:12px'>{items}</ul></div>"
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+def format_grid(image: np.ndarray, decimals: int = 3) -> str:
+    """Rows of fixed-width numbers, one row per image row."""
+    if not isinstance(decimals, (int, np.integer)) or decimals < 0:
+        raise ValueError(f"decimals must be a non-negative integer; got {decimals!r}")
+    return "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in np.asarray(image))
+
+
+def compact_grid(image: np.ndarray) -> str:
+    """One character per pixel: round(intensity x 9) as a digit, ``.`` for exactly 0."""
+    a = np.asarray(image, dtype=np.float64)
+    levels = np.rint(np.clip(a, 0, 1) * 9).astype(int)
+    return "\n".join("".join("." if v == 0 else str(max(lv, 0)) for v, lv in zip(r, lr))
+                     for r, lr in zip(a, levels))
+
+
+def png_data_url(image: np.ndarray, max_side: int = 192) -> str:
+    """A (H, W) image in [0, 1] as a ``data:image/png;base64,`` URL, reduced (box filter) so its
+    longer side is at most ``max_side``."""
+    from PIL import Image
+
+    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    h, w = a.shape
+    if max(h, w) > max_side:
+        f = max(h, w) / max_side
+        small = Image.fromarray(a, mode="F").resize((max(1, round(w / f)), max(1, round(h / f))),
+                                                    Image.BOX)
+        a = np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
+    im = Image.fromarray(np.rint(a * 255).astype(np.uint8), mode="L")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _html_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return round(float(obj), 6)
+    return obj
+
+
+def _r(v: float, n: int = 4) -> float:
+    return round(float(v), n)
+
+
+# --------------------------------------------------------------------------- the steps
+
+def _resize(a: np.ndarray, width: int, height: int, resample=None) -> np.ndarray:
+    """Resize a float image with Pillow (``F`` mode keeps full precision).  When shrinking,
+    Pillow widens the filter by the shrink factor, i.e. it anti-aliases."""
+    from PIL import Image
+
+    if resample is None:
+        resample = Image.LANCZOS
+    if a.shape == (height, width):
+        return a.copy()
+    out = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), mode="F").resize(
+        (int(width), int(height)), resample)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _sample(a: np.ndarray, limit: int = 250_000) -> np.ndarray:
+    """A regular sub-grid of at most ~``limit`` pixels, for statistics on big photos."""
+    stride = max(1, int(np.ceil(np.sqrt(a.size / limit))))
+    return a[::stride, ::stride]
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    f = max(1, int(round(0.04 * min(h, w))))
+    return np.concatenate([a[:f].ravel(), a[-f:].ravel(), a[:, :f].ravel(), a[:, -f:].ravel()])
+
+
+def _polarity(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    """Decide whether the ink is darker or lighter than the paper, and make it bright.
+
+    The paper is judged from the image's border (a digit rarely touches all four edges).  Pixels
+    further from the paper level than the border's own variation (``tolerance``, which absorbs
+    a lighting gradient) vote, weighted by how far they are: darker pixels for dark ink, lighter
+    for light ink."""
+    border = _border(a)
+    paper = float(np.median(border))
+    lo, hi = np.percentile(border, [5, 95])
+    tol = float(hi - lo) / 2 + 0.02
+    s = _sample(a)
+    dark = float(np.clip(paper - tol - s, 0, None).sum())
+    light = float(np.clip(s - paper - tol, 0, None).sum())
+    invert = dark > light
+    out = (1.0 - a) if invert else a
+    numbers = {"paper_level": _r(paper), "tolerance": _r(tol), "dark_votes": _r(dark, 2),
+               "light_votes": _r(light, 2), "inverted": bool(invert)}
+    if invert:
+        sentence = (f"The paper is light ({paper:.2f}) and the ink darker, so every pixel became "
+                    f"1 - pixel: ink is now bright, as in MNIST.")
+    else:
+        sentence = (f"The background is dark ({paper:.2f}) and the ink lighter — already MNIST's "
+                    f"convention, nothing to invert.")
+    return out, numbers, sentence
+
+
+def _flatten_lighting(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    """Subtract a large-scale estimate of the paper's brightness (ink is bright here).
+
+    The estimate is a grey *opening* (a minimum filter followed by a maximum filter) with a window
+    wider than any pen stroke: it erases the strokes and keeps slow changes such as a shadow or a
+    lamp's gradient.  It is computed on a copy reduced to at most 64 pixels a side (cheap even for
+    big photos, and the box reduction averages away sensor noise), smoothed, and enlarged back.
+    """
+    h, w = a.shape
+    factor = max(1.0, max(h, w) / 64)
+    small = a if factor == 1.0 else _resize(a, max(1, round(w / factor)), max(1, round(h / factor)),
+                                            resample=_box())
+    win = max(3, int(round(min(small.shape) / 4)))
+    bg_small = ndi.grey_opening(small, size=(win, win), mode="nearest")
+    bg_small = ndi.uniform_filter(bg_small, size=win, mode="nearest")
+    bg = bg_small if factor == 1.0 else _resize(bg_small, w, h, resample=_bilinear())
+    out = np.clip(a - bg, 0.0, 1.0)
+    bmin, bmax = float(bg.min()), float(bg.max())
+    numbers = {"window_px": int(round(win * factor)), "background_min": _r(bmin),
+               "background_max": _r(bmax)}
+    if bmax - bmin < 0.02 and bmax < 0.02:
+        sentence = "The background is already even and dark; nothing to remove."
+    else:
+        sentence = (f"Estimated the paper's brightness with a {int(round(win * factor))}-pixel "
+                    f"window (it ranges {bmin:.2f}–{bmax:.2f}) and subtracted it, so shadows "
+                    f"and gradients are not mistaken for ink.")
+    return out, numbers, sentence
+
+
+def _box():
+    from PIL import Image
+
+    return Image.BOX
+
+
+def _bilinear():
+    from PIL import Image
+
+    return Image.BILINEAR
+
+
+def otsu_threshold(a: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold for values in [0, 1]: the cut maximising the between-class variance
+    ``w0 w1 (mu0 - mu1)^2``.  Pixels ``> threshold`` form the bright class."""
+    q = np.minimum((a.ravel() * bins).astype(np.intp), bins - 1)
+    hist = np.bincount(q, minlength=bins).astype(np.float64)
+    p = hist / hist.sum()
+    centers = (np.arange(bins) + 0.5) / bins
+    w0 = np.cumsum(p)                       # weight of the dark class for each cut
+    m0 = np.cumsum(p * centers)             # its (unnormalised) mean
+    mt = m0[-1]
+    denom = w0 * (1.0 - w0)
+    between = np.zeros(bins)
+    ok = denom > 1e-12                      # cuts with both classes non-empty
+    between[ok] = (mt * w0[ok] - m0[ok]) ** 2 / denom[ok]
+    k = int(np.argmax(between))
+    return (k + 1) / bins
+
+
+def _threshold(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    """Find the ink with Otsu's threshold, then subtract the paper level, keeping gray levels.
+
+    A hard cut would throw away the anti-aliased edges of strokes (MNIST keeps them).  Instead the
+    paper's level and noise are measured on the pixels Otsu calls paper (median and the robust
+    spread 1.4826 x median absolute deviation) and ``paper + 4 x noise`` is subtracted from every
+    pixel: paper becomes exactly 0, ink keeps its shades."""
+    t = otsu_threshold(a)
+    ink = a > t
+    if not ink.any():
+        raise NoInkError("nothing is brighter than the paper")
+    s = _sample(a)
+    paper_px = s[s <= t]
+    if paper_px.size == 0:
+        paper_px = s
+    paper = float(np.median(paper_px))
+    noise = 1.4826 * float(np.median(np.abs(paper_px - paper)))
+    ink_level = float(a[ink].mean())
+    contrast = ink_level - paper
+    if contrast < max(MIN_CONTRAST, 5 * noise):
+        raise NoInkError(f"the brightest marks differ from the paper by only {contrast:.3f}, "
+                         f"about the paper's own noise")
+    floor = min(paper + 4 * noise, t)
+    out = np.clip(a - floor, 0.0, 1.0) if floor > 0 else a
+    frac = float(ink.mean())
+    numbers = {"otsu_threshold": _r(t), "paper_level": _r(paper), "paper_noise": _r(noise),
+               "ink_level": _r(ink_level), "subtracted": _r(floor), "ink_fraction": _r(frac)}
+    sentence = (f"Otsu's threshold {t:.2f} splits ink ({frac:.1%} of pixels, mean {ink_level:.2f})"
+                f" from paper (level {paper:.2f}, noise {noise:.3f}); subtracting {floor:.3f} "
+                f"makes paper exactly 0 and keeps the ink's gray levels.")
+    return out, numbers, sentence
+
+
+def _label(a: np.ndarray):
+    """Connected ink (8-neighbourhood) and each component's ink mass (sum of intensities)."""
+    labels, n = ndi.label(a > 0, structure=np.ones((3, 3), dtype=bool))
+    mass = np.bincount(labels.ravel(), weights=a.ravel(), minlength=n + 1)  # (n + 1,), [0] = paper
+    return labels, n, mass
+
+
+def _despeckle(a: np.ndarray, frac: float = 0.02) -> tuple[np.ndarray, dict, str]:
+    """Remove connected specks whose ink mass is under ``frac`` of the biggest component's."""
+    labels, n, mass = _label(a)
+    if n == 0:
+        raise NoInkError("no ink left after separating it from the paper")
+    limit = frac * mass[1:].max()
+    drop = np.flatnonzero(mass[1:] < limit) + 1
+    out = a
+    if drop.size:
+        keep = np.ones(n + 1, dtype=bool)
+        keep[0] = False
+        keep[drop] = False
+        out = np.where(keep[labels], a, 0.0).astype(np.float32)
+    removed = float(mass[drop].sum() / mass[1:].sum())
+    numbers = {"components": int(n), "removed": int(drop.size), "removed_ink_fraction":
+               _r(removed), "speck_limit_mass": _r(limit, 3)}
+    if drop.size:
+        sentence = (f"Removed {drop.size} of {n} ink specks, each under {frac:.0%} of the biggest "
+                    f"stroke ({removed:.1%} of all ink).")
+    else:
+        sentence = f"No specks: all {n} pieces of ink are substantial."
+    return out, numbers, sentence
+
+
+def _largest_blob(a: np.ndarray, near: float = 0.5, min_share: float = 0.1
+                  ) -> tuple[np.ndarray, dict, str]:
+    """Keep the digit: the largest connected ink, plus pieces near it that are not tiny.
+
+    A "5" or a "4" is often drawn in two strokes that do not touch, so strictly "largest only"
+    would cut digits apart.  A piece is kept if its ink mass is at least ``min_share`` of the
+    largest's and its bounding box overlaps the largest's box grown by ``near`` x its longer
+    side; anything else (a second digit, a smudge at the page edge) is dropped."""
+    labels, n, mass = _label(a)
+    if n == 0:
+        raise NoInkError("no ink left after removing specks")
+    big = int(np.argmax(mass[1:])) + 1
+    boxes = ndi.find_objects(labels)
+    by, bx = boxes[big - 1]
+    grow = near * max(by.stop - by.start, bx.stop - bx.start)
+    y0, y1, x0, x1 = by.start - grow, by.stop + grow, bx.start - grow, bx.stop + grow
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[big] = True
+    for i, sl in enumerate(boxes, start=1):
+        if i == big or sl is None or mass[i] < min_share * mass[big]:
+            continue
+        sy, sx = sl
+        if sy.start < y1 and sy.stop > y0 and sx.start < x1 and sx.stop > x0:
+            keep[i] = True
+    dropped = int(n - keep.sum())
+    out = a if dropped == 0 else np.where(keep[labels], a, 0.0).astype(np.float32)
+    kept_share = float(mass[keep].sum() / mass[1:].sum())
+    numbers = {"components": int(n), "kept": int(keep.sum()), "dropped": dropped,
+               "kept_ink_fraction": _r(kept_share), "largest_mass": _r(mass[big], 2)}
+    extra = int(keep.sum()) - 1
+    if n == 1:
+        sentence = "The ink is one connected stroke: that is the digit."
+    else:
+        parts = [f"Kept the largest connected ink"]
+        if extra:
+            parts.append(f" and {extra} nearby stroke{'s' if extra > 1 else ''}")
+        if dropped:
+            parts.append(f"; dropped {dropped} other blob{'s' if dropped > 1 else ''} "
+                         f"({1 - kept_share:.1%} of the ink) as not part of the digit")
+        sentence = "".join(parts) + "."
+    return out, numbers, sentence
+
+
+def _bbox(a: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(a.any(axis=1))
+    cols = np.flatnonzero(a.any(axis=0))
+    if rows.size == 0:
+        raise NoInkError("the image is empty after the previous steps")
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _crop(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    y0, y1, x0, x1 = _bbox(a)
+    out = a[y0:y1, x0:x1]
+    numbers = {"box": {"top": y0, "bottom": y1, "left": x0, "right": x1},
+               "width": x1 - x0, "height": y1 - y0}
+    sentence = (f"The ink spans rows {y0}–{y1 - 1} and columns {x0}–{x1 - 1}: a "
+                f"{x1 - x0}x{y1 - y0} box, cut out.")
+    return out, numbers, sentence
+
+
+def _scale(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    """Longer side -> 20 px, keeping the aspect ratio; Pillow's Lanczos filter anti-aliases."""
+    h, w = a.shape
+    longer = max(h, w)
+    f = BOX / longer
+    nw, nh = max(1, int(round(w * f))), max(1, int(round(h * f)))
+    out = np.clip(_resize(a, nw, nh), 0.0, 1.0)
+    numbers = {"from": [w, h], "to": [nw, nh], "factor": _r(f)}
+    how = ("shrinking averages neighbouring pixels (anti-aliasing)" if f < 1 else
+           "enlarging interpolates between pixels" if f > 1 else "it was already that size")
+    sentence = (f"Resized {w}x{h} to {nw}x{nh}: the longer side becomes {BOX} pixels, the "
+                f"shape is kept, and {how}.")
+    return out, numbers, sentence
+
+
+def _center_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = float(a.sum())
+    if total <= 0:
+        h, w = a.shape
+        return (h - 1) / 2, (w - 1) / 2
+    rows = a.sum(axis=1) @ np.arange(a.shape[0]) / total
+    cols = a.sum(axis=0) @ np.arange(a.shape[1]) / total
+    return float(rows), float(cols)
+
+
+def _place(a: np.ndarray, center: bool) -> tuple[np.ndarray, dict, str]:
+    """Paste ``a`` (at most 28x28) into a 28x28 field.  With ``center``, shift by whole pixels so
+    the centre of mass lands on (14, 14), as MNIST did; otherwise centre the box."""
+    h, w = a.shape
+    box_top, box_left = (SIZE - h) // 2, (SIZE - w) // 2
+    cy, cx = _center_of_mass(a)
+    if center:
+        top = int(np.clip(round(CENTER - cy), 0, SIZE - h))
+        left = int(np.clip(round(CENTER - cx), 0, SIZE - w))
+    else:
+        top, left = box_top, box_left
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    out[top:top + h, left:left + w] = a
+    fy, fx = _center_of_mass(out)
+    numbers = {"offset": {"top": top, "left": left},
+               "shift_from_box_centre": [top - box_top, left - box_left],
+               "center_of_mass": [_r(fy, 3), _r(fx, 3)],
+               "clamped": bool(center and (top != round(CENTER - cy) or
+                                           left != round(CENTER - cx)))}
+    if center:
+        sentence = (f"Placed so the centre of mass (the ink's balance point) is at "
+                    f"({fy:.2f}, {fx:.2f}), next to MNIST's (14, 14); that moved the box "
+                    f"{top - box_top:+d} rows, {left - box_left:+d} columns.")
+    else:
+        sentence = (f"Box placed in the middle of the 28x28 field; its centre of mass is at "
+                    f"({fy:.2f}, {fx:.2f}).")
+    return out, numbers, sentence
+
+
+def _normalize(a: np.ndarray) -> tuple[np.ndarray, dict, str]:
+    peak = float(a.max())
+    if peak <= 0:
+        raise NoInkError("the 28x28 image is blank")
+    out = np.clip(a / peak, 0.0, 1.0).astype(np.float32)
+    numbers = {"peak_before": _r(peak), "scale": _r(1 / peak)}
+    sentence = (f"Multiplied by {1 / peak:.3f} so the brightest ink is 1.0 and paper stays 0: "
+                f"784 numbers in [0, 1], the network's input.")
+    return out, numbers, sentence
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+def _switches(steps, switches: dict[str, Any]) -> dict[str, bool]:
+    on = dict.fromkeys(SWITCHES, True)
+    if steps is not None:
+        if isinstance(steps, Mapping):
+            switches = {**dict(steps), **switches}
+        elif isinstance(steps, Iterable) and not isinstance(steps, (str, bytes)):
+            names = list(steps)
+            bad = [s for s in names if s not in SWITCHES and s != "decode"]
+            if bad:
+                raise ValueError(f"steps: unknown step(s) {bad}; choose from {list(SWITCHES)}")
+            on = {k: k in names for k in SWITCHES}
+        else:
+            raise TypeError("steps must be a mapping {name: bool} or a list of step names")
+    for k, v in switches.items():
+        if k not in SWITCHES:
+            raise TypeError(f"preprocess() got an unknown switch {k!r}; the switchable steps are "
+                            f"{list(SWITCHES)}")
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"switch {k} must be True or False; got {v!r}")
+        on[k] = bool(v)
+    return on
+
+
+def preprocess(source, *, steps=None, max_bytes: int = _images.MAX_BYTES,
+               max_pixels: int = _images.MAX_PIXELS, **switches: bool) -> Preprocessed:
+    """Turn a picture of one digit into the network's 28x28 input, recording every step.
+
+    Parameters
+    ----------
+    source : bytes, str, os.PathLike, file object, PIL.Image.Image or ndarray
+        An encoded image (PNG, JPEG, BMP, GIF, WebP, TIFF), its path, a Pillow image, or an
+        array of shape (H, W), (H, W, 3) or (H, W, 4), uint8 (0..255) or float ([0, 1]).
+        Leading length-1 axes are dropped, so an MNIST batch item (1, 28, 28) works.
+    steps : mapping or list of names, optional
+        ``{"threshold": False}`` switches steps off; a list runs exactly the named steps.
+    max_bytes, max_pixels : int
+        Refuse encoded files over ``max_bytes`` and images over ``max_pixels`` (checked from the
+        header before decoding).
+    **switches : bool
+        ``polarity=False``, ``flatten_lighting=False``, ``threshold=False``,
+        ``despeckle=False``, ``largest_blob=False``, ``crop=False``, ``scale=False`` (stretch
+        to 28x28 instead), ``center=False`` (centre the box, not the mass), ``normalize=False``.
+
+    Returns
+    -------
+    Preprocessed
+        ``.image`` (28, 28) float32 in [0, 1], ink bright; ``.steps`` every step.
+
+    Raises
+    ------
+    NotAnImageError, TruncatedImageError, ImageTooLargeError, NoInkError
+        All subclasses of :class:`PreprocessError` (itself a ``ValueError``).
+    """
+    on = _switches(steps, switches)
+    gray, info = _images.load_gray(source, max_bytes=max_bytes, max_pixels=max_pixels)
+    gray, factor = _images.reduce_to_working_size(gray)
+    steps_out: list[Step] = []
+
+    # decode ------------------------------------------------------------------------------
+    h, w = gray.shape
+    dnum = {**info, "working_size": [w, h]}
+    if factor > 1:
+        dnum["reduced_by"] = _r(factor, 3)
+    bits = [f"Read a {info.get('size', [w, h])[0]}x{info.get('size', [w, h])[1]} "
+            f"{info.get('format', 'image')} as gray levels (0 = black, 1 = white)"]
+    if "exif_orientation" in info:
+        bits.append(f"turned upright (EXIF orientation {info['exif_orientation']})")
+    if info.get("background") in ("white", "black"):
+        bits.append(f"put its transparent pixels on {info['background']}, behind the "
+                    f"{'dark' if info['background'] == 'white' else 'light'} ink")
+    if factor > 1:
+        bits.append(f"reduced to {w}x{h} to work faster")
+    steps_out.append(Step("decode", TITLES["decode"], gray, _jsonable(dnum),
+                          "; ".join(bits) + ".", True))
+    lo, hi = float(gray.min()), float(gray.max())
+    if hi - lo < 0.02:
+        raise NoInkError(f"the image is one flat shade ({lo:.2f}–{hi:.2f})")
+
+    # the switchable steps ------------------------------------------------------------------
+    a = gray
+    for name in SWITCHES:
+        if not on[name]:
+            if name == "scale":  # the final grid must still be 28x28: stretch, ignoring shape
+                hh, ww = a.shape
+                a = np.clip(_resize(a, SIZE, SIZE), 0.0, 1.0)
+                sent = (f"Switched off: the {ww}x{hh} image was stretched to 28x28, ignoring its "
+                        f"shape (what a naive app does).")
+                steps_out.append(Step(name, TITLES[name], a, {"from": [ww, hh]}, sent, False))
+                continue
+            if name == "center":
+                a, num, _ = _place(a, center=False)
+                steps_out.append(Step(name, TITLES[name], a, num, "Switched off: the box was "
+                                      "placed in the middle, whatever its centre of mass.", False))
+                continue
+            if name == "normalize":
+                a = np.clip(a, 0.0, 1.0).astype(np.float32)
+            steps_out.append(Step(name, TITLES[name], a, {}, "Switched off.", False))
+            continue
+        if name == "center":
+            a, num, sent = _place(a, center=True)
+        else:
+            fn = {"polarity": _polarity, "flatten_lighting": _flatten_lighting,
+                  "threshold": _threshold, "despeckle": _despeckle,
+                  "largest_blob": _largest_blob, "crop": _crop, "scale": _scale,
+                  "normalize": _normalize}[name]
+            a, num, sent = fn(a)
+        a = np.asarray(a, dtype=np.float32)
+        steps_out.append(Step(name, TITLES[name], a, _jsonable(num), sent, True))
+
+    image = np.ascontiguousarray(a, dtype=np.float32)
+    assert image.shape == (SIZE, SIZE), image.shape  # internal invariant
+    if not image.any():
+        raise NoInkError("the 28x28 image is blank")
+    return Preprocessed(image=image, steps=steps_out)
+
+
+def plain_resize(source, **kwargs) -> np.ndarray:
+    """What a naive app does, for comparison: grayscale, stretch to 28x28, invert if the mean is
+    light.  Returns (28, 28) float32 in [0, 1].  Not used by digitlens itself."""
+    gray, _ = _images.load_gray(source, **kwargs)
+    small = np.clip(_resize(gray, SIZE, SIZE), 0.0, 1.0)
+    return (1.0 - small if small.mean() > 0.5 else small).astype(np.float32)
+
+
+__all__ = ["preprocess", "Preprocessed", "Step", "PreprocessError", "NotAnImageError",
+           "TruncatedImageError", "ImageTooLargeError", "NoInkError", "SWITCHES", "TITLES",
+           "format_grid", "compact_grid", "png_data_url", "otsu_threshold", "plain_resize"]
