@@ -185,11 +185,22 @@ def conv2d_backward(dz: np.ndarray, cols: np.ndarray, x_shape, W: np.ndarray, st
     """
     c_out = W.shape[0]
     dz_mat = dz.transpose(1, 0, 2, 3).reshape(c_out, -1)  # (C_out, N*Ho*Wo); free if channel-major
-    dW = (dz_mat @ cols.T).reshape(W.shape)  # (C_out, N*Ho*Wo) @ (N*Ho*Wo, C_in*kh*kw)
-    db = dz_mat.sum(axis=1)  # (C_out,)
+    dW, db = _conv2d_param_grads(dz_mat, cols, W.shape)
     dcols = W.reshape(c_out, -1).T @ dz_mat  # (C_in*kh*kw, C_out) @ (C_out, N*Ho*Wo)
     dx = col2im(dcols, x_shape, W.shape[2:], stride, padding)  # (N, C_in, H, W)
     return dx, dW, db
+
+
+def conv2d_param_grads(dz: np.ndarray, cols: np.ndarray, w_shape) -> tuple[np.ndarray, np.ndarray]:
+    """Only ``(dW, db)`` of :func:`conv2d_backward` (training skips the image's own gradient)."""
+    dz_mat = dz.transpose(1, 0, 2, 3).reshape(w_shape[0], -1)  # (C_out, N*Ho*Wo)
+    return _conv2d_param_grads(dz_mat, cols, w_shape)
+
+
+def _conv2d_param_grads(dz_mat, cols, w_shape):
+    dW = (dz_mat @ cols.T).reshape(w_shape)  # (C_out, N*Ho*Wo) @ (N*Ho*Wo, C_in*kh*kw)
+    db = dz_mat.sum(axis=1)  # (C_out,)
+    return dW, db
 
 
 # ----------------------------------------------------------------------------------- pooling
@@ -355,6 +366,10 @@ class Conv2D(Layer):
                                      self.padding)
         return dx, {"W": dW, "b": db}
 
+    def param_grads(self, dz, cache):
+        dW, db = conv2d_param_grads(dz, cache[1], self.params["W"].shape)
+        return {"W": dW, "b": db}
+
 
 @register
 class MaxPool2D(Layer):
@@ -429,6 +444,7 @@ class GlobalAvgPool2D(Layer):
         return global_avg_pool_backward(dy, x_shape), {}
 
 
-__all__ = ["Conv2D", "MaxPool2D", "GlobalAvgPool2D", "conv2d", "conv2d_backward", "im2col",
+__all__ = ["Conv2D", "MaxPool2D", "GlobalAvgPool2D", "conv2d", "conv2d_backward",
+           "conv2d_param_grads", "im2col",
            "col2im", "maxpool2d", "maxpool2d_backward", "global_avg_pool",
            "global_avg_pool_backward", "pad2d", "output_size"]
