@@ -1,0 +1,365 @@
+"""Which pixels pushed the network toward an answer: saliency, gradient × input, integrated
+gradients, occlusion.
+
+Every method has the same signature, ``attribute(model, x, target, ...) -> Attribution``, and never
+changes or keeps the model:
+
+- ``x`` is one pre-processed image: ``(28, 28)``, ``(1, 28, 28)`` or ``(1, 1, 28, 28)`` (any shape
+  that reshapes to the model's input shape with one sample).
+- ``target`` is a class label (explain that class's logit ``z_c``) or a pair ``(a, b)`` (explain the
+  gap ``z_a - z_b``).  All methods explain **logits**, not probabilities: a logit is a sum, so a
+  map of pixel contributions can add up to it, while a probability also depends on every other
+  class (softmax) and saturates near 0 and 1.
+- The map is ``(28, 28)`` in units of logit; ``Attribution.meta`` carries the method's settings and
+  its own error report (for integrated gradients, the completeness delta).
+
+Gradients come from the model itself (``Sequential.forward_with_caches`` and ``backward``), so every
+layer type the engine knows (dense, conv, pooling, ...) is covered without new code here.  The
+gradient of a scalar ``s = c · z`` (``c`` a direction over the logits: one-hot for a class,
+``e_a - e_b`` for a gap) with respect to the input is ``model.backward(c, caches)``.
+
+Accuracy: pass ``model.astype(np.float64)`` to compute in float64 (what
+:class:`~digitlens.recognizer.Recognizer` does); the integrated-gradients completeness delta is then
+pure integration error, not float32 rounding.
+
+The binary (one sigmoid output) model has logit ``z`` for class 1; it is treated as the two logits
+``[-z/2, z/2]`` (their softmax is exactly ``[1 - sigmoid(z), sigmoid(z)]``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..nn.model import Sequential
+from .explanation import Attribution
+
+IG_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
+            "riemann_trapezoid")
+BASELINES = ("black", "blur")
+DEFAULT_IG_STEPS = 32
+
+
+# ------------------------------------------------------------------------------------- helpers
+def as_input(model: Sequential, x: np.ndarray) -> np.ndarray:
+    """One image as a batch of one, ``(1, *model.input_shape)``, in the model's dtype."""
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"x must be a numeric array, got dtype {a.dtype}")
+    size = int(np.prod(model.input_shape))
+    if a.size != size:
+        raise ValueError(f"x must be one image of shape {model.input_shape} "
+                         f"(or 28x28), got shape {a.shape}")
+    a = a.reshape((1,) + model.input_shape).astype(model.dtype)
+    if not np.all(np.isfinite(a)):
+        raise ValueError("x contains NaN or inf")
+    return a
+
+
+def image_shape(model: Sequential) -> tuple[int, int]:
+    """The (H, W) of one input channel: attribution maps have this shape."""
+    return tuple(model.input_shape[-2:]) if len(model.input_shape) >= 2 else (model.input_shape[0],)
+
+
+def _to_map(model: Sequential, a: np.ndarray) -> np.ndarray:
+    """(1, C, H, W) or (1, D) -> (H, W) float64, summing over channels."""
+    a = np.asarray(a, dtype=np.float64).reshape(model.input_shape)
+    if a.ndim == 3:
+        a = a.sum(axis=0)  # (H, W): one number per pixel position
+    return a
+
+
+def class_index(model: Sequential, label: int) -> int:
+    try:
+        return model.classes.index(int(label))
+    except ValueError:
+        raise ValueError(f"target must be one of this model's classes {list(model.classes)}, "
+                         f"got {label!r}") from None
+
+
+def n_logits(model: Sequential) -> int:
+    return int(model.shapes[-1][0])
+
+
+def direction(model: Sequential, target) -> np.ndarray:
+    """The vector ``c`` over the model's outputs such that the explained scalar is ``c · z``.
+
+    ``target`` = class label -> one-hot; ``(a, b)`` -> ``e_a - e_b``.  For a one-output (sigmoid)
+    model the class logits are ``[-z/2, z/2]``, so ``c`` is ``[±0.5]``.
+    """
+    k = n_logits(model)
+    if isinstance(target, (tuple, list, np.ndarray)):
+        if len(target) != 2:
+            raise ValueError(f"a contrast target must be a pair (a, b), got {target!r}")
+        a, b = (int(t) for t in target)
+        if a == b:
+            raise ValueError(f"a contrast needs two different classes, got ({a}, {b})")
+        return direction(model, a) - direction(model, b)
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise ValueError(f"target must be a class label (int) or a pair (a, b), got {target!r}")
+    i = class_index(model, int(target))
+    c = np.zeros(k, dtype=np.float64)
+    if k == 1 and len(model.classes) == 2:
+        c[0] = 0.5 if i == 1 else -0.5
+    else:
+        c[i] = 1.0
+    return c
+
+
+def class_logits(model: Sequential, z: np.ndarray) -> np.ndarray:
+    """Per-class logits ``(N, n_classes)`` (``[-z/2, z/2]`` for a one-output model)."""
+    z = np.asarray(z, dtype=np.float64)
+    if z.shape[1] == 1 and len(model.classes) == 2:
+        return np.concatenate([-0.5 * z, 0.5 * z], axis=1)
+    return z
+
+
+def class_probabilities(model: Sequential, z: np.ndarray) -> np.ndarray:
+    """Per-class scores after the output function ``(N, n_classes)``: the model's own output,
+    except that a one-output sigmoid model gives ``[1 - sigmoid(z), sigmoid(z)]``."""
+    z = np.asarray(z, dtype=np.float64)
+    if z.shape[1] == 1 and len(model.classes) == 2:
+        p1 = np.asarray(model.output(z), dtype=np.float64)
+        return np.concatenate([1.0 - p1, p1], axis=1)
+    return np.asarray(model.output(z), dtype=np.float64)
+
+
+def score_and_grad(model: Sequential, X: np.ndarray, c: np.ndarray):
+    """Scores ``s = z @ c`` ``(N,)``, their input gradients ``(N, *input_shape)`` and the logits.
+
+    One forward and one backward pass over the whole batch, through the model's own layers.
+    """
+    z, caches = model.forward_with_caches(X)  # z: (N, K)
+    dz = np.broadcast_to(c.astype(model.dtype), z.shape).copy()  # d(z @ c)/dz = c for each row
+    dx, _ = model.backward(dz, caches)  # (N, *input_shape)
+    return z @ c.astype(z.dtype), dx, z
+
+
+def is_linear(model: Sequential) -> bool:
+    """True when the logits are an affine function of the pixels (one Dense layer, no hidden
+    layer): then gradient × input is exactly each pixel's term in the logit."""
+    kinds = [layer.type for layer in model.layers]
+    acts = [getattr(layer, "fn", None) for layer in model.layers if layer.type == "activation"]
+    return (kinds.count("dense") == 1 and all(k in ("flatten", "dense", "dropout", "activation")
+                                              for k in kinds)
+            and all(f == "identity" for f in acts))
+
+
+def _describe_target(target) -> str:
+    if isinstance(target, tuple):
+        return f"the gap z_{target[0]} − z_{target[1]}"
+    return f"the logit z_{target}"
+
+
+def _norm_target(target):
+    if isinstance(target, (tuple, list, np.ndarray)):
+        return tuple(int(t) for t in target)
+    return int(target)
+
+
+# ------------------------------------------------------------------------------------- methods
+def saliency(model: Sequential, x: np.ndarray, target) -> Attribution:
+    """The gradient ``∂s/∂x``: how fast the target score changes per unit of ink at each pixel.
+
+    Signed (Captum's ``Saliency(abs=False)``).  For a linear model it is the weight image of the
+    target class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from digitlens.nn import build_model
+    >>> m = build_model("logistic", np.random.default_rng(0))
+    >>> a = saliency(m, np.zeros((28, 28)), 3)
+    >>> bool(np.allclose(a.map.ravel(), m.params()["1.W"][:, 3]))
+    True
+    """
+    X = as_input(model, x)
+    c = direction(model, target)
+    s, g, _ = score_and_grad(model, X, c)
+    return Attribution("saliency", _norm_target(target), _to_map(model, g[0]),
+                       {"score": float(s[0])})
+
+
+def gradient_x_input(model: Sequential, x: np.ndarray, target) -> Attribution:
+    """``x · ∂s/∂x`` per pixel.
+
+    For a linear model (``logistic``), ``z_c = Σ_i W_ic x_i + b_c``, so ``x_i · W_ic`` is *exactly*
+    pixel ``i``'s term in the logit and the map sums to ``z_c - b_c``.  For a network with hidden
+    layers it is a first-order (local) estimate only.
+    """
+    X = as_input(model, x)
+    c = direction(model, target)
+    s, g, _ = score_and_grad(model, X, c)
+    m = _to_map(model, g[0] * X[0])
+    meta = {"score": float(s[0]), "sum": float(m.sum())}
+    if is_linear(model):
+        dense = next(layer for layer in model.layers if layer.type == "dense")
+        bias = float(np.asarray(dense.params["b"], np.float64) @ c)
+        meta.update(exact=True, bias=bias, note=(
+            f"This model is one weighted sum of the pixels, so gradient × input is exactly each "
+            f"pixel's term W·x in {_describe_target(_norm_target(target))}: the map sums to "
+            f"{m.sum():.4g}, which plus the bias {bias:.4g} gives the score {float(s[0]):.4g}."))
+    else:
+        meta["exact"] = False
+    return Attribution("gradient_x_input", _norm_target(target), m, meta)
+
+
+def ig_weights(n_steps: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes ``alphas`` in [0, 1] and weights (summing to 1) for
+    ``∫_0^1 g(α) dα ≈ Σ w_k g(α_k)``.
+
+    ``gausslegendre`` and the ``riemann_left/right/middle`` rules are Captum's.
+    ``riemann_trapezoid`` here is the textbook trapezoid (weights ``1/(n-1)``, halved at the ends,
+    summing to 1); Captum's uses ``1/n`` and so sums to ``1 - 1/n``.
+    """
+    n = int(n_steps)
+    if rule not in IG_RULES:
+        raise ValueError(f"rule must be one of {IG_RULES}, got {rule!r}")
+    if n < 2 or n > 10_000:
+        raise ValueError(f"n_steps must be between 2 and 10000, got {n_steps!r}")
+    if rule == "gausslegendre":
+        nodes, w = np.polynomial.legendre.leggauss(n)  # on [-1, 1]
+        return 0.5 * (nodes + 1.0), 0.5 * w
+    if rule == "riemann_trapezoid":
+        w = np.full(n, 1.0 / (n - 1))
+        w[[0, -1]] *= 0.5
+        return np.linspace(0.0, 1.0, n), w
+    w = np.full(n, 1.0 / n)
+    if rule == "riemann_left":
+        return np.linspace(0.0, 1.0 - 1.0 / n, n), w
+    if rule == "riemann_right":
+        return np.linspace(1.0 / n, 1.0, n), w
+    return np.linspace(0.5 / n, 1.0 - 0.5 / n, n), w  # middle
+
+
+def make_baseline(model: Sequential, X: np.ndarray, baseline) -> tuple[np.ndarray, str]:
+    """The reference image: ``"black"`` (no ink: the natural "absence of evidence" for MNIST),
+    ``"blur"`` (the digit blurred with a Gaussian of σ = 3 px: keeps the rough mass, removes the
+    strokes), or an array shaped like one image."""
+    if isinstance(baseline, str):
+        if baseline == "black":
+            return np.zeros_like(X), "black"
+        if baseline == "blur":
+            from scipy.ndimage import gaussian_filter
+
+            sigma = [0] * (X.ndim - 2) + [3.0, 3.0]  # blur only the two image axes
+            return gaussian_filter(X.astype(np.float64), sigma=sigma).astype(X.dtype), "blur"
+        raise ValueError(f"baseline must be one of {BASELINES} or an image array, got {baseline!r}")
+    b = np.asarray(baseline, dtype=np.float64)
+    if b.ndim == 0:
+        return np.full_like(X, float(b)), f"constant {float(b):g}"
+    return as_input(model, b), "custom"
+
+
+def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="black",
+                         n_steps: int = DEFAULT_IG_STEPS, rule: str = "gausslegendre",
+                         batch_size: int = 256) -> Attribution:
+    """Integrated gradients: ``(x - x') · ∫_0^1 ∂s/∂x (x' + α (x - x')) dα`` per pixel.
+
+    The gradient is averaged along the straight path from the baseline ``x'`` to ``x``, so the map
+    adds up to ``s(x) - s(x')`` (*completeness*) up to the quadrature error, reported as
+    ``meta["delta"] = Σ map - (s(x) - s(x'))`` and ``meta["relative_delta"] = |delta| /
+    |s(x) - s(x')|``.  All path points go through one batched forward/backward (split into
+    ``batch_size`` chunks only for large ``n_steps``).
+
+    Parameters
+    ----------
+    baseline : ``"black"``, ``"blur"``, a number, or an image array; see :func:`make_baseline`.
+    n_steps : quadrature points; more = smaller delta.
+    rule : one of :data:`IG_RULES` (default Gauss–Legendre, as Captum).
+    """
+    X = as_input(model, x)
+    c = direction(model, target)
+    B, bname = make_baseline(model, X, baseline)
+    alphas, w = ig_weights(n_steps, rule)
+    diff = X.astype(np.float64) - B  # (1, *in)
+    shape = (-1,) + (1,) * (X.ndim - 1)
+    path = (B + alphas.reshape(shape) * diff).astype(model.dtype)  # (n_steps, *in)
+    ends = np.concatenate([X, B.astype(model.dtype)])  # (2, *in): s(x) and s(x') in the same run
+    total_grad = np.zeros(X.shape[1:], dtype=np.float64)
+    points = np.concatenate([path, ends])
+    scores = []
+    for i in range(0, len(points), batch_size):
+        s, g, _ = score_and_grad(model, points[i:i + batch_size], c)
+        k = min(len(path) - i, len(g))  # rows of this chunk that are path points
+        if k > 0:
+            total_grad += np.tensordot(w[i:i + k], g[:k].astype(np.float64), axes=1)
+        scores.append(s)
+    scores = np.concatenate(scores).astype(np.float64)
+    f_x, f_b = float(scores[-2]), float(scores[-1])
+    m = _to_map(model, diff[0] * total_grad)
+    delta = float(m.sum()) - (f_x - f_b)
+    rel = abs(delta) / abs(f_x - f_b) if f_x != f_b else float("inf") if delta else 0.0
+    return Attribution("integrated_gradients", _norm_target(target), m, {
+        "baseline": bname, "n_steps": int(n_steps), "rule": rule, "f_x": f_x,
+        "f_baseline": f_b, "delta": delta, "relative_delta": rel})
+
+
+def occlusion_windows(shape: tuple[int, int], patch: int, stride: int):
+    """Top-left corners of the occluding squares (Captum's placement: ``ceil((H - p) / s) + 1``
+    positions per axis, the last one clipped at the border)."""
+    h, w = shape
+    if not 1 <= patch <= min(h, w):
+        raise ValueError(f"patch must be between 1 and {min(h, w)}, got {patch!r}")
+    if not 1 <= stride <= patch:
+        raise ValueError(f"stride must be between 1 and patch ({patch}), got {stride!r}")
+    rows = [i * stride for i in range(int(np.ceil((h - patch) / stride)) + 1)]
+    cols = [j * stride for j in range(int(np.ceil((w - patch) / stride)) + 1)]
+    return [(r, q) for r in rows for q in cols]
+
+
+def occlusion(model: Sequential, x: np.ndarray, target, *, patch: int = 4, stride: int = 2,
+              baseline: float = 0.0, batch_size: int = 512) -> Attribution:
+    """Cover a ``patch × patch`` square with ``baseline`` (0 = erase the ink), see how much the
+    target score drops, and give that drop to every covered pixel; a pixel under several squares
+    gets the average of their drops (as Captum's ``Occlusion``).
+
+    No gradients: it measures what the model does when ink is really removed.  All occluded copies
+    go through one batched forward pass.
+    """
+    X = as_input(model, x)
+    c = direction(model, target)
+    hw = image_shape(model)
+    patch, stride = int(patch), int(stride)
+    wins = occlusion_windows(hw, patch, stride)
+    copies = np.repeat(X, len(wins) + 1, axis=0)  # (1 + n_windows, *in); row 0 stays intact
+    for k, (r, q) in enumerate(wins, start=1):
+        copies[k, ..., r:r + patch, q:q + patch] = baseline
+    scores = np.concatenate([model.forward(copies[i:i + batch_size]).astype(np.float64) @ c
+                             for i in range(0, len(copies), batch_size)])  # (1 + n_windows,)
+    base = float(scores[0])
+    drops = base - scores[1:]
+    total = np.zeros(hw)
+    count = np.zeros(hw)
+    for (r, q), d in zip(wins, drops):
+        total[r:r + patch, q:q + patch] += d
+        count[r:r + patch, q:q + patch] += 1
+    m = total / count
+    return Attribution("occlusion", _norm_target(target), m, {
+        "patch": patch, "stride": stride, "baseline": float(baseline), "n_windows": len(wins),
+        "score": base, "largest_drop": float(drops.max())})
+
+
+METHODS: dict[str, Callable[..., Attribution]] = {
+    "saliency": saliency,
+    "gradient_x_input": gradient_x_input,
+    "integrated_gradients": integrated_gradients,
+    "occlusion": occlusion,
+}
+"""name -> function, all with the signature ``(model, x, target, **options) -> Attribution``."""
+
+TITLES = {
+    "saliency": "gradient (saliency)",
+    "gradient_x_input": "gradient × input",
+    "integrated_gradients": "integrated gradients",
+    "occlusion": "occlusion",
+}
+
+
+def attribute(model: Sequential, x: np.ndarray, target, method: str = "integrated_gradients",
+              **options) -> Attribution:
+    """Run attribution ``method`` (a key of :data:`METHODS`) with its ``options``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    return METHODS[method](model, x, target, **options)

@@ -1,0 +1,81 @@
+"""Every layer's numbers for one image, ready to show: the forward pass written out.
+
+:func:`trace` runs ``model.forward(x, trace=True)`` (the model's one forward pass) and summarises
+each layer: its input and output shapes, its parameters (shape and range), the output numbers
+themselves when there are few enough to show (a dense layer's ``z`` or ``a``), and the output
+function's steps — for softmax: ``z − max(z)``, ``exp``, the sum, and the division.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.model import Sequential
+from .attribution import as_input, class_logits
+from .explanation import LayerStep, TraceReport
+
+MAX_VALUES = 2048  # outputs with more numbers than this are summarised, not listed
+
+
+def _param_summary(p: np.ndarray) -> dict:
+    p = np.asarray(p, dtype=np.float64)
+    return {"shape": list(p.shape), "min": float(p.min()), "max": float(p.max()),
+            "mean": float(p.mean()), "std": float(p.std())}
+
+
+def softmax_steps(z: np.ndarray) -> dict:
+    """The softmax of one logit vector, one visible step at a time.
+
+    ``softmax(z) = exp(z − max z) / Σ exp(z − max z)``: subtracting the maximum changes nothing
+    mathematically but keeps ``exp`` from overflowing (the largest term becomes ``exp(0) = 1``).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    shifted = z - z.max()
+    e = np.exp(shifted)
+    total = float(e.sum())
+    return {"logits": z, "shifted": shifted, "exp": e, "sum_exp": total, "probabilities": e / total}
+
+
+def trace(model: Sequential, x: np.ndarray) -> TraceReport:
+    """Summarise every layer of the forward pass of one image.
+
+    Parameters
+    ----------
+    model : any :class:`~digitlens.nn.model.Sequential`.
+    x : one image, ``(28, 28)`` or ``(1, 1, 28, 28)``.
+
+    Returns
+    -------
+    TraceReport
+        ``layers[i]`` for layer ``i`` (input/output shapes, parameter summaries, output statistics,
+        the flat output values when at most 2,048 numbers) and ``softmax`` with the output
+        function's steps (``None`` for identity-output models).
+    """
+    X = as_input(model, x)
+    tr = model.forward(X, trace=True)
+    steps: list[LayerStep] = []
+    sentences: list[str] = []
+    for lt in tr.layers:
+        out = np.asarray(lt.output[0], dtype=np.float64)
+        stats = {"min": float(out.min()), "max": float(out.max()), "mean": float(out.mean()),
+                 "fraction_zero": float(np.mean(out == 0))}
+        values = out.ravel() if out.size <= MAX_VALUES else None
+        steps.append(LayerStep(lt.index, lt.name, lt.layer.type, lt.layer.describe(),
+                               list(lt.input.shape[1:]), list(out.shape),
+                               {k: _param_summary(v) for k, v in lt.layer.params.items()},
+                               stats, values))
+        if lt.layer.type == "activation" and getattr(lt.layer, "fn", "") in ("relu",):
+            n_on = int(np.count_nonzero(out))
+            sentences.append(f"layer {lt.index} ({lt.layer.fn}): {n_on} of {out.size} units are "
+                             f"active (above 0) for this digit.")
+    z = class_logits(model, tr.logits)[0]
+    sm = None
+    if model.loss in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy"):
+        # a sigmoid output is the softmax of [-z/2, z/2], so the same steps show it
+        sm = softmax_steps(z)
+        top = int(np.argmax(sm["probabilities"]))
+        sentences.append(
+            f"softmax: subtract the largest logit ({z.max():.3g}), exponentiate, divide by the sum "
+            f"({sm['sum_exp']:.4g}): digit {model.classes[top]} gets "
+            f"{sm['probabilities'][top]:.1%}.")
+    return TraceReport(steps, sm, sentences)

@@ -1,0 +1,241 @@
+"""What each hidden unit or filter looks for, and which training digits look alike to the network.
+
+- A first-layer **dense** unit computes ``z_j = Σ_i W_ij x_i + b_j``: its weight column ``W[:, j]``,
+  shown as a 28×28 image, *is* its template — bright where ink raises ``z_j``, dark where ink
+  lowers it.
+- A first-layer **conv** filter is a small template slid over the image; its feature map for this
+  image shows where the pattern appears.  Hand-designed kernels (edges in four directions and an
+  arc) run over the same image with the same cross-correlation, so "this filter finds vertical
+  strokes" can be checked by eye.
+- The training digits that excite a unit most show what it responds to in real data.  They come
+  from a :class:`UnitAtlas`: the activations of every training digit, computed once per model.
+- Nearest neighbours are measured in the last hidden layer's space (the input of the final Dense
+  layer): the numbers the network actually decides from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..nn.model import Sequential
+from .attribution import as_input, image_shape
+from .contrast import _layer_input, final_dense_index, where_words
+from .explanation import KernelResponse, Nearest, Neighbour, UnitReport, UnitView
+
+
+# ------------------------------------------------------------------------------------ the atlas
+def first_unit_layer(model: Sequential) -> tuple[int, int, str]:
+    """``(weights_layer, output_layer, kind)`` of the first Dense or Conv2D layer: the layer that
+    holds the templates, the layer whose output is the units' activation (the following
+    activation function, if any), and ``"dense"`` or ``"conv"``."""
+    for i, layer in enumerate(model.layers):
+        if layer.type in ("dense", "conv2d"):
+            out = i
+            if i + 1 < len(model.layers) and model.layers[i + 1].type == "activation":
+                out = i + 1
+            return i, out, ("dense" if layer.type == "dense" else "conv")
+    raise ValueError("the model has no Dense or Conv2D layer")
+
+
+@dataclass
+class UnitAtlas:
+    """Activations of a model's units over a set of (training) digits, computed once.
+
+    Attributes
+    ----------
+    x : (N, 1, 28, 28) the digits; y : (N,) their labels.
+    first_layer, first_output, first_kind : see :func:`first_unit_layer`.
+    first : (N, U) each first-layer unit's activation (a conv filter's maximum over its map).
+    first_top : (U, k) indices of the digits exciting each first-layer unit most.
+    hidden_layer : index of the final Dense layer; ``hidden`` (N, D) is its input for each digit.
+    hidden_top : (D, k) indices of the digits exciting each last-hidden unit most.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    first_layer: int
+    first_output: int
+    first_kind: str
+    first: np.ndarray
+    first_top: np.ndarray
+    hidden_layer: int
+    hidden: np.ndarray
+    hidden_sq: np.ndarray
+    hidden_top: np.ndarray
+
+
+def _top_indices(acts: np.ndarray, k: int) -> np.ndarray:
+    """(N, U) -> (U, k) indices of the k largest activations per unit, largest first."""
+    k = min(k, acts.shape[0])
+    part = np.argpartition(-acts, k - 1, axis=0)[:k].T  # (U, k), unordered
+    order = np.argsort(-np.take_along_axis(acts.T, part, axis=1), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def build_atlas(model: Sequential, x: np.ndarray, y: np.ndarray, *, top_k: int = 8,
+                batch_size: int = 500) -> UnitAtlas:
+    """Run the model over ``x`` once and keep what unit summaries and neighbours need.
+
+    Cost: one forward pass over the digits (≈ 0.1 s for ``mlp`` on the 4,000 bundled training
+    digits).
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 4 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x must be (N, 1, 28, 28) with N = len(y) > 0, got {x.shape} and "
+                         f"{y.shape}")
+    wl, ol, kind = first_unit_layer(model)
+    L = final_dense_index(model)
+    firsts, hiddens = [], []
+    for i in range(0, len(x), batch_size):
+        tr = model.forward(x[i:i + batch_size].astype(model.dtype), trace=True)
+        f = tr.layers[ol].output
+        if f.ndim == 4:
+            f = f.reshape(f.shape[0], f.shape[1], -1).max(axis=2)  # (n, C): strongest response
+        firsts.append(np.asarray(f, dtype=np.float32))
+        hiddens.append(np.asarray(tr.layers[L].input, dtype=np.float32).reshape(len(f), -1))
+    first = np.concatenate(firsts)
+    hidden = np.concatenate(hiddens)
+    return UnitAtlas(x, y, wl, ol, kind, first, _top_indices(first, top_k), L, hidden,
+                     (hidden.astype(np.float64) ** 2).sum(axis=1), _top_indices(hidden, top_k))
+
+
+# ---------------------------------------------------------------------------- hand kernels
+def hand_kernels(size: int = 5) -> dict[str, np.ndarray]:
+    """Hand-designed ``size × size`` detectors, each zero-mean with unit length (L2 norm 1):
+
+    - four **edge** detectors (derivative of a Gaussian): positive on one side of the centre line,
+      negative on the other — they respond where brightness changes across that line;
+    - an **arc**: a ring's upper half minus its mean — it responds to the top of a loop
+      (the round top of a 9, 8, 0, 2, 3).
+    """
+    k = int(size)
+    if k < 3:
+        raise ValueError(f"kernel size must be >= 3, got {size!r}")
+    c = (k - 1) / 2.0
+    v, u = np.mgrid[0:k, 0:k].astype(np.float64) - c  # v down, u right
+    sigma = max(k / 4.0, 0.75)
+    g = np.exp(-(u ** 2 + v ** 2) / (2 * sigma ** 2))
+    s2 = np.sqrt(0.5)
+    kernels = {
+        "horizontal edge": -v * g,  # ink above the centre line, none below -> positive
+        "vertical edge": -u * g,  # ink left of the centre line, none right -> positive
+        "diagonal edge ⟋": -(u + v) * s2 * g,  # ink above-left of a "/" line -> positive
+        "diagonal edge ⟍": -(v - u) * s2 * g,  # ink above-right of a "\\" line -> positive
+    }
+    radius = c * 0.75 if k > 3 else 1.0
+    r = np.sqrt(u ** 2 + v ** 2)
+    ring = np.exp(-((r - radius) ** 2) / (2 * (max(k / 8.0, 0.5)) ** 2)) * (v <= 0.25)
+    kernels["arc (top of a loop)"] = ring
+    out = {}
+    for name, K in kernels.items():
+        K = K - K.mean()
+        out[name] = K / np.linalg.norm(K)
+    return out
+
+
+def correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Slide ``kernel`` over ``image`` (zero padding, same size): the cross-correlation Conv2D
+    computes, ``r[i, j] = Σ_uv K[u, v] · x[i + u − c, j + v − c]``."""
+    from scipy.ndimage import correlate as _corr
+
+    return _corr(np.asarray(image, dtype=np.float64), np.asarray(kernel, dtype=np.float64),
+                 mode="constant", cval=0.0)
+
+
+def kernel_responses(image: np.ndarray, size: int = 5) -> list[KernelResponse]:
+    """Each hand-designed kernel's response map on the 28×28 ``image``."""
+    img = np.asarray(image, dtype=np.float64).reshape(28, 28)
+    return [KernelResponse(name, K, correlate(img, K)) for name, K in hand_kernels(size).items()]
+
+
+def _best_match(filt: np.ndarray, kernels: dict[str, np.ndarray]) -> tuple[str | None, float | None]:
+    """The hand kernel most like ``filt`` (cosine similarity of the zero-mean filter)."""
+    f = np.asarray(filt, dtype=np.float64)
+    f = f - f.mean()
+    nf = np.linalg.norm(f)
+    if nf == 0:
+        return None, None
+    best, best_s = None, 0.0
+    for name, K in kernels.items():
+        if K.shape != f.shape:
+            continue
+        s = float((f * K).sum() / nf)
+        if abs(s) > abs(best_s):
+            best, best_s = name, s
+    return best, (best_s if best is not None else None)
+
+
+# ------------------------------------------------------------------------------ the report
+def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | None = None,
+                      top: int = 8, examples: int = 4, kernel_size: int | None = None) -> UnitReport:
+    """What the first layer's units look for, and how they respond to this image.
+
+    Dense: the ``top`` units most active for this image, each with its 28×28 weight image.
+    Conv: every filter (up to 32) with its kernel and its feature map for this image, the hand
+    kernel it most resembles, and the hand kernels' own responses on the image.
+    With an ``atlas``, each unit also lists its ``examples`` most exciting training digits.
+    """
+    X = as_input(model, x)
+    wl, ol, kind = first_unit_layer(model)
+    act = np.asarray(_layer_input(model, X, ol + 1)[0], dtype=np.float64)  # this image's output
+    W = np.asarray(model.layers[wl].params["W"], dtype=np.float64)
+    img = X.reshape(image_shape(model)) if int(np.prod(model.input_shape)) == 784 else None
+    units: list[UnitView] = []
+    sentences: list[str] = []
+    if kind == "dense":
+        order = np.argsort(-act)[:top]
+        hw = image_shape(model)
+        for j in order:
+            j = int(j)
+            t = W[:, j].reshape(hw) if W.shape[0] == hw[0] * hw[1] else W[:, j]
+            tops = [] if atlas is None else [int(i) for i in atlas.first_top[j][:examples]]
+            tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
+            units.append(UnitView(j, float(act[j]), t, None, tops, tacts,
+                                  where=where_words(t) if t.ndim == 2 else ""))
+        n_on = int(np.count_nonzero(act > 0))
+        sentences.append(f"{n_on} of {act.size} first-layer units respond to this digit; each "
+                         f"one's weight image is its template (bright: ink here raises it, dark: "
+                         f"ink here lowers it).")
+        ks = kernel_size or 5
+    else:
+        kh, kw = W.shape[2:]
+        ks = kernel_size or max(int(kh), 3)
+        hk = hand_kernels(ks)
+        maxes = act.reshape(act.shape[0], -1).max(axis=1)  # (C,)
+        for j in range(min(W.shape[0], 32)):
+            name, s = _best_match(W[j, 0], hk) if W.shape[2] == ks else (None, None)
+            tops = [] if atlas is None else [int(i) for i in atlas.first_top[j][:examples]]
+            tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
+            units.append(UnitView(j, float(maxes[j]), W[j, 0], act[j], tops, tacts, name, s))
+        strong = [u for u in units if u.similarity is not None and abs(u.similarity) >= 0.6]
+        sentences.append(f"{W.shape[0]} filters of {kh}×{kw} slide over the image; each feature "
+                         f"map shows where that filter's pattern appears.")
+        if strong:
+            sentences.append("Filters that look like a hand-made detector: " + ", ".join(
+                f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
+                f"(cos {abs(u.similarity):.2f})" for u in strong[:4]) + ".")
+    responses = kernel_responses(img, ks) if img is not None else []
+    return UnitReport(wl, kind, units, responses, sentences)
+
+
+def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: int = 6,
+                     contrast_class: int | None = None, k_contrast: int = 3) -> Nearest:
+    """The ``k`` training digits whose last-hidden-layer vectors are closest (Euclidean) to this
+    image's, and the ``k_contrast`` closest of ``contrast_class``."""
+    X = as_input(model, x)
+    h = np.asarray(_layer_input(model, X, atlas.hidden_layer), dtype=np.float64).reshape(-1)
+    # |H_n − h|² = |H_n|² − 2 H_n·h + |h|², all rows at once: (N, D) @ (D,) -> (N,)
+    d2 = atlas.hidden_sq - 2.0 * (atlas.hidden.astype(np.float64) @ h) + h @ h
+    dist = np.sqrt(np.maximum(d2, 0.0))  # rounding can make an exact match slightly negative
+    order = np.argsort(dist)[:k]
+    ex = [Neighbour(int(i), int(atlas.y[i]), float(dist[i])) for i in order]
+    cx: list[Neighbour] = []
+    if contrast_class is not None:
+        idx = np.flatnonzero(atlas.y == int(contrast_class))
+        if idx.size:
+            sel = idx[np.argsort(dist[idx])[:k_contrast]]
+            cx = [Neighbour(int(i), int(atlas.y[i]), float(dist[i])) for i in sel]
+    return Nearest(atlas.hidden_layer, "euclidean", ex, cx)
