@@ -34,10 +34,10 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 """Largest image accepted (width x height), checked from the header before decoding."""
 
-WORK_MAX_SIDE = 1024
+WORK_MAX_SIDE = 512
 """Images whose longer side exceeds this are reduced (box filter) before the other steps: the
 digit ends up 20 pixels tall, so a 12-megapixel phone photo carries no extra information, only
-cost."""
+cost.  Even a digit filling only a twentieth of the photo's width keeps 25 pixels."""
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 
@@ -109,6 +109,15 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
                 from None
         fmt = im.format
         _check_pixels(im.width, im.height, max_pixels)
+        info: dict[str, Any] = {"format": fmt, "size": [im.width, im.height], "mode": im.mode}
+        if fmt == "JPEG" and max(im.size) > 2 * WORK_MAX_SIDE:
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, skipping most of the work for a
+            # big photo; draft() picks the smallest scale still at least this size.
+            f = max(im.size) / WORK_MAX_SIDE
+            try:
+                im.draft("L", (int(np.ceil(im.width / f)), int(np.ceil(im.height / f))))
+            except Exception:  # noqa: BLE001 - draft is an optimisation; decode at full size
+                pass
         try:
             im.load()
         except Image.DecompressionBombError as e:
@@ -123,7 +132,6 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
         except Exception as e:  # noqa: BLE001 - decoders may raise ValueError, IndexError, ...
             raise E.NotAnImageError(f"the {fmt} image could not be decoded "
                                     f"({type(e).__name__}: {e})") from None
-        info: dict[str, Any] = {"format": fmt, "size": [im.width, im.height], "mode": im.mode}
         try:
             orientation = im.getexif().get(0x0112, 1)
         except Exception:  # noqa: BLE001 - a damaged EXIF block should not reject the photo
@@ -151,9 +159,11 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB") and "transparency" in im.info)
     if has_alpha:
-        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0  # (H, W, 4)
-        luma = rgba[..., :3] @ _LUMA                                     # (H, W)
-        gray, ainfo = flatten_alpha(luma, rgba[..., 3])
+        rgba = im.convert("RGBA")
+        # Pillow's RGBA -> L uses the same luma weights as RGB -> L and ignores alpha.
+        luma = np.asarray(rgba.convert("L"), dtype=np.float32) * np.float32(1 / 255)   # (H, W)
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) * np.float32(1 / 255)
+        gray, ainfo = flatten_alpha(luma, alpha)
         info.update(ainfo)
     elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         a = np.asarray(im, dtype=np.float64)
@@ -319,3 +329,60 @@ def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXEL
     info.update(ginfo)
     info["bytes"] = len(data)
     return gray, info
+
+
+def synthetic_photo(digit: np.ndarray, rng: np.random.Generator, *, page: tuple[int, int] |
+                    None = None, quality: int | None = None) -> bytes:
+    """A fake phone photo of an MNIST digit, as JPEG bytes: for testing robustness.
+
+    The digit is enlarged to a random height (25-60 % of the page's shorter side), put at a random
+    place on a larger page, drawn as dark ink on light paper, lit unevenly (a linear gradient in a
+    random direction), blurred slightly, given sensor noise and a few dust specks, and
+    JPEG-compressed.  Everything random comes from ``rng``.
+
+    Parameters
+    ----------
+    digit : (28, 28) float array in [0, 1], ink bright (MNIST convention)
+    rng : numpy.random.Generator
+    page : (height, width), optional
+        Default: random, 160-320 pixels a side.
+    quality : int, optional
+        JPEG quality; default random in 55..90.
+    """
+    from PIL import Image
+    from scipy import ndimage
+
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator")
+    d = np.asarray(digit, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f"digit must be 2-D (28, 28); got shape {d.shape}")
+    ph, pw = page if page is not None else (int(rng.integers(160, 321)),
+                                             int(rng.integers(160, 321)))
+    target = int(round(min(ph, pw) * rng.uniform(0.25, 0.6)))       # digit field height
+    big = np.asarray(Image.fromarray(d, mode="F").resize((target, target), Image.BICUBIC))
+    big = np.clip(big, 0, 1)
+    top = int(rng.integers(0, ph - target + 1))
+    left = int(rng.integers(0, pw - target + 1))
+    ink_map = np.zeros((ph, pw), np.float32)
+    ink_map[top:top + target, left:left + target] = big
+    for _ in range(int(rng.integers(0, 4))):                         # dust specks
+        r = float(rng.uniform(0.6, 1.5))
+        cy, cx = rng.uniform(0, ph), rng.uniform(0, pw)
+        yy, xx = np.ogrid[:ph, :pw]
+        ink_map = np.maximum(ink_map, ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r) *
+                             float(rng.uniform(0.3, 0.8)))
+    paper, ink = rng.uniform(0.75, 0.95), rng.uniform(0.05, 0.3)
+    img = paper - (paper - ink) * ink_map                            # dark ink on light paper
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[:ph, :pw].astype(np.float32)
+    ramp = (np.cos(angle) * xx / pw + np.sin(angle) * yy / ph)
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)      # 0..1 across the page
+    img = img * (1.0 - rng.uniform(0.2, 0.45) * ramp)                # lighting gradient
+    img = ndimage.gaussian_filter(img, sigma=float(rng.uniform(0.4, 1.2)))
+    img = img + rng.normal(0.0, rng.uniform(0.01, 0.04), img.shape)
+    u8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    q = quality if quality is not None else int(rng.integers(55, 91))
+    Image.fromarray(u8, mode="L").convert("RGB").save(buf, format="JPEG", quality=q)
+    return buf.getvalue()
