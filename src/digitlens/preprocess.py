@@ -507,7 +507,8 @@ def _despeckle(a: np.ndarray, ctx: dict, frac: float = 0.02) -> tuple[np.ndarray
         sentence = (f"Removed {drop.size} of {n} ink specks, each under {frac:.0%} of the biggest "
                     f"stroke ({removed:.1%} of all ink).")
     else:
-        sentence = f"No specks: all {n} pieces of ink are substantial."
+        sentence = ("No specks: the ink is one piece." if n == 1 else
+                    f"No specks: all {n} pieces of ink are substantial.")
     return out, numbers, sentence
 
 

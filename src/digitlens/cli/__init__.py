@@ -16,5 +16,7 @@ app = typer.Typer(
 )
 
 from . import train as _train  # noqa: E402,F401  (registers train / predict / info)
+from . import preprocess as _preprocess  # noqa: E402,F401  (registers preprocess)
+from . import data as _data  # noqa: E402,F401  (registers data download / info)
 
 __all__ = ["app"]

@@ -100,27 +100,40 @@ def train(
     seed: int = typer.Option(0, help="Seed for the weights, shuffling and dropout."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to save the model "
                                        "(default: the cache, where `--model NAME` finds it)."),
+    data: str = typer.Option("bundled", "--data", help="bundled (4,000 + 1,000 digits shipped "
+                             "with digitlens) or mnist (60,000 + 10,000; see `digitlens data "
+                             "download mnist`)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="A directory of MNIST IDX "
+                                            "files you already have (implies --data mnist)."),
 ):
-    """Train a model on the 4,000 bundled training digits and report its test accuracy.
+    """Train a model (on the 4,000 bundled training digits by default) and report its test
+    accuracy.
 
     Ctrl-C stops after saving the last complete epoch.
     """
     from .. import paths
+    from ..data import load_dataset
     from ..nn.zoo import MODELS
 
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
+    if data not in ("bundled", "mnist"):
+        raise UserError(f"--data must be 'bundled' or 'mnist'; got {data!r}")
+    digits = load_dataset("mnist" if data_dir is not None else data, data_dir)
     target = out or paths.model_path(model)
     console.print(f"[bold]{model}[/]: {MODELS[model].sentence}", highlight=False)
+    if digits.source != "bundled":
+        console.print(f"training on {len(digits.x_train):,} {digits.source} digits",
+                      highlight=False)
     t0 = time.perf_counter()
     m, history, acc = train_and_save(model, target, epochs=epochs, lr=lr, batch_size=batch_size,
-                                     seed=seed)
+                                     seed=seed, data=digits)
     if not history.epochs:
         raise UserError("stopped before the first epoch finished; nothing was saved")
     note = {"interrupted": " (interrupted: kept the last complete epoch)",
             "early_stopping": " (stopped early)"}.get(history.stop_reason, "")
-    console.print(f"test accuracy [bold]{acc:.2%}[/] on 1,000 held-out digits after "
-                  f"{len(history.epochs)} epochs in {time.perf_counter() - t0:.1f}s{note}",
+    console.print(f"test accuracy [bold]{acc:.2%}[/] on {len(digits.x_test):,} held-out digits "
+                  f"after {len(history.epochs)} epochs in {time.perf_counter() - t0:.1f}s{note}",
                   highlight=False)
     console.print(f"saved {m.n_params:,} parameters to {target}", highlight=False)
 
@@ -145,7 +158,7 @@ def prepare_image(path: Path) -> np.ndarray:
         from ..preprocess import preprocess
     except ImportError:
         return load_image_simple(path)
-    return preprocess(path.read_bytes()).image[None, None]
+    return preprocess(path).image[None, None]  # a path: the byte limit is checked before reading
 
 
 def ascii_digit(image: np.ndarray) -> str:
