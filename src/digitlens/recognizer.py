@@ -297,7 +297,7 @@ class Recognizer:
                 f"Integrated gradients ({ig.meta['baseline']} baseline, {ig.meta['n_steps']} "
                 f"steps): the ink moves the logit of {pred} from {ig.meta['f_baseline']:.3g} to "
                 f"{ig.meta['f_x']:.3g}; the pixel map adds up to {ig.map.sum():.3g} (completeness "
-                f"error {ig.meta['relative_delta']:.2%}), most of it at the {_where(ig.map)}.")
+                f"error {ig.meta['relative_delta'] or 0:.2%}), most of it at the {_where(ig.map)}.")
         occ = attributions.get("occlusion", {}).get(pred)
         if occ is not None:
             sentences.append(

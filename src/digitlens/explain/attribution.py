@@ -252,48 +252,72 @@ def make_baseline(model: Sequential, X: np.ndarray, baseline) -> tuple[np.ndarra
     return as_input(model, b), "custom"
 
 
-def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="black",
-                         n_steps: int = DEFAULT_IG_STEPS, rule: str = "gausslegendre",
-                         batch_size: int = 256) -> Attribution:
-    """Integrated gradients: ``(x - x') · ∫_0^1 ∂s/∂x (x' + α (x - x')) dα`` per pixel.
-
-    The gradient is averaged along the straight path from the baseline ``x'`` to ``x``, so the map
-    adds up to ``s(x) - s(x')`` (*completeness*) up to the quadrature error, reported as
-    ``meta["delta"] = Σ map - (s(x) - s(x'))`` and ``meta["relative_delta"] = |delta| /
-    |s(x) - s(x')|``.  All path points go through one batched forward/backward (split into
-    ``batch_size`` chunks only for large ``n_steps``).
-
-    Parameters
-    ----------
-    baseline : ``"black"``, ``"blur"``, a number, or an image array; see :func:`make_baseline`.
-    n_steps : quadrature points; more = smaller delta.
-    rule : one of :data:`IG_RULES` (default Gauss–Legendre, as Captum).
-    """
-    X = as_input(model, x)
-    c = direction(model, target)
-    B, bname = make_baseline(model, X, baseline)
+def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, c: np.ndarray, n_steps: int,
+             rule: str, batch_size: int):
+    """One quadrature of the path integral: ``(map, f(x), f(baseline))``."""
     alphas, w = ig_weights(n_steps, rule)
     diff = X.astype(np.float64) - B  # (1, *in)
     shape = (-1,) + (1,) * (X.ndim - 1)
     path = (B + alphas.reshape(shape) * diff).astype(model.dtype)  # (n_steps, *in)
     ends = np.concatenate([X, B.astype(model.dtype)])  # (2, *in): s(x) and s(x') in the same run
+    points = np.concatenate([path, ends])  # (n_steps + 2, *in)
     total_grad = np.zeros(X.shape[1:], dtype=np.float64)
-    points = np.concatenate([path, ends])
     scores = []
     for i in range(0, len(points), batch_size):
         s, g, _ = score_and_grad(model, points[i:i + batch_size], c)
         k = min(len(path) - i, len(g))  # rows of this chunk that are path points
         if k > 0:
+            # Σ_k w_k ∂s/∂x(x_k): (k,) · (k, *in) -> (*in)
             total_grad += np.tensordot(w[i:i + k], g[:k].astype(np.float64), axes=1)
         scores.append(s)
     scores = np.concatenate(scores).astype(np.float64)
-    f_x, f_b = float(scores[-2]), float(scores[-1])
-    m = _to_map(model, diff[0] * total_grad)
-    delta = float(m.sum()) - (f_x - f_b)
-    rel = abs(delta) / abs(f_x - f_b) if f_x != f_b else float("inf") if delta else 0.0
+    return _to_map(model, diff[0] * total_grad), float(scores[-2]), float(scores[-1])
+
+
+def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="black",
+                         n_steps: int = DEFAULT_IG_STEPS, rule: str = "gausslegendre",
+                         tolerance: float | None = 0.01, max_steps: int = 512,
+                         batch_size: int = 256) -> Attribution:
+    """Integrated gradients: ``(x − x') · ∫_0^1 ∂s/∂x (x' + α (x − x')) dα`` per pixel.
+
+    The gradient is averaged along the straight path from the baseline ``x'`` to ``x``, so the map
+    adds up to ``s(x) − s(x')`` (*completeness*) up to the quadrature error, reported as
+    ``meta["delta"] = Σ map − (s(x) − s(x'))`` and ``meta["relative_delta"] = |delta| /
+    |s(x) − s(x')|``.  All path points go through one batched forward/backward pass (split into
+    ``batch_size`` chunks only for large ``n_steps``).
+
+    With ReLU the gradient jumps wherever a unit switches on or off along the path, so a small
+    network with few, sharp kinks can need many points.  With ``tolerance`` set, the integral is
+    redone with twice the points while ``relative_delta > tolerance`` (up to ``max_steps``);
+    ``meta["n_steps"]`` is the number finally used.
+
+    Parameters
+    ----------
+    baseline : ``"black"``, ``"blur"``, a number, or an image array; see :func:`make_baseline`.
+    n_steps : quadrature points of the first try.
+    rule : one of :data:`IG_RULES` (default Gauss–Legendre, as Captum).
+    tolerance : relative completeness error to reach by refining (``None``: exactly ``n_steps``
+        points, as Captum).
+    max_steps : the refinement's limit.
+    """
+    X = as_input(model, x)
+    c = direction(model, target)
+    B, bname = make_baseline(model, X, baseline)
+    steps = int(n_steps)
+    evaluations = 0
+    while True:
+        m, f_x, f_b = _ig_once(model, X, B, c, steps, rule, batch_size)
+        evaluations += steps
+        delta = float(m.sum()) - (f_x - f_b)
+        span = abs(f_x - f_b)
+        rel = abs(delta) / span if span > 0 else None  # None: x equals the baseline
+        if tolerance is None or rel is None or rel <= tolerance or 2 * steps > max_steps:
+            break
+        steps *= 2
     return Attribution("integrated_gradients", _norm_target(target), m, {
-        "baseline": bname, "n_steps": int(n_steps), "rule": rule, "f_x": f_x,
-        "f_baseline": f_b, "delta": delta, "relative_delta": rel})
+        "baseline": bname, "n_steps": steps, "n_steps_requested": int(n_steps),
+        "evaluations": evaluations, "rule": rule, "f_x": f_x, "f_baseline": f_b,
+        "delta": delta, "relative_delta": rel})
 
 
 def occlusion_windows(shape: tuple[int, int], patch: int, stride: int):

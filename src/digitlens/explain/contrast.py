@@ -214,7 +214,7 @@ def contrast_sentences(a: int, b: int, gap: float, units: UnitContrast | None,
         m = pixels.map
         out.append(f"Over the pixels (integrated gradients): ink worth {m[m > 0].sum():+.3g} "
                    f"argues for {a} and {m[m < 0].sum():+.3g} for {b} "
-                   f"(completeness error {pixels.meta.get('relative_delta', 0):.2%}).")
+                   f"(completeness error {pixels.meta.get('relative_delta') or 0:.2%}).")
     return out
 
 

@@ -131,7 +131,8 @@ def image_list(a: np.ndarray | None):
 
 
 def num(x: float | None, digits: int = 6) -> float | None:
-    if x is None:
+    """A rounded plain float; ``None`` for ``None``, NaN and inf (JSON has no such numbers)."""
+    if x is None or not np.isfinite(x):
         return None
     return float(sig(np.float64(x), digits))
 
@@ -300,10 +301,12 @@ class UnitContrast:
         return float(self.contributions.sum() + self.bias_term - self.gap)
 
     def to_dict(self) -> dict[str, Any]:
+        # derived numbers come from the rounded values, so a JSON round trip reproduces them
+        contrib = sig(self.contributions, 6)
+        bias, gap = num(self.bias_term), num(self.gap)
         return {"layer": self.layer, "kind": self.kind, "n_units": self.n_units,
-                "bias_term": num(self.bias_term), "gap": num(self.gap),
-                "contributions": map_list(self.contributions, 6),
-                "sum_check": num(self.sum_check),
+                "bias_term": bias, "gap": gap, "contributions": contrib.tolist(),
+                "sum_check": num(float(contrib.sum()) + bias - gap),
                 "for_a": [t.to_dict() for t in self.for_a],
                 "for_b": [t.to_dict() for t in self.for_b]}
 
@@ -331,8 +334,9 @@ class Contrast:
         return float(self.logit_a - self.logit_b)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": int(self.a), "b": int(self.b), "logit_a": num(self.logit_a),
-                "logit_b": num(self.logit_b), "gap": num(self.gap),
+        la, lb = num(self.logit_a), num(self.logit_b)
+        return {"a": int(self.a), "b": int(self.b), "logit_a": la, "logit_b": lb,
+                "gap": num(la - lb),
                 "pixels": None if self.pixels is None else self.pixels.to_dict(),
                 "units": None if self.units is None else self.units.to_dict(),
                 "sentences": list(self.sentences)}
@@ -374,9 +378,11 @@ class Counterfactual:
         return float(-self.delta[self.delta < 0].sum())
 
     def to_dict(self) -> dict[str, Any]:
+        delta = np.round(np.asarray(self.delta, dtype=np.float64), 3)  # what image_list keeps
         return {"found": bool(self.found), "a": int(self.a), "b": int(self.b),
-                "n_changed": self.n_changed, "ink_added": num(self.ink_added),
-                "ink_removed": num(self.ink_removed), "delta": image_list(self.delta),
+                "n_changed": int(np.count_nonzero(delta)),
+                "ink_added": num(delta[delta > 0].sum()),
+                "ink_removed": num(-delta[delta < 0].sum()), "delta": delta.tolist(),
                 "image": image_list(self.image),
                 "probabilities": map_list(self.probabilities, 6),
                 "prediction": int(self.prediction), "margin": num(self.margin),

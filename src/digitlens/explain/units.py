@@ -103,17 +103,19 @@ def build_atlas(model: Sequential, x: np.ndarray, y: np.ndarray, *, top_k: int =
 
 
 # ---------------------------------------------------------------------------- hand kernels
-def hand_kernels(size: int = 5) -> dict[str, np.ndarray]:
-    """Hand-designed ``size × size`` detectors, each zero-mean with unit length (L2 norm 1):
+def hand_kernels(size: int = 5, arc_size: int | None = None) -> dict[str, np.ndarray]:
+    """Hand-designed detectors, each zero-mean with unit length (L2 norm 1):
 
-    - four **edge** detectors (derivative of a Gaussian): positive on one side of the centre line,
-      negative on the other — they respond where brightness changes across that line;
-    - an **arc**: a ring's upper half minus its mean — it responds to the top of a loop
-      (the round top of a 9, 8, 0, 2, 3).
+    - four ``size × size`` **edge** detectors (derivative of a Gaussian): positive on one side of
+      the centre line, negative on the other — they respond where brightness changes across it;
+    - an ``arc_size × arc_size`` **arc** (default ``size``): the upper half of a ring drawn with a
+      soft pen, minus its mean — a matched filter for the round top of a loop (9, 8, 0, 2, 3).
+      Seven pixels is the smallest size at which it prefers a loop's top to a straight stroke.
     """
     k = int(size)
-    if k < 3:
-        raise ValueError(f"kernel size must be >= 3, got {size!r}")
+    ka = int(arc_size or size)
+    if k < 3 or ka < 3:
+        raise ValueError(f"kernel sizes must be >= 3, got {size!r} and {arc_size!r}")
     c = (k - 1) / 2.0
     v, u = np.mgrid[0:k, 0:k].astype(np.float64) - c  # v down, u right
     sigma = max(k / 4.0, 0.75)
@@ -125,10 +127,11 @@ def hand_kernels(size: int = 5) -> dict[str, np.ndarray]:
         "diagonal edge ⟋": -(u + v) * s2 * g,  # ink above-left of a "/" line -> positive
         "diagonal edge ⟍": -(v - u) * s2 * g,  # ink above-right of a "\\" line -> positive
     }
-    radius = c * 0.75 if k > 3 else 1.0
-    r = np.sqrt(u ** 2 + v ** 2)
-    ring = np.exp(-((r - radius) ** 2) / (2 * (max(k / 8.0, 0.5)) ** 2)) * (v <= 0.25)
-    kernels["arc (top of a loop)"] = ring
+    ca = (ka - 1) / 2.0
+    va, ua = np.mgrid[0:ka, 0:ka].astype(np.float64) - ca
+    centre = 0.5 * ca  # the circle's centre sits below the kernel's centre: the arc fills the top
+    d = np.hypot(ua, va - centre)
+    kernels["arc (top of a loop)"] = np.exp(-((d - ca) ** 2) / (2 * 0.5 ** 2)) * (va < centre)
     out = {}
     for name, K in kernels.items():
         K = K - K.mean()
@@ -145,10 +148,11 @@ def correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
                  mode="constant", cval=0.0)
 
 
-def kernel_responses(image: np.ndarray, size: int = 5) -> list[KernelResponse]:
+def kernel_responses(image: np.ndarray, size: int = 5, arc_size: int = 7) -> list[KernelResponse]:
     """Each hand-designed kernel's response map on the 28×28 ``image``."""
     img = np.asarray(image, dtype=np.float64).reshape(28, 28)
-    return [KernelResponse(name, K, correlate(img, K)) for name, K in hand_kernels(size).items()]
+    return [KernelResponse(name, K, correlate(img, K))
+            for name, K in hand_kernels(size, max(arc_size, size)).items()]
 
 
 def _best_match(filt: np.ndarray, kernels: dict[str, np.ndarray]) -> tuple[str | None, float | None]:
