@@ -33,7 +33,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import io
 import json
 import re
 import threading
@@ -161,18 +160,20 @@ class BodyLimitMiddleware:
 
 # ---------------------------------------------------------------------------------- models
 class ModelRegistry:
-    """One loaded model per zoo name, shared by every request.
+    """One loaded model per name, shared by every request, kept in one
+    :class:`~digitlens.recognizer.Recognizer`.
 
-    A model is read from :func:`digitlens.paths.model_path` the first time it is asked for, and
-    replaced by :meth:`put` when the training view finishes a run.  Names are checked against the
-    zoo before any path is built.
+    A zoo model is read from :func:`digitlens.paths.model_path` the first time it is asked for
+    (and read again if that file changes, e.g. after ``digitlens train`` in another terminal);
+    :meth:`put` replaces it when the training view finishes a run.  Names are checked against
+    the zoo (or the recognizer's own models) before any path is built.
     """
 
-    def __init__(self, preloaded: dict[str, Any] | None = None) -> None:
-        self._entries: dict[str, tuple[Any, dict]] = {}
+    def __init__(self, recognizer) -> None:
+        self.rec = recognizer
+        self._meta: dict[str, dict] = {}
+        self._mtime: dict[str, float] = {}
         self._lock = threading.Lock()
-        for name, model in (preloaded or {}).items():
-            self._entries[name] = (model, {})
 
     @staticmethod
     def zoo() -> dict[str, Any]:
@@ -180,50 +181,74 @@ class ModelRegistry:
 
         return MODELS
 
+    def names(self) -> list[str]:
+        zoo = list(self.zoo())
+        return zoo + [n for n in self.rec.names if n not in zoo]
+
     def check_name(self, name: str) -> str:
-        if name not in self.zoo():
+        if name not in self.names():
             raise ApiError(404, "unknown_model", f"there is no model called {name!r}; choose one "
-                           f"of {', '.join(self.zoo())}")
+                           f"of {', '.join(self.names())}")
         return name
 
-    def is_trained(self, name: str) -> bool:
+    def _path(self, name: str):
         from .. import paths
 
-        return name in self._entries or paths.model_path(name).is_file()
+        return paths.model_path(name) if name in self.zoo() else None
+
+    def is_trained(self, name: str) -> bool:
+        path = self._path(name)
+        return name in self.rec.names or (path is not None and path.is_file())
 
     def get(self, name: str) -> tuple[Any, dict]:
         """``(model, meta)``; raises :class:`ApiError` for unknown or untrained names."""
-        from .. import paths
         from ..nn.checkpoint import CheckpointError, load_model
 
         self.check_name(name)
+        path = self._path(name)
         with self._lock:
-            if name in self._entries:
-                return self._entries[name]
-            path = paths.model_path(name)
-            if not path.is_file():
+            try:
+                mtime = path.stat().st_mtime if path is not None else None
+            except OSError:
+                mtime = None
+            loaded = name in self.rec.names
+            if loaded and (mtime is None or self._mtime.get(name) in (None, mtime)):
+                return self.rec.model(name), self._meta.get(name, {})
+            if mtime is None:
                 raise ApiError(409, "model_not_trained",
                                f"the {name!r} model has not been trained yet: train it in the "
                                f"training view, or run `digitlens train --model {name}`")
             try:
-                entry = load_model(path, with_meta=True)
+                model, meta = load_model(path, with_meta=True)
             except CheckpointError as e:
+                if loaded:  # keep serving the model we have
+                    return self.rec.model(name), self._meta.get(name, {})
                 raise ApiError(503, "model_unreadable", f"the saved {name!r} model cannot be "
                                f"read ({e}); train it again") from None
-            self._entries[name] = entry
-            return entry
+            self.rec.add(name, model)
+            self._meta[name], self._mtime[name] = meta, mtime
+            return model, meta
 
     def put(self, name: str, model, meta: dict) -> None:
+        """Serve ``model`` under ``name`` from now on (called when training completes)."""
         self.check_name(name)
+        path = self._path(name)
         with self._lock:
-            self._entries[name] = (model, dict(meta))
+            self.rec.add(name, model)
+            self._meta[name] = dict(meta)
+            try:
+                self._mtime[name] = path.stat().st_mtime if path is not None else None
+            except OSError:
+                self._mtime[name] = None
 
     def describe(self, name: str) -> dict[str, Any]:
         """What the page's model switcher shows about ``name``."""
-        e = self.zoo()[name]
-        info: dict[str, Any] = {"name": name, "sentence": e.sentence, "classes": list(e.classes),
-                                "trained": self.is_trained(name), "in_ladder": name in LADDER,
-                                "recipe": e.recipe.to_dict()}
+        e = self.zoo().get(name)
+        info: dict[str, Any] = {"name": name, "sentence": e.sentence if e else "",
+                                "classes": list(e.classes) if e else None,
+                                "trained": self.is_trained(name),
+                                "in_ladder": name in LADDER or e is None,
+                                "recipe": e.recipe.to_dict() if e else None}
         if info["trained"]:
             try:
                 model, meta = self.get(name)
@@ -231,7 +256,8 @@ class ModelRegistry:
                 info.update(trained=False, problem=err.message)
                 return info
             info.update(n_params=model.n_params, test_accuracy=meta.get("test_accuracy"),
-                        layers=model.summary(), kind=_kind(model))
+                        layers=model.summary(), kind=_kind(model), classes=list(model.classes),
+                        sentence=info["sentence"] or model.description)
         return info
 
 
@@ -241,20 +267,36 @@ def _kind(model) -> str:
 
 # ----------------------------------------------------------------------------- request bodies
 class ExplainOptions(BaseModel):
-    """What to compute.  The defaults are what the page asks for while the learner draws."""
+    """What to compute.  ``detail="live"`` is what the page asks for while a stroke is being
+    drawn (answer, pre-processing and every layer's numbers: fast); ``"full"`` adds attributions,
+    the contrast, the counterfactual, the units and the nearest training digits."""
 
     model_config = ConfigDict(extra="forbid")
 
+    detail: Literal["full", "live"] = Field("full", description="'live': prediction, "
+                                            "pre-processing and trace only")
     vs: int | None = Field(None, ge=0, le=9, description="the digit to contrast with ('why X and "
-                           "not Y'); default: the runner-up")
-    target: int | None = Field(None, ge=0, le=9, description="the digit whose attribution maps "
-                               "are computed; default: the predicted digit")
+                           "not Y'); default: the runner-up.  If the network now reads this very "
+                           "digit, the runner-up is used and `notes` says so")
+    target: int | None = Field(None, ge=0, le=9, description="also compute attribution maps for "
+                               "this digit (the predicted digit always has them)")
     method: Literal["saliency", "gradient_x_input", "integrated_gradients", "occlusion"] | None = \
-        Field(None, description="attribution method; default: all the fast ones")
+        Field(None, description="compute only this attribution method (default: all four)")
     counterfactual: bool = Field(True, description="search for the smallest ink edit that "
                                  "changes the answer to `vs`")
-    steps: dict[str, bool] = Field(default_factory=dict, description="pre-processing steps to "
-                                   "switch off, e.g. {\"center\": false}")
+    steps: dict[str, bool] = Field(default_factory=dict, description="pre-processing switches, "
+                                   "e.g. {\"center\": false}; names as in "
+                                   "digitlens.preprocess.SWITCHES")
+
+
+class UnitRequest(BaseModel):
+    """Optional body of ``POST /api/models/{name}/units/{layer}/{unit}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: list[list[float]] | None = Field(None, description="the 28×28 image the network read "
+                                            "(the explanation's `image`), for the pixel template "
+                                            "of units that do not read pixels directly")
 
 
 class ExplainJSON(BaseModel):
@@ -297,27 +339,34 @@ def _page_files() -> dict[str, bytes]:
     return {name: root.joinpath(name).read_bytes() for name in STATIC_FILES}
 
 
-def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | None = None,
-               training: bool = True, jobs=None, max_body_bytes: int = MAX_BODY_BYTES,
+def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = True,
+               jobs=None, max_body_bytes: int = MAX_BODY_BYTES, max_pixels: int | None = None,
                seed: int | None = None) -> FastAPI:
     """Build the FastAPI app.
 
     Parameters
     ----------
-    recognizer : a :class:`digitlens.recognizer.Recognizer`-like factory used to explain images
-        (None: the default one built over each loaded model).
+    recognizer : the :class:`digitlens.recognizer.Recognizer` that explains images.  Zoo models
+        it does not hold are loaded into it from the cache on first use (None: an empty one).
     default_model : the model the page opens with (falls back to the best trained one).
-    models : ``{name: Sequential}`` to serve instead of the cached files (tests, notebooks).
     training : offer the training endpoints (a teacher may switch them off for a class).
     jobs : a :class:`digitlens.training_jobs.TrainingJobs` (None: one that saves to the cache).
-    max_body_bytes : the request body limit.
+    max_body_bytes : the request body limit (413 above it).
+    max_pixels : the image pixel limit passed to the pre-processing (None: its default).
     seed : seeds the Generator that picks random test digits (None: fresh entropy).
+
+    Examples
+    --------
+    >>> from digitlens.recognizer import Recognizer
+    >>> app = create_app(Recognizer(), default_model="mlp")   # doctest: +SKIP
+    >>> import uvicorn; uvicorn.run(app, host="127.0.0.1")      # doctest: +SKIP
     """
+    from ..recognizer import Recognizer
     from ..training_jobs import JobConflict, TrainingJobs, UnknownJob
 
-    registry = ModelRegistry(models)
-    if default_model not in registry.zoo():
-        raise ValueError(f"default_model must be one of {list(registry.zoo())}, got "
+    registry = ModelRegistry(recognizer if recognizer is not None else Recognizer())
+    if default_model not in registry.names():
+        raise ValueError(f"default_model must be one of {registry.names()}, got "
                          f"{default_model!r}")
     if jobs is None:
         jobs = TrainingJobs(on_trained=registry.put)
@@ -326,7 +375,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | No
     rng = np.random.default_rng(seed)
     rng_lock = threading.Lock()
     page = _page_files()
-    explainer = _Explainer(registry, recognizer)
+    explainer = _Explainer(registry, max_pixels=max_pixels)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -417,16 +466,24 @@ def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | No
     async def explain(request: Request,
                       model: str | None = Query(None, description="zoo model (raw-bytes "
                                                 "bodies; JSON bodies say it in the body)"),
-                      vs: int | None = Query(None, ge=0, le=9, description="contrast digit"),
-                      target: int | None = Query(None, ge=0, le=9),
-                      method: str | None = Query(None),
+                      detail: str = Query("full", description="'full' or 'live'"),
+                      vs: int | None = Query(None, description="contrast digit"),
+                      target: int | None = Query(None, description="attribution digit"),
+                      method: str | None = Query(None, description="attribution method"),
                       counterfactual: bool = Query(True)) -> dict:
         """Explain one image: the pre-processing steps, the probabilities, every layer's numbers,
         attribution maps, "why X and not Y" and the counterfactual ink edit.
 
         Send either the image's bytes (PNG, JPEG, ... with any image content type, options in the
         query string) or JSON ``{"image": "data:image/png;base64,...", "model": "cnn",
-        "options": {...}}``.  A blank canvas gets 422 ``no_ink``.
+        "options": {...}}``.  The answer is ``Explanation.to_dict()`` (see
+        ``digitlens/explain/explanation.py``) plus ``detail`` and ``notes``.
+
+        Errors: 404 ``unknown_model``; 409 ``model_not_trained``; 413 ``too_large`` (body) or
+        ``image_too_large`` (pixels); 415 ``unsupported_media_type``; 422 ``no_ink`` (a blank
+        canvas: "no ink found — draw or upload a digit"), ``not_an_image``,
+        ``truncated_image``, ``bad_data_url``, ``bad_base64``, ``empty_body``,
+        ``invalid_request``.
         """
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await request.body()
@@ -445,7 +502,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | No
             image = body
             name = model or default_model
             try:
-                options = ExplainOptions(vs=vs, target=target, method=method,
+                options = ExplainOptions(detail=detail, vs=vs, target=target, method=method,
                                          counterfactual=counterfactual)
             except ValueError as e:
                 raise RequestValidationError(getattr(e, "errors", lambda: [])()) from None
@@ -458,10 +515,19 @@ def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | No
     @app.get("/api/models/{name}/units/{layer}/{unit}", tags=["models"],
              responses=_errors_doc(404, 409, 422))
     def unit(name: str, layer: int, unit: int) -> dict:
-        """What one hidden unit (or convolution filter) looks for: its weights drawn as a
-        template or filter, and the bundled training digits that excite it most."""
+        """What one unit (or convolution filter) looks for: its bias, its weights drawn as a
+        template when it reads the pixels directly, and the bundled training digits that excite it
+        most.  ``layer`` is the index of a ``dense`` or ``conv2d`` layer (as in the trace)."""
         registry.check_name(name)
-        return explainer.unit(name, layer, unit)
+        return explainer.unit(name, layer, unit, None)
+
+    @app.post("/api/models/{name}/units/{layer}/{unit}", tags=["models"],
+              responses=_errors_doc(404, 409, 413, 422))
+    async def unit_for_image(name: str, layer: int, unit: int, req: UnitRequest) -> dict:
+        """As the GET, and for units that read other units rather than pixels, their pixel
+        template *at this image*: the input gradient of the unit's activation."""
+        registry.check_name(name)
+        return await run_in_threadpool(explainer.unit, name, layer, unit, req.image)
 
     @app.get("/api/digits/random", tags=["digits"], responses=_errors_doc(422))
     def random_digit(label: int | None = Query(None, ge=0, le=9, description="only this digit"),
@@ -571,33 +637,152 @@ def create_app(recognizer=None, *, default_model: str = "cnn", models: dict | No
 
 # ------------------------------------------------------------------------- explaining
 class _Explainer:
-    """Turns (model name, image bytes, options) into the Explanation JSON, using the library."""
+    """(model name, image bytes, options) -> the Explanation JSON, by calling the library: the
+    recognizer (pre-processing, model, :mod:`digitlens.explain`).  No numerics of its own."""
 
-    def __init__(self, registry: ModelRegistry, recognizer=None) -> None:
+    def __init__(self, registry: ModelRegistry, *, max_pixels: int | None = None) -> None:
         self.registry = registry
-        self.recognizer = recognizer
+        self.max_pixels = max_pixels
+
+    def _prepare(self, image: bytes, steps: dict[str, bool]):
+        from ..preprocess import SWITCHES, PreprocessError
+
+        bad = sorted(set(steps) - set(SWITCHES))
+        if bad:
+            raise ApiError(422, "invalid_request", f"options.steps: unknown step(s) {bad}; the "
+                           f"switchable steps are {list(SWITCHES)}")
+        kwargs = {"steps": dict(steps)}
+        if self.max_pixels is not None:
+            kwargs["max_pixels"] = self.max_pixels
+        try:
+            # bytes only: preprocess() would treat a str as a path, and the server never
+            # opens a path a client sends
+            _, pre = self.registry.rec.prepare(bytes(image), **kwargs)
+        except PreprocessError as e:
+            raise _preprocess_error(e) from None
+        return pre
 
     def explain(self, name: str, image: bytes, options: ExplainOptions) -> dict[str, Any]:
-        model, meta = self.registry.get(name)
-        x = self._preprocess(image, options)
-        p = model.predict_proba(x[None, None])[0]
-        pred = int(np.asarray(model.classes)[int(np.argmax(p))])
-        return {"model": name, "prediction": pred,
-                "probabilities": [float(v) for v in p], "classes": list(model.classes)}
+        from ..explain import attribution as A
+        from ..recognizer import DEFAULT_METHODS
 
-    @staticmethod
-    def _preprocess(image: bytes, options: ExplainOptions) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        model, _ = self.registry.get(name)
+        rec = self.registry.rec
+        classes = list(model.classes)
+        for key in ("vs", "target"):
+            v = getattr(options, key)
+            if v is not None and v not in classes:
+                raise ApiError(422, "invalid_request", f"options.{key}: the {name!r} model only "
+                               f"knows the digits {classes}, got {v}")
+        pre = self._prepare(image, options.steps)
+        notes: list[str] = []
+        live = options.detail == "live"
+        vs = options.vs
+        if vs is not None and not live:
+            answer = rec.predict(pre, model=name).label
+            if answer == vs:
+                notes.append(f"You asked why not {vs}, but the network now reads {vs}; this "
+                             f"compares it with the runner-up instead.")
+                vs = None
+        methods = () if live else ((options.method,) if options.method else DEFAULT_METHODS)
+        e = rec.explain(pre, model=name, vs=vs, methods=methods, trace=True, contrast=not live,
+                        counterfactual=not live and options.counterfactual, units=not live,
+                        nearest=not live)
+        t = options.target
+        if not live and t is not None and t != e.prediction:
+            m = rec.exact_model(name)
+            for meth in methods:
+                e.attributions.setdefault(meth, {})[t] = A.attribute(
+                    m, e.image, t, meth, **_METHOD_OPTIONS.get(meth, {}))
+        d = e.to_dict()
+        d["detail"] = options.detail
+        d["notes"] = notes
+        return d
 
-        try:
-            with Image.open(io.BytesIO(image)) as im:
-                im.load()
-                g = np.asarray(im.convert("L").resize((28, 28)), dtype=np.float32) / 255
-        except (UnidentifiedImageError, OSError):
-            raise ApiError(422, "not_an_image", "that is not an image digitlens can read") from None
-        if g.max() - g.min() < 0.05:
-            raise ApiError(422, "no_ink", "no ink found — draw or upload a digit")
-        return g
+    def unit(self, name: str, layer: int, unit: int, image) -> dict[str, Any]:
+        from ..explain import contrast as C
+        from ..explain.explanation import image_list, map_list, num
 
-    def unit(self, name: str, layer: int, unit: int) -> dict[str, Any]:
-        raise ApiError(404, "not_available", "unit details are not available yet")
+        model, _ = self.registry.get(name)
+        rec = self.registry.rec
+        if not 0 <= layer < len(model.layers):
+            raise ApiError(404, "unknown_layer", f"the {name!r} model has layers 0 to "
+                           f"{len(model.layers) - 1}, not {layer}")
+        L = model.layers[layer]
+        if L.type not in ("dense", "conv2d"):
+            raise ApiError(422, "not_a_unit_layer", f"layer {layer} ({L.type}) has no units; units "
+                           "with weights live in dense and conv2d layers")
+        W, b = L.params["W"], L.params["b"]
+        n_units = int(b.shape[0])
+        if not 0 <= unit < n_units:
+            raise ApiError(404, "unknown_unit", f"layer {layer} has units 0 to {n_units - 1}, "
+                           f"not {unit}")
+        w = W[:, unit] if L.type == "dense" else W[unit]
+        out: dict[str, Any] = {
+            "model": name, "layer": layer, "unit": unit, "type": L.type, "n_units": n_units,
+            "bias": num(float(b[unit])), "n_weights": int(w.size),
+            "weights": {"min": num(float(w.min())), "max": num(float(w.max()))},
+            "template": None, "template_kind": None, "template_caption": "", "sentence": "",
+            "top_examples": []}
+        reads_pixels = C.first_hidden_dense(model, layer + 1) == layer or (
+            layer == next(i for i, x in enumerate(model.layers) if x.type in ("dense", "conv2d")))
+        if reads_pixels and L.type == "dense" and w.size == 784:
+            t = np.asarray(w, dtype=np.float64).reshape(28, 28)  # its 784 weights as a picture
+            out.update(template=map_list(t), template_kind="weights",
+                       template_caption="its 784 weights: ink on red pixels raises z, on blue "
+                                        "pixels lowers it",
+                       sentence=f"This unit reads the pixels directly; it "
+                                f"{C.where_words(t) or 'has no clear preference'}.")
+        elif reads_pixels and L.type == "conv2d":
+            f = np.asarray(w, dtype=np.float64).sum(axis=0)  # (kh, kw) over input channels
+            out.update(template=map_list(f), template_kind="filter",
+                       template_caption=f"its {f.shape[0]}×{f.shape[1]} filter, slid over the "
+                                        "image",
+                       sentence="A filter: the same small grid of weights is applied at every "
+                                "position of the image.")
+        elif image is not None:
+            x = np.asarray(image, dtype=np.float64)
+            if x.shape != (28, 28) or not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+                raise ApiError(422, "invalid_request", "image must be 28 rows of 28 numbers in "
+                               "[0, 1]")
+            nxt = layer + 1
+            if nxt < len(model.layers) and model.layers[nxt].type == "activation":
+                nxt += 1  # the unit's activation, not just its sum
+            if L.type == "dense":
+                g = C.unit_input_gradients(rec.exact_model(name), x, nxt, [unit])[0]
+                out.update(template=map_list(g), template_kind="input_gradient",
+                           template_caption="how its activation changes with a little more ink "
+                                            "on each pixel of this digit",
+                           sentence="This unit reads other units, not pixels, so it has no "
+                                    "fixed picture; this is what it responds to around your "
+                                    "digit.")
+        if not out["sentence"] and L.type == "dense":
+            out["sentence"] = ("This unit reads other units, not pixels; send the image to see "
+                               "what it responds to around a digit.")
+        atlas = rec.atlas(name)
+        acts = top = None
+        if layer == atlas.first_layer:
+            acts, top = atlas.first[:, unit], atlas.first_top[unit]
+        elif _last_hidden_dense(model, atlas.hidden_layer) == layer:
+            acts, top = atlas.hidden[:, unit], atlas.hidden_top[unit]
+        if top is not None:
+            out["top_examples"] = [{"index": int(i), "label": int(atlas.y[i]),
+                                    "activation": num(float(acts[i])),
+                                    "image": image_list(atlas.x[i, 0])} for i in top[:8]]
+        return out
+
+
+#: the attribution settings :meth:`Recognizer.explain` uses by default, for extra targets
+_METHOD_OPTIONS = {"integrated_gradients": {"baseline": "black"},
+                   "occlusion": {"patch": 4, "stride": 2}}
+
+
+def _last_hidden_dense(model, final: int) -> int | None:
+    """The Dense layer whose (activated) output feeds the final Dense layer ``final``."""
+    for i in range(final - 1, -1, -1):
+        kind = model.layers[i].type
+        if kind == "dense":
+            return i
+        if kind not in ("activation", "dropout"):
+            return None
+    return None

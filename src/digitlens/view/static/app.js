@@ -206,7 +206,9 @@
     board.base = s.base; board.strokes = s.strokes; board.current = null;
     redraw(); describeSource(); scheduleUpdate(0);
   }
+  function resetChoices() { state.vs = null; state.target = null; }
   function clearBoard() {
+    resetChoices();
     if (!hasInk()) { scheduleUpdate(0); return; }
     pushUndo();
     board.base = null; board.strokes = []; board.current = null;
@@ -238,7 +240,7 @@
         const i = 4 * (28 * y + x); img.data[i] = img.data[i + 1] = img.data[i + 2] = 255; img.data[i + 3] = v;
       }));
       ctx.putImageData(img, 0, 0);
-      pushUndo();
+      pushUndo(); resetChoices();
       board.base = { kind: "digit", image: c, label: d.label, index: d.index };
       board.strokes = [];
       redraw(); describeSource(); scheduleUpdate(0);
@@ -251,7 +253,7 @@
     if (!file) return;
     let image = null;
     try { image = await createImageBitmap(file); } catch (_) { image = null; }
-    pushUndo();
+    pushUndo(); resetChoices();
     board.base = { kind: "photo", image: image || placeholderImage(), blob: file, name: file.name };
     board.strokes = [];
     redraw(); describeSource(); scheduleUpdate(0);
@@ -296,7 +298,9 @@
     setBusy();
     const myModel = state.model;
     try {
-      const options = { counterfactual: true };
+      // while a stroke is being drawn only the fast part (answer, steps, layers) is asked for
+      const detail = board.current ? "live" : "full";
+      const options = { detail, counterfactual: true };
       if (state.vs !== null) options.vs = state.vs;
       if (state.target !== null) options.target = state.target;
       if (state.method) options.method = state.method;
@@ -309,6 +313,7 @@
       });
       state.stats.responses++;
       if (myModel === state.model) render(expl);
+      if (expl.detail === "live" && !board.current) dirty = true;  // the stroke ended meanwhile
     } catch (err) {
       state.stats.responses++; state.stats.errors++;
       showError(err);
@@ -332,19 +337,32 @@
     renderProbs(null);
   }
 
+  const SLOW_PANELS = ["panel-attr", "panel-contrast", "panel-filters", "panel-nearest"];
   function render(expl) {
+    const live = expl.detail === "live";
+    if (live && state.expl && state.expl.model === expl.model) {
+      // keep the last full explanation's slow parts on screen (faded) until the next one
+      expl = { ...state.expl, ...expl, attributions: state.expl.attributions, contrast: state.expl.contrast,
+        counterfactual: state.expl.counterfactual, units: state.expl.units, nearest: state.expl.nearest,
+        examples: state.expl.examples, stale: true };
+    }
     state.expl = expl;
-    for (const id of ["panel-steps", "panel-network", "panel-attr", "panel-contrast", "panel-filters", "panel-nearest"]) $(id).classList.remove("stale");
-    $("message").textContent = ""; $("message").className = "message"; $("message").dataset.code = "";
+    for (const id of ["panel-steps", "panel-network"]) $(id).classList.remove("stale");
+    for (const id of SLOW_PANELS) $(id).classList.toggle("stale", live);
+    const m = $("message");
+    m.textContent = (expl.notes || []).join(" "); m.className = "message"; m.dataset.code = "";
     renderAnswer(expl);
     renderSteps(expl);
     renderNetwork(expl);
-    renderAttributions(expl);
-    renderContrast(expl);
-    renderUnits(expl);
-    renderNearest(expl);
+    if (!live || !expl.stale) {
+      renderAttributions(expl);
+      renderContrast(expl);
+      renderUnits(expl);
+      renderNearest(expl);
+    }
     document.body.dataset.prediction = String(expl.prediction);
     document.body.dataset.model = expl.model;
+    document.body.dataset.detail = live ? "live" : "full";
   }
 
   function renderAnswer(expl) {
@@ -362,36 +380,48 @@
     const vs = expl && expl.contrast ? expl.contrast.b : null;
     classes.forEach((c, i) => {
       const v = expl ? expl.probabilities[i] : 0;
-      const row = el("div", { class: "prob" + (expl && c === expl.prediction ? " top" : "") + (c === vs ? " vs" : ""), role: "listitem", "aria-label": `${c}: ${pct(v)}` },
-        el("span", { class: "d", text: String(c) }),
-        el("span", { class: "track" }, el("span", { class: "fill", style: `width:${(100 * v).toFixed(2)}%; display:block` })),
-        el("span", { class: "pct", text: expl ? pct(v) : "" }));
-      box.append(row);
+      const cls = "prob" + (expl && c === expl.prediction ? " top" : "") + (c === vs ? " vs" : "");
+      box.append(el("div", { class: cls, role: "listitem", "aria-label": `${c}: ${expl ? pct(v) : "no answer yet"}` },
+        el("span", { class: "pct", text: expl && v >= 0.005 ? `${Math.round(100 * v)}%` : "" }),
+        el("span", { class: "track" }, el("span", { class: "fill", style: `height:${(100 * v).toFixed(2)}%` })),
+        el("span", { class: "d", text: String(c) })));
     });
   }
 
   // ---- 1. pre-processing
+  const numText = (v) => typeof v === "number" ? (Number.isInteger(v) ? String(v) : String(+v.toFixed(3)))
+    : Array.isArray(v) ? v.map(numText).join(", ") : v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k} ${numText(x)}`).join(", ") : String(v);
+  let pickedStep = null;
   function renderSteps(expl) {
     const box = $("steps"), pre = expl.preprocessing;
     box.replaceChildren();
     const steps = pre && Array.isArray(pre.steps) ? pre.steps : [];
     if (!steps.length) box.append(el("p", { class: "muted", text: "The server did not report pre-processing steps for this image." }));
+    if (!steps.some((s) => s.name === pickedStep)) pickedStep = steps.length ? steps[steps.length - 1].name : null;
     steps.forEach((s, i) => {
-      if (i) box.append(el("span", { class: "step-arrow", "aria-hidden": "true", text: "→" }));
-      const name = s.name, on = s.enabled !== false;
-      const sw = el("input", { type: "checkbox", checked: on, "aria-label": `use the step “${s.title || name}”` });
-      sw.addEventListener("change", () => { state.steps[name] = sw.checked; scheduleUpdate(0); });
-      const canvas = mapCanvas("map", s.title || name);
-      if (s.image) grayImage(canvas, s.image);
-      const nums = s.numbers ? Object.entries(s.numbers).slice(0, 4).map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(3)) : Array.isArray(v) ? v.map((x) => typeof x === "number" ? +x.toFixed(2) : x).join(", ") : v}`).join(" · ") : "";
-      const switchable = s.switchable !== false && i > 0;
-      box.append(el("div", { class: "step" + (on ? "" : " off"), "data-step": name },
-        el("div", { class: "title" }, el("span", { text: s.title || name }),
-          switchable ? el("label", { class: "switch" }, sw, " on") : null),
-        canvas,
-        el("p", { class: "sentence", text: s.sentence || "" }),
-        nums ? el("p", { class: "nums", text: nums }) : null));
+      const name = s.name, on = s.enabled !== false, title = s.title || name;
+      let img;
+      if (typeof s.image === "string") img = el("img", { class: "stepimg", src: s.image, alt: "" });
+      else { img = mapCanvas("map", ""); if (s.image) grayImage(img, s.image); }
+      const pick = el("button", { class: "step-pick", "aria-pressed": String(name === pickedStep), title: s.sentence || "",
+        "aria-label": `step ${i + 1}: ${title}${on ? "" : " (switched off)"}; show what it did` },
+        img, el("span", { class: "step-title", text: `${i + 1} · ${title}` }));
+      pick.addEventListener("click", () => { pickedStep = name; renderSteps(state.expl); });
+      const tile = el("div", { class: "step" + (on ? "" : " off") + (name === pickedStep ? " picked" : ""), "data-step": name }, pick);
+      if (name !== "decode") {
+        const sw = el("input", { type: "checkbox", checked: on });
+        sw.addEventListener("change", () => { state.steps[name] = sw.checked; pickedStep = name; scheduleUpdate(0); });
+        tile.append(el("label", { class: "switch" }, sw, " use"));
+      }
+      box.append(tile);
     });
+    const s = steps.find((x) => x.name === pickedStep);
+    const detail = $("step-detail");
+    if (!s) { detail.replaceChildren(); } else {
+      const nums = Object.entries(s.numbers || {}).map(([k, v]) => el("span", { class: "kv" }, el("span", { class: "k", text: k.replace(/_/g, " ") }), " ", el("span", { class: "v", text: numText(v) })));
+      detail.replaceChildren(el("p", {}, el("strong", { text: `${s.title || s.name}${s.enabled === false ? " (switched off)" : ""}: ` }), s.sentence || ""),
+        nums.length ? el("p", { class: "nums" }, ...nums) : null);
+    }
     renderGridNumbers(expl.image);
   }
   function renderGridNumbers(image) {
@@ -429,7 +459,9 @@
         const prev = cols[cols.length - 1];
         if (prev && prev.kind === "maps") { prev.values = L.values; prev.act = L; prev.desc += "; " + L.describe; }
       } else {
-        cols.push({ kind: "maps", name: L.name.split(":")[1].replace(/_/g, " "), desc: L.describe, layer: L.index,
+        const C = L.output_shape[0];
+        const nice = { conv2d: `convolution · ${C} filters`, maxpool2d: "max-pooling", global_avg_pool2d: "average of each map" }[L.type] || L.type;
+        cols.push({ kind: "maps", name: nice, desc: L.describe, layer: L.index,
           shape: L.output_shape, values: L.values, stats: L.stats, dense: L });
       }
     }
@@ -440,6 +472,9 @@
     const box = $("network");
     box.replaceChildren();
     const cols = networkColumns(expl);
+    const hasMaps = cols.some((c) => c.kind === "maps");
+    $("network-lead").textContent = (hasMaps ? "Each small picture is a feature map: where one filter found its pattern (bright = strongly). " : "") +
+      "Each square is one unit; its colour is its activation for your digit: dark = silent (0), bright = firing. Click a unit or a map (or use the arrow keys) to see the numbers behind it.";
     cols.forEach((col, ci) => {
       if (ci) box.append(el("span", { class: "layer-arrow", "aria-hidden": "true", text: "→" }));
       const wrap = el("div", { class: "layer", "data-layer": col.layer });
@@ -449,11 +484,11 @@
         grayImage(c, expl.image);
         wrap.append(c);
       } else if (col.kind === "maps") {
-        wrap.append(renderMaps(col));
+        wrap.append(renderMaps(col, expl));
       } else {
         wrap.append(renderUnitGrid(col, expl));
       }
-      wrap.append(el("div", { class: "ldesc", text: col.desc || "" }));
+      wrap.append(el("div", { class: "ldesc", title: col.desc || "", text: shortDesc(col) }));
       box.append(wrap);
     });
     if (cols.some((c) => c.kind === "dense" || c.kind === "output")) {
@@ -465,21 +500,46 @@
     if (state.selected) showUnit(state.selected.layer, state.selected.unit, false);
   }
 
-  function renderMaps(col) {
+  function shortDesc(col) {
+    const fn = col.act ? col.act.describe.split(":")[0] : "";
+    if (col.kind === "input") return "784 pixel intensities";
+    if (col.kind === "output") return "10 sums z = W·a + b";
+    if (col.kind === "dense") return `z = W·a + b, then ${fn || "no activation"}`;
+    return `${col.shape.join("×")}${fn ? ", then " + fn : ""}`;
+  }
+  function renderMaps(col, expl) {
     const [C, H, W] = col.shape;
-    const box = el("div", { class: "units", style: `grid-template-columns: repeat(${Math.min(C, 4)}, auto)` });
-    if (!col.values || col.shape.length !== 3) {
-      box.append(el("p", { class: "small muted", text: `${col.shape.join("×")} numbers (max ${fmt(col.stats && col.stats.max, 2)}); see panel 5 for the maps` }));
+    const box = el("div", { class: "units maps", style: `grid-template-columns: repeat(${Math.min(C, 4)}, auto)` });
+    // the trace lists the numbers of small layers only; the first layer's maps come with the units report
+    let maps = null;
+    if (col.values && col.shape.length === 3) {
+      maps = [];
+      for (let c = 0; c < C; c++) {
+        const grid = [];
+        for (let y = 0; y < H; y++) grid.push(col.values.slice((c * H + y) * W, (c * H + y + 1) * W));
+        maps.push(grid);
+      }
+    } else if (expl.units && expl.units.kind === "conv" && expl.units.layer === col.layer) {
+      maps = expl.units.units.map((u) => u.feature_map);
+    }
+    if (!maps) {
+      const stack = el("div", { class: "stack", role: "img", "aria-label": `${C} maps of ${H}×${W}` });
+      for (let c = 0; c < Math.min(C, 6); c++) stack.append(el("span", { style: `left:${6 * c}px; top:${6 * c}px` }));
+      box.style.gridTemplateColumns = "auto";
+      box.append(stack, el("span", { class: "small muted", text: `${C} maps, largest value ${fmt(col.stats && col.stats.max, 2)}` }));
       return box;
     }
-    let vmax = 0; for (const v of col.values) vmax = Math.max(vmax, v);
-    for (let c = 0; c < Math.min(C, 16); c++) {
-      const grid = [];
-      for (let y = 0; y < H; y++) grid.push(col.values.slice((c * H + y) * W, (c * H + y + 1) * W));
-      const cv = mapCanvas("map small", `feature map ${c}`);
-      actMap(cv, grid, vmax);
-      box.append(cv);
-    }
+    let vmax = 0; for (const g of maps) for (const r of g) for (const v of r) vmax = Math.max(vmax, v);
+    maps.slice(0, 16).forEach((g, c) => {
+      const cv = mapCanvas("map tiny", `map ${c}`);
+      actMap(cv, g, vmax);
+      if (col.kind === "maps" && col.dense && col.dense.type === "conv2d") {
+        const b = el("button", { class: "mapbtn", "aria-label": `filter ${c}: show details` }, cv);
+        b.addEventListener("click", () => showUnit(col.layer, c, true));
+        box.append(b);
+      } else box.append(cv);
+    });
+    if (maps.length > 16) box.append(el("span", { class: "small muted", style: "grid-column: 1 / -1", text: `+ ${maps.length - 16} more` }));
     return box;
   }
 
@@ -543,7 +603,10 @@
     const fn = col && col.act ? col.act.describe.split(":")[0] : "none";
     box.replaceChildren(el("h3", { text: title }), el("p", { class: "muted", text: "loading what this unit looks for…" }));
     let info = null;
-    try { info = await api(`/api/models/${encodeURIComponent(expl.model)}/units/${layer}/${unit}`); }
+    try {
+      info = await api(`/api/models/${encodeURIComponent(expl.model)}/units/${layer}/${unit}`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ image: expl.image }) });
+    }
     catch (err) { info = { error: err.message }; }
     if (!state.selected || state.selected.layer !== layer || state.selected.unit !== unit || state.expl !== expl) return;
     const left = el("div", {});
@@ -630,7 +693,10 @@
     }
     $("gap-caption").textContent = `ink arguing for ${c.a} (red) and for ${c.b} (blue)`;
     if (c.pixels) signedMap($("gap-map"), c.pixels.map, expl.image);
-    $("gap-sentence").replaceChildren(el("span", { text: `The network's sum for ${c.a} is ${fmt(c.logit_a, 2)} and for ${c.b} is ${fmt(c.logit_b, 2)}: a gap of ` }), el("strong", { text: fmt(c.gap, 2) }), el("span", { text: ". " + (c.sentences || []).join(" ") }));
+    const words = (c.sentences || []).join(" ");
+    $("gap-sentence").replaceChildren(el("span", { text: `The network's final sum for ${c.a} is ${fmt(c.logit_a, 2)} and for ${c.b} is ${fmt(c.logit_b, 2)}: ${c.a} wins by ` }), el("strong", { text: fmt(c.gap, 2) }),
+      el("span", { text: `. Red ink on the map pushes towards ${c.a}, blue ink towards ${c.b}.` }),
+      words ? el("details", { class: "words" }, el("summary", { text: "Read it in words" }), el("p", { text: words })) : "");
     const terms = $("unit-terms");
     terms.replaceChildren();
     if (c.units && (c.units.for_a.length || c.units.for_b.length)) {
@@ -685,8 +751,10 @@
       signedMap(t, v.template);
       const pair = el("div", { class: "pair" }, t);
       if (v.feature_map) { const f = mapCanvas("map small", `feature map ${v.unit}`); actMap(f, v.feature_map); pair.append(f); }
-      const cap = `${conv ? "filter" : "unit"} ${v.unit} · ${fmt(v.activation, 2)}` + (v.similar_kernel ? ` · like “${v.similar_kernel}”` : "") + (v.where ? ` · ${v.where}` : "");
-      const card = el("div", { class: "filter", tabindex: "0", role: "button", "aria-label": `${cap}; show details` }, pair, el("span", { class: "cap", text: cap }));
+      const cap = `${conv ? "filter" : "unit"} ${v.unit} · ${conv ? "max " : "a = "}${fmt(v.activation, 2)}`;
+      const sub = v.similar_kernel ? `like ${v.similarity < 0 ? "an inverted " : "a "}${v.similar_kernel} (${fmt(Math.abs(v.similarity), 2)})` : (v.where || "");
+      const card = el("div", { class: "filter", tabindex: "0", role: "button", title: sub, "aria-label": `${cap}${sub ? "; " + sub : ""}; show details` }, pair,
+        el("span", { class: "cap", text: cap }), sub ? el("span", { class: "cap sub", text: sub }) : null);
       const open = () => showUnit(u.layer, v.unit, true);
       card.addEventListener("click", open);
       card.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
