@@ -18,5 +18,7 @@ app = typer.Typer(
 from . import train as _train  # noqa: E402,F401  (registers train / predict / info)
 from . import preprocess as _preprocess  # noqa: E402,F401  (registers preprocess)
 from . import data as _data  # noqa: E402,F401  (registers data download / info)
+from . import lab as _lab  # noqa: E402,F401  (registers lab activations / output / all)
+from . import serve as _serve  # noqa: E402,F401  (registers serve)
 
 __all__ = ["app"]

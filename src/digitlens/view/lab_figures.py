@@ -315,6 +315,6 @@ def save_figures(result: StudyResult, out_dir: str | os.PathLike, *, dpi: int = 
             continue
         fig = fn(result)
         path = out / f"{name}.png"
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+        atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png", dpi=dpi))
         paths[name] = path
     return paths
