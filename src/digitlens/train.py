@@ -43,8 +43,9 @@ class TrainConfig:
     l2 : L2 penalty λ on weights (``λ/2 · ΣW²``).
     validation_fraction : fraction of the training data held out for validation when no
         validation set is given (0 = none).
-    patience : stop after this many epochs without a better validation loss (None = never);
-        the best epoch's weights are restored.
+    patience : stop after this many epochs without a better validation loss (None = never).
+        The model ends with the best epoch's weights, whether training stopped early or ran all
+        its epochs.  Needs validation data.
     """
 
     epochs: int = 10
@@ -59,23 +60,34 @@ class TrainConfig:
     patience: int | None = None
 
     def __post_init__(self) -> None:
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        if self.patience is not None:
+            _check_int("patience", self.patience, 1)
+        _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
+        _check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("warmup", self.warmup, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("l2", self.l2, ">= 0", lambda v: v >= 0)
+        _check_number("validation_fraction", self.validation_fraction, "in [0, 1)",
+                      lambda v: 0 <= v < 1)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
 def _constant(t: float, warmup: float) -> float:
@@ -176,6 +188,29 @@ def _snapshot(model: Sequential) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in model.params().items()}
 
 
+def _check_data(model: Sequential, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a data set once, up front, and convert the images to the model's dtype."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"{what} data: x has {len(x)} examples but y has {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError(f"{what} data: no examples")
+    x = model._as_input(x)  # checks shape and dtype; float64 input is converted once, not per batch
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} images contain NaN or inf")
+    model.class_index(y)  # labels must be this model's classes
+    return x, y
+
+
+def _diverged(model, good, history, t_start, what: str, epoch: int):
+    model.set_params(good)
+    history.stop_reason = "diverged"
+    history.seconds = time.perf_counter() - t_start
+    kept = "its initial weights" if epoch == 1 else f"the weights of epoch {epoch - 1}"
+    raise TrainingDiverged(f"training diverged: {what}; the model keeps {kept}. "
+                           "Try a smaller learning rate.", history)
+
+
 def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | None = None, *,
         rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
         callbacks: list | tuple = (),
@@ -203,15 +238,14 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
     True
     """
     config = config or TrainConfig()
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} examples but y has {len(y)} labels")
-    if len(x) == 0:
-        raise ValueError("no training examples")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("training images contain NaN or inf")
-    model.class_index(y)  # validates labels early, with a clear message
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    x, y = _check_data(model, x, y, "training")
+    if validation is not None:
+        validation = _check_data(model, *validation, "validation")
+    if config.patience is not None and validation is None and config.validation_fraction == 0:
+        raise ValueError(f"patience={config.patience} needs validation data: pass validation=(x, y) "
+                         "or set validation_fraction > 0")
     if validation is None and config.validation_fraction > 0:
         perm = rng.permutation(len(x))
         n_val = max(1, int(round(config.validation_fraction * len(x))))
@@ -243,13 +277,9 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
                 loss, grads, z = model.loss_and_grads(xb, yb, l2=config.l2, training=True,
                                                       rng=rng, return_logits=True)
                 if not math.isfinite(loss):
-                    model.set_params(good)
-                    history.stop_reason = "diverged"
-                    history.seconds = time.perf_counter() - t_start
-                    raise TrainingDiverged(
-                        f"training diverged: the loss became {loss} at epoch {epoch}, batch {b + 1} "
-                        f"(learning rate {opt.lr:.3g}); the model keeps the weights of epoch "
-                        f"{epoch - 1}. Try a smaller learning rate.", history)
+                    _diverged(model, good, history, t_start,
+                              f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
+                              f"(learning rate {opt.lr:.3g})", epoch)
                 opt.step(params, grads)
                 acc = accuracy_from_logits(model, z, yb)
                 sum_loss += loss * len(idx)
@@ -265,6 +295,13 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
                 model.set_params(good)
                 history.stop_reason = "callback"
                 break
+            # a finite loss can still come with an infinite gradient on the epoch's last batch:
+            # never keep non-finite weights as "good"
+            bad = [k for k, v in params.items() if not np.all(np.isfinite(v))]
+            if bad:
+                _diverged(model, good, history, t_start,
+                          f"parameter {bad[0]} became NaN or inf at the end of epoch {epoch} "
+                          f"(learning rate {opt.lr:.3g})", epoch)
             log = {"epoch": epoch, "epochs": config.epochs, "loss": sum_loss / n,
                    "accuracy": sum_correct / n, "lr": opt.lr,
                    "seconds": time.perf_counter() - t0}
@@ -286,6 +323,11 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
                 model.set_params(best_params)
                 history.stop_reason = "early_stopping"
                 break
+        else:
+            if config.patience is not None and best_params is not None \
+                    and history.best_epoch != len(history.epochs):
+                # ran all epochs, but a better one came earlier: early stopping keeps the best
+                model.set_params(best_params)
     except KeyboardInterrupt:
         model.set_params(good)
         history.stop_reason = "interrupted"

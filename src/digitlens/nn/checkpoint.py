@@ -35,15 +35,24 @@ class CheckpointError(ValueError):
 
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it over
-    ``path``.  If anything fails the temporary file is removed and ``path`` is untouched."""
+    ``path``.  If anything fails (even Ctrl-C) the temporary file is removed and ``path`` is
+    untouched: readers see either the old file or the complete new one, never half of one.
+
+    ``os.replace`` is atomic only within one file system, hence the temporary file lives in the
+    target's directory rather than in ``/tmp``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file private (0600); give the result the permissions the target had,
+    # or the usual 0644 for a new file
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -73,10 +82,21 @@ def save_model(model: Sequential, path: str | os.PathLike, meta: dict[str, Any] 
 
 
 def _read_json(data, key: str, path) -> Any:
+    arr = data[key]
+    if arr.dtype != np.uint8 or arr.ndim != 1:
+        raise CheckpointError(f"{path}: the {key} entry should be UTF-8 bytes (1-D uint8), "
+                              f"got a {arr.dtype} array of shape {arr.shape}")
     try:
-        return json.loads(data[key].tobytes().decode("utf-8"))
+        return json.loads(arr.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: the {key} entry is not valid JSON ({e})") from None
+
+
+def _read_version(arr: np.ndarray, path) -> int:
+    if arr.shape != (1,) or arr.dtype.kind not in "iu":
+        raise CheckpointError(f"{path}: the __format__ entry should be one integer, got a "
+                              f"{arr.dtype} array of shape {arr.shape}")
+    return int(arr[0])
 
 
 def load_model(path: str | os.PathLike, *, with_meta: bool = False):
@@ -94,6 +114,13 @@ def load_model(path: str | os.PathLike, *, with_meta: bool = False):
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise CheckpointError(f"{path} is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise CheckpointError(f"{path} is a Python pickle, not a digitlens model file; digitlens "
+                              "never unpickles files (unpickling can run arbitrary code)")
+    if head[:6] == b"\x93NUMPY":
+        raise CheckpointError(f"{path} is a single NumPy .npy array, not a digitlens model file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a digitlens model file (not an .npz archive; it may "
                               "be truncated or another kind of file)")
@@ -103,10 +130,11 @@ def load_model(path: str | os.PathLike, *, with_meta: bool = False):
             for key in ("__format__", "__config__"):
                 if key not in names:
                     raise CheckpointError(f"{path} is not a digitlens model file (no {key} entry)")
-            version = int(np.asarray(data["__format__"]).ravel()[0])
+            version = _read_version(data["__format__"], path)
             if version != FORMAT_VERSION:
-                raise CheckpointError(f"{path} has model format version {version}; this digitlens "
-                                      f"reads version {FORMAT_VERSION}")
+                newer = " (written by a newer digitlens)" if version > FORMAT_VERSION else ""
+                raise CheckpointError(f"{path} has model format version {version}{newer}; this "
+                                      f"digitlens reads version {FORMAT_VERSION}")
             cfg_dict = _read_json(data, "__config__", path)
             meta = _read_json(data, "__meta__", path) if "__meta__" in names else {}
             params = {k[len("param/"):]: np.array(data[k]) for k in names if k.startswith("param/")}
@@ -118,8 +146,14 @@ def load_model(path: str | os.PathLike, *, with_meta: bool = False):
             raise CheckpointError(f"{path} contains pickled Python objects; digitlens never "
                                   "unpickles model files (it could run arbitrary code)") from None
         raise CheckpointError(f"{path} is corrupted: {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
-        raise CheckpointError(f"{path} is corrupted or truncated: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        # A damaged zip surfaces as BadZipFile, zlib.error, OSError, EOFError, NotImplementedError
+        # (a garbled compression method), ...; all mean the same thing to the user.  Nothing
+        # here can execute content: pickles are refused above and by allow_pickle=False.
+        raise CheckpointError(f"{path} is corrupted or truncated ({type(e).__name__}: {e})") \
+            from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the __meta__ entry is not a JSON object")
     try:
         config = ModelConfig.from_dict(cfg_dict)
         model = Sequential.from_config(config, rng=np.random.default_rng(0))

@@ -15,6 +15,8 @@ Every function works in the dtype it is given (float32 for training, float64 for
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # --------------------------------------------------------------------------------------- linear
@@ -69,7 +71,7 @@ def leaky_relu(z: np.ndarray) -> np.ndarray:
 
 
 def leaky_relu_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return da * np.where(z > 0, 1.0, LEAKY_SLOPE).astype(da.dtype)
+    return np.where(z > 0, da, LEAKY_SLOPE * da)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -104,10 +106,13 @@ def elu(z: np.ndarray) -> np.ndarray:
 
 
 def elu_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return da * np.where(z > 0, 1.0, a + 1.0).astype(da.dtype)
+    # for z <= 0, a = e^z - 1, so the derivative e^z is a + 1 (no second exp)
+    return np.where(z > 0, da, da * (a + 1.0))
 
 
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+# A Python float, not np.sqrt's NumPy float64 scalar: under NumPy 2's promotion rules (NEP 50) a
+# float64 *scalar* times a float32 array gives float64, silently doubling the cost of every GELU.
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def gelu(z: np.ndarray) -> np.ndarray:

@@ -120,8 +120,10 @@ class Dense(Layer):
 
     def __init__(self, units: int, init: str = "auto") -> None:
         super().__init__()
-        if int(units) < 1:
-            raise ValueError(f"Dense units must be >= 1, got {units}")
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense units must be a whole number >= 1, got {units!r}")
+        if init not in ("auto", "he", "xavier"):
+            raise ValueError(f"Dense init must be 'auto', 'he' or 'xavier', got {init!r}")
         self.units = int(units)
         self.init = init
 

@@ -213,6 +213,10 @@ class Sequential:
                                  f" got a single sample of shape {x.shape}; use x[None]")
             raise ValueError(f"expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
                              f"got {x.shape}")
+        if x.dtype.kind != "f":
+            # uint8 pixels 0..255 would be read as intensities 255 times too bright
+            raise ValueError(f"expected float images in [0, 1], got dtype {x.dtype}"
+                             + (" (divide uint8 pixels by 255)" if x.dtype.kind in "ui" else ""))
         return x.astype(self.dtype, copy=False)
 
     def forward_with_caches(self, x: np.ndarray, *, training: bool = False,
@@ -251,6 +255,8 @@ class Sequential:
     def predict_proba(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Scores per class after the output function (probabilities for softmax models)."""
         x = np.asarray(x)
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise ValueError("input contains NaN or inf")
         outs = [self._output_fn(self.forward(x[i:i + batch_size]))
                 for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0, len(self.classes)), self.dtype)
@@ -307,8 +313,11 @@ class Sequential:
     def class_index(self, y: np.ndarray) -> np.ndarray:
         """Map labels (e.g. digits 0 and 1 for the binary model) to output indices."""
         y = np.asarray(y)
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind != "f" or not np.all(y == np.round(y)):
+                raise ValueError(f"labels must be whole numbers (class labels), got dtype {y.dtype}")
         if self.classes == tuple(range(len(self.classes))):
-            idx = y.astype(np.int64)
+            idx = y.astype(np.int64, copy=False)
         else:
             lut = {c: i for i, c in enumerate(self.classes)}
             try:
