@@ -1107,7 +1107,7 @@ def run_study(study: Study, *, cache_dir: str | os.PathLike | None = None, max_w
     order = [s.key() for s in specs]
     return StudyResult(
         study=study.name,
-        preset=study.preset.to_dict(),
+        preset=json.loads(json.dumps(study.preset.to_dict())),  # as it reads back from JSON
         parts={name: [r.key() for r in runs] for name, runs in study.parts.items()},
         runs={k: results[k] for k in order if results[k]["kind"] == "train"},
         bench=results[study.bench.key()] if study.bench is not None else None,
