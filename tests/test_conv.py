@@ -8,7 +8,8 @@ import pytest
 from digitlens.nn import (Activation, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, MaxPool2D,
                           Sequential)
 from digitlens.nn.checkpoint import load_model, save_model
-from digitlens.nn.conv import col2im, conv2d, im2col, maxpool2d, output_size
+from digitlens.nn.conv import (col2im, conv2d, im2col, maxpool2d, maxpool2d_backward,
+                               output_size)
 from digitlens.nn.layers import layer_from_config
 
 
@@ -139,13 +140,34 @@ def test_flatten_gradcheck():
     check_layer_grads(Flatten(), rng.standard_normal((3, 2, 4, 5)), rng)
 
 
-def test_flatten_of_channel_major_maps_keeps_pytorch_order():
-    # conv outputs are (N, C, H, W) views of (C, N, H, W) memory; flattening must still read
+def test_flatten_of_batch_last_maps_keeps_pytorch_order():
+    # conv outputs are (N, C, H, W) views of (C, H, W, N) memory; flattening must still read
     # channel, then row, then column for each image
     x = np.arange(2 * 3 * 2 * 2, dtype=np.float64).reshape(2, 3, 2, 2)
-    cm = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    y, _ = Flatten().forward(cm)
+    bl = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    y, _ = Flatten().forward(bl)
     np.testing.assert_array_equal(y, x.reshape(2, -1))
+
+
+def test_layers_accept_any_memory_layout():
+    # the layers keep arrays batch-last for speed, but any (N, C, H, W) array gives the same result
+    rng = np.random.default_rng(12)
+    conv = built(Conv2D(3, 3, padding=1), (2, 6, 5))
+    x = rng.standard_normal((4, 2, 6, 5))
+    layouts = [x, np.asfortranarray(x), x.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)]
+    z0, c0 = conv.forward(x)
+    dz = rng.standard_normal(z0.shape)
+    for xl in layouts:
+        z, cache = conv.forward(xl)
+        np.testing.assert_array_equal(z, z0)
+        for dzl in (dz, np.asfortranarray(dz)):
+            dx, g = conv.backward(dzl, cache)
+            np.testing.assert_allclose(dx, conv.backward(dz, c0)[0], rtol=1e-13, atol=1e-13)
+        y, pc = MaxPool2D().forward(xl)
+        np.testing.assert_array_equal(y, MaxPool2D().forward(x)[0])
+        dy = rng.standard_normal(y.shape)
+        np.testing.assert_array_equal(MaxPool2D().backward(np.asfortranarray(dy), pc)[0],
+                                      MaxPool2D().backward(dy, pc)[0])
 
 
 def test_global_avg_pool_gradcheck():
@@ -331,7 +353,9 @@ def test_shape_errors_are_clear():
         conv2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3)), np.zeros(1))
 
 
-def test_maxpool2d_function_reports_argmax_offsets():
-    x = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
+def test_maxpool2d_function_on_a_known_window():
+    x = np.array([[[[0.0, 1.0, 9.0], [2.0, 3.0, 9.0]]]])  # the last column is dropped (3 // 2 = 1)
     y, arg = maxpool2d(x)
-    assert y.item() == 3.0 and arg.item() == 3
+    assert y.shape == (1, 1, 1, 1) and y.item() == 3.0
+    dx = maxpool2d_backward(np.ones((1, 1, 1, 1)), arg, x.shape)
+    np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 1, 0]])
