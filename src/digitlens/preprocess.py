@@ -328,45 +328,70 @@ def _polarity(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     return out, numbers, sentence
 
 
+LIGHTING_DEGREE = 2
+"""Degree of the polynomial surface that models the paper's lighting (2: gradients, vignettes)."""
+
+
+def _poly_terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
+    """The monomials u^i v^j, i + j <= degree (broadcasting: u (H, 1), v (1, W) -> (H, W))."""
+    return [u ** i * v ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)]
+
+
 def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
-    """Subtract a smooth estimate of the paper's brightness (ink is bright here).
+    """Subtract a smooth model of the paper's brightness (ink is bright here).
 
-    Work on a copy reduced to at most 64 pixels a side (cheap even for big photos; the box
-    reduction also averages away sensor noise):
+    Lighting across a sheet of paper changes slowly (a lamp on one side, a shadow, a
+    vignette), so it is modelled as a degree-2 polynomial surface in (row, column),
+    fitted by least squares to the *paper* pixels.  Which pixels are paper is found by
+    iterating: fit, then call paper only the pixels not clearly brighter than the surface
+    (ink is bright, so it sits above), and fit again, starting from the darker half of the
+    pixels.  The fit runs on a copy reduced to at
+    most 64 pixels a side (the box reduction also averages away sensor noise), and the surface
+    is evaluated at full size.
 
-    1. a grey *opening* (minimum filter, then maximum filter) with a window wider than any pen
-       stroke erases the strokes; pixels well above it are marked as ink (and their neighbours);
-    2. the paper is the average of the *unmarked* pixels nearby (normalised convolution:
-       ``blur(image * paper) / blur(paper)``), so the estimate follows a shadow or a lamp's
-       gradient without being pulled up by the ink.  A small blur is used where there is enough
-       paper around, a wide one to fill in under thick strokes.
-
-    The opening alone is a poor estimate near the image's edges under a gradient (its window
-    sticks out of the picture), which would leave bright bands at the border to be mistaken for
-    ink; the normalised average only uses pixels that exist.
+    A global surface has no window, so unlike a local background filter it neither leaves bands
+    at the image's edges nor mistakes a large solid blob of ink for paper.
     """
     h, w = a.shape
     factor = max(1.0, max(h, w) / 64)
     small = a if factor == 1.0 else _resize(a, max(1, round(w / factor)), max(1, round(h / factor)),
                                             resample=_box())
-    win = max(3, int(round(min(small.shape) / 4)))
-    opened = ndi.grey_opening(small, size=(win, win), mode="nearest")
-    r = small - opened
-    med = float(np.median(r))
-    spread = 1.4826 * float(np.median(np.abs(r - med)))
-    paper = ~ndi.binary_dilation(r > med + 3 * spread + 0.02)
-    pf = paper.astype(np.float32)
-    if pf.sum() == 0:  # all "ink": nothing to learn the paper from
-        bg_small = opened
-    else:
-        near_w = ndi.gaussian_filter(pf, 2.0, mode="nearest")
-        near = ndi.gaussian_filter(small * pf, 2.0, mode="nearest")
-        far_w = ndi.gaussian_filter(pf, win / 2, mode="nearest")
-        far = ndi.gaussian_filter(small * pf, win / 2, mode="nearest")
-        wide = np.where(far_w > 1e-3, far / np.maximum(far_w, 1e-3), opened)
-        bg_small = np.where(near_w > 0.25, near / np.maximum(near_w, 0.25), wide)
-    bg = bg_small if factor == 1.0 else _resize(bg_small.astype(np.float32), w, h,
-                                                resample=_bilinear())
+    sh, sw = small.shape
+    # coordinates in [-1, 1] for the pixel centres, the same at both resolutions
+    us = ((np.arange(sh) + 0.5) / sh * 2 - 1)[:, None]               # (sh, 1)
+    vs = ((np.arange(sw) + 0.5) / sw * 2 - 1)[None, :]               # (1, sw)
+    design = np.stack([np.broadcast_to(t, (sh, sw)).ravel()
+                       for t in _poly_terms(us, vs, LIGHTING_DEGREE)], axis=1)  # (sh*sw, k)
+    y = small.ravel().astype(np.float64)                              # (sh*sw,)
+    # Start from the darker half (ink is bright and covers less than half of the picture),
+    # then let the fit decide.
+    paper = y <= np.median(y) + 0.01
+    coef = np.zeros(design.shape[1])
+    for _ in range(8):
+        if paper.sum() < design.shape[1] * 4:  # too little paper to fit a surface
+            break
+        coef, *_ = np.linalg.lstsq(design[paper], y[paper], rcond=None)  # (k,)
+        r = y - design @ coef                                         # (sh*sw,)
+        rp = r[paper]
+        med = float(np.median(rp))
+        spread = 1.4826 * float(np.median(np.abs(rp - med)))
+        new = r <= med + 2.5 * spread + 0.01
+        if np.array_equal(new, paper):
+            break
+        paper = new
+    u = ((np.arange(h) + 0.5) / h * 2 - 1)[:, None].astype(np.float32)    # (h, 1)
+    v = ((np.arange(w) + 0.5) / w * 2 - 1)[None, :].astype(np.float32)    # (1, w)
+    bg = np.zeros((h, w), np.float32)
+    for c, t in zip(coef, _poly_terms(u, v, LIGHTING_DEGREE)):
+        bg += np.float32(c) * t                                       # (h, w)
+    bmin, bmax = float(bg.min()), float(bg.max())
+    numbers = {"model": f"degree-{LIGHTING_DEGREE} polynomial", "background_min": _r(bmin),
+               "background_max": _r(bmax), "paper_share": _r(float(paper.mean()))}
+    if bmax - bmin < 1 / 255:
+        # Even lighting: nothing to flatten (the next step removes a constant paper level).
+        numbers.update(noise=0.0, lift=0.0)
+        return a, numbers, (f"The paper is evenly lit (level {(bmin + bmax) / 2:.2f}); "
+                            f"nothing to flatten.")
     resid = a - bg
     # Paper now sits around 0 with its noise on both sides.  Clipping at 0 would hide half of
     # that noise and make the next step underestimate it; lifting the paper to 3 x noise keeps
@@ -376,16 +401,10 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     noise = 1.4826 * float(np.median(np.abs(rs - med)))
     lift = 3 * noise - med
     out = np.clip(resid + lift, 0.0, 1.0)
-    bmin, bmax = float(bg.min()), float(bg.max())
-    numbers = {"window_px": int(round(win * factor)), "background_min": _r(bmin),
-               "background_max": _r(bmax), "paper_share": _r(float(pf.mean())),
-               "noise": _r(noise), "lift": _r(lift)}
-    if bmax < 0.02:
-        sentence = "The background is already even and dark; nothing to remove."
-    else:
-        sentence = (f"Estimated the paper's brightness from the pixels around the ink (it ranges "
-                    f"{bmin:.2f}–{bmax:.2f}) and subtracted it, so shadows and gradients are not "
-                    f"mistaken for ink.")
+    numbers.update(noise=_r(noise), lift=_r(lift))
+    sentence = (f"Modelled the paper's brightness as a smooth surface (it ranges {bmin:.2f}–"
+                f"{bmax:.2f}) fitted to the pixels around the ink, and subtracted it, so shadows "
+                f"and gradients are not mistaken for ink.")
     return out, numbers, sentence
 
 
