@@ -284,7 +284,7 @@ def test_hand_kernels_are_normalised_and_see_what_they_claim():
     # response energy: a long vertical stroke has long vertical edges and two short ends
     r = {kr.name: (kr.response ** 2).sum() for kr in U.kernel_responses(bar)}
     assert r["vertical edge"] > 3 * r["horizontal edge"]
-    assert r["vertical edge"] > 1.5 * r["diagonal edge ⟋"]  # cos²45° = 1/2 for a pure edge
+    assert r["vertical edge"] > 1.5 * r["diagonal edge /"]  # cos²45° = 1/2 for a pure edge
     hbar = bar.T.copy()
     r = {kr.name: (kr.response ** 2).sum() for kr in U.kernel_responses(hbar)}
     assert r["horizontal edge"] > 3 * r["vertical edge"]

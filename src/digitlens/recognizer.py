@@ -307,7 +307,7 @@ class Recognizer:
 
         con = None
         atlas = None
-        if units or nearest:
+        if units or nearest or contrast:
             t0 = time.perf_counter()
             atlas = self.atlas(name)
             tick("atlas", t0)
@@ -332,7 +332,7 @@ class Recognizer:
         ur = None
         if units:
             t0 = time.perf_counter()
-            ur = U.first_layer_units(m, x, atlas=atlas)
+            ur = U.first_layer_units(m, x, atlas=atlas, top=6, examples=3)
             sentences.extend(ur.sentences)
             tick("units", t0)
 
@@ -341,8 +341,9 @@ class Recognizer:
             t0 = time.perf_counter()
             nr = U.nearest_examples(m, x, atlas, contrast_class=b)
             labs = ", ".join(str(e.label) for e in nr.examples)
-            s = (f"In the last hidden layer's space your digit is closest to training digits "
-                 f"labelled {labs}")
+            space = ("In pixel space (this model has no hidden layer)" if nr.space == "pixels"
+                     else "In the last hidden layer's space (the numbers the output layer reads)")
+            s = f"{space} your digit is closest to training digits labelled {labs}"
             if nr.contrast_examples:
                 s += (f"; the closest {b} is at distance {nr.contrast_examples[0].distance:.3g} "
                       f"(vs {nr.examples[0].distance:.3g} for the closest of all)")
@@ -357,8 +358,8 @@ class Recognizer:
                     refs.update(u.top_examples)
             if con is not None and con.units is not None:
                 for t in con.units.for_a + con.units.for_b:
-                    refs.update(t.top_examples[:4])
-                    t.top_examples = t.top_examples[:4]
+                    t.top_examples = t.top_examples[:3]
+                    refs.update(t.top_examples)
             if nr is not None:
                 refs.update(e.index for e in nr.examples + nr.contrast_examples)
             for i in sorted(refs):

@@ -20,5 +20,7 @@ from . import preprocess as _preprocess  # noqa: E402,F401  (registers preproces
 from . import data as _data  # noqa: E402,F401  (registers data download / info)
 from . import lab as _lab  # noqa: E402,F401  (registers lab activations / output / all)
 from . import serve as _serve  # noqa: E402,F401  (registers serve)
+from . import explain as _explain  # noqa: E402,F401  (registers explain)
+from . import ladder as _ladder  # noqa: E402,F401  (registers ladder)
 
 __all__ = ["app"]

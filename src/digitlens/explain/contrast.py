@@ -112,12 +112,30 @@ def where_words(template: np.ndarray) -> str:
         return f"the {REGIONS_V[i]} {REGIONS_H[j]}"
 
     pos, neg = np.maximum(t, 0), np.maximum(-t, 0)
+    rp = region(pos) if pos.sum() > 0 else None
+    rn = region(neg) if neg.sum() > 0 else None
+    if rp is not None and rp == rn:  # a small template: an edge or stroke detector
+        return f"looks at a small pattern at {rp}"
     words = []
-    if pos.sum() > 0:
-        words.append(f"likes ink at {region(pos)}")
-    if neg.sum() > 0:
-        words.append(f"dislikes ink at {region(neg)}")
+    if rp is not None:
+        words.append(f"likes ink at {rp}")
+    if rn is not None:
+        words.append(f"dislikes ink at {rn}")
     return ", ".join(words)
+
+
+def unit_name(model: Sequential, index: int, j: int) -> str:
+    """A readable name for input ``j`` of layer ``index``: ``"unit 12"``, or for a flattened stack
+    of feature maps ``"map 5 at row 2, col 3"`` (the map's own coordinates)."""
+    i = index - 1
+    while i >= 0 and model.layers[i].type == "dropout":
+        i -= 1
+    if i >= 1 and model.layers[i].type == "flatten":
+        shape = model.shapes[i - 1]  # per-sample (C, H, W) before flattening
+        if len(shape) == 3:
+            c, r, q = np.unravel_index(int(j), shape)
+            return f"map {c} at row {r}, col {q}"
+    return f"unit {int(j)}"
 
 
 # ---------------------------------------------------------------------------------- the gap
@@ -180,9 +198,16 @@ def unit_contrast(model: Sequential, x: np.ndarray, a: int, b: int, *, top: int 
                 tkind = "input_gradient"
         for j in ids_a + ids_b:
             t = tmpl.get(j)
-            tops = [] if atlas is None else [int(i) for i in atlas.hidden_top[j]]
+            tops: list[int] = []
+            proto = None
+            where = where_words(t) if t is not None else ""
+            if atlas is not None:
+                tops = [int(i) for i in atlas.hidden_top[j]]
+                proto = atlas.x[tops, 0].astype(np.float64).mean(axis=0)  # (28, 28)
+                # where its favourite digits have more (or less) ink than the average digit
+                where = where_words(proto - atlas.mean_image) or where
             terms[j] = UnitTerm(j, float(h[j]), float(w_diff[j]), float(contributions[j]), t,
-                                tkind, where_words(t) if t is not None else "", tops)
+                                tkind, where, tops, unit_name(model, L, j), proto)
     return UnitContrast(L, kind, bias_term, contributions, gap,
                         [terms[j] for j in ids_a if j in terms],
                         [terms[j] for j in ids_b if j in terms])
@@ -196,10 +221,11 @@ def contrast_sentences(a: int, b: int, gap: float, units: UnitContrast | None,
            f"Why not {a} but {b}: the logit of {a} is {-gap:.3g} below the logit of {b}."]
     if units is not None and units.kind == "hidden":
         def names(terms):
-            return ", ".join(f"unit {t.unit} ({t.contribution:+.2f}"
+            return ", ".join(f"{t.name or f'unit {t.unit}'} ({t.contribution:+.2f}"
                              + (f"; {t.where}" if t.where else "") + ")" for t in terms[:3])
         if units.for_a:
-            out.append(f"Units of layer {units.layer}'s input arguing for {a}: {names(units.for_a)}.")
+            out.append(f"Hidden units feeding the output layer (layer {units.layer}) that argue "
+                       f"for {a}: {names(units.for_a)}.")
         if units.for_b:
             out.append(f"Units arguing for {b}: {names(units.for_b)}.")
         pos = float(units.contributions[units.contributions > 0].sum())

@@ -65,10 +65,12 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
                                             # {"baseline", "n_steps", "rule", "f_x", "f_baseline",
                                             #  "delta", "relative_delta"}; occlusion {"patch",
                                             #  "stride", "baseline"}; "note" where exact
-    UnitTerm = {"unit": 12, "h": float, "weight_diff": float, "contribution": float,
+    UnitTerm = {"unit": 12, "name": "unit 12" | "map 5 at row 2, col 3",
+                "h": float, "weight_diff": float, "contribution": float,
                 "template": 28x28, "template_kind": "weights" | "input_gradient",
-                "where": "ink at the top",  # a short reading of the template
-                "top_examples": [training indices]}        # may be empty
+                "where": "likes ink at the top, ...",   # a short reading of where it looks
+                "top_examples": [training indices],     # may be empty
+                "prototype": 28x28 | null}  # mean of its most exciting training digits
     Counterfactual = {"found": bool, "a": 9, "b": 4, "n_changed": int, "ink_added": float,
                       "ink_removed": float, "delta": 28x28,     # new image - old image
                       "image": 28x28, "probabilities": [...], "prediction": int,
@@ -81,8 +83,9 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
                              "similarity": null | float, "where": "..."}],
                   "hand_kernels": [{"name": "vertical edge", "kernel": k x k,
                                     "response": 28x28}],
-                  "sentences": ["..."]}
-    Nearest = {"layer": 4, "metric": "euclidean",
+                  "sentences": ["..."],
+                  "is_output": false}      # true: the first layer is the output (logistic)
+    Nearest = {"layer": 4, "metric": "euclidean", "space": "hidden" | "pixels",
                "examples": [{"index": 17, "label": 9, "distance": float}],
                "contrast_examples": [...same, of class b...]}
 
@@ -257,7 +260,12 @@ class TraceReport:
 # ------------------------------------------------------------------------------------ contrast
 @dataclass
 class UnitTerm:
-    """One hidden unit's share of a logit gap: ``contribution = weight_diff * h``."""
+    """One hidden unit's share of a logit gap: ``contribution = weight_diff * h``.
+
+    ``template`` is the unit's pixel template (its weight image when it reads the pixels, else
+    its input gradient at this image); ``prototype`` the mean of the training digits that excite
+    it most (when an atlas was given); ``name`` says where a unit of a conv model sits.
+    """
 
     unit: int
     h: float
@@ -267,17 +275,21 @@ class UnitTerm:
     template_kind: str
     where: str = ""
     top_examples: list[int] = field(default_factory=list)
+    name: str = ""
+    prototype: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"unit": self.unit, "h": num(self.h), "weight_diff": num(self.weight_diff),
-                "contribution": num(self.contribution), "template": map_list(self.template),
-                "template_kind": self.template_kind, "where": self.where,
-                "top_examples": [int(i) for i in self.top_examples]}
+        return {"unit": self.unit, "name": self.name or f"unit {self.unit}", "h": num(self.h),
+                "weight_diff": num(self.weight_diff), "contribution": num(self.contribution),
+                "template": map_list(self.template), "template_kind": self.template_kind,
+                "where": self.where, "top_examples": [int(i) for i in self.top_examples],
+                "prototype": image_list(self.prototype)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitTerm":
         return cls(d["unit"], d["h"], d["weight_diff"], d["contribution"], arr(d["template"]),
-                   d["template_kind"], d.get("where", ""), list(d.get("top_examples", [])))
+                   d["template_kind"], d.get("where", ""), list(d.get("top_examples", [])),
+                   d.get("name", ""), arr(d.get("prototype")))
 
 
 @dataclass
@@ -452,17 +464,18 @@ class UnitReport:
     units: list[UnitView]
     hand_kernels: list[KernelResponse] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
+    is_output: bool = False  # True when the first layer is the output layer (logistic): unit = digit
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "kind": self.kind, "units": [u.to_dict() for u in self.units],
                 "hand_kernels": [k.to_dict() for k in self.hand_kernels],
-                "sentences": list(self.sentences)}
+                "sentences": list(self.sentences), "is_output": bool(self.is_output)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitReport":
         return cls(d["layer"], d["kind"], [UnitView.from_dict(u) for u in d["units"]],
                    [KernelResponse.from_dict(k) for k in d["hand_kernels"]],
-                   list(d["sentences"]))
+                   list(d["sentences"]), bool(d.get("is_output", False)))
 
 
 @dataclass
@@ -487,16 +500,18 @@ class Nearest:
     metric: str
     examples: list[Neighbour]
     contrast_examples: list[Neighbour] = field(default_factory=list)
+    space: str = "hidden"  # "hidden", or "pixels" for a model without a hidden layer
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "metric": self.metric,
+        return {"layer": self.layer, "metric": self.metric, "space": self.space,
                 "examples": [e.to_dict() for e in self.examples],
                 "contrast_examples": [e.to_dict() for e in self.contrast_examples]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Nearest":
         return cls(d["layer"], d["metric"], [Neighbour.from_dict(e) for e in d["examples"]],
-                   [Neighbour.from_dict(e) for e in d.get("contrast_examples", [])])
+                   [Neighbour.from_dict(e) for e in d.get("contrast_examples", [])],
+                   d.get("space", "hidden"))
 
 
 @dataclass

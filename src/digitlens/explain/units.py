@@ -51,6 +51,7 @@ class UnitAtlas:
     first_top : (U, k) indices of the digits exciting each first-layer unit most.
     hidden_layer : index of the final Dense layer; ``hidden`` (N, D) is its input for each digit.
     hidden_top : (D, k) indices of the digits exciting each last-hidden unit most.
+    mean_image : (28, 28) the average digit (prototypes are compared with it).
     """
 
     x: np.ndarray
@@ -64,6 +65,7 @@ class UnitAtlas:
     hidden: np.ndarray
     hidden_sq: np.ndarray
     hidden_top: np.ndarray
+    mean_image: np.ndarray
 
 
 def _top_indices(acts: np.ndarray, k: int) -> np.ndarray:
@@ -99,7 +101,8 @@ def build_atlas(model: Sequential, x: np.ndarray, y: np.ndarray, *, top_k: int =
     first = np.concatenate(firsts)
     hidden = np.concatenate(hiddens)
     return UnitAtlas(x, y, wl, ol, kind, first, _top_indices(first, top_k), L, hidden,
-                     (hidden.astype(np.float64) ** 2).sum(axis=1), _top_indices(hidden, top_k))
+                     (hidden.astype(np.float64) ** 2).sum(axis=1), _top_indices(hidden, top_k),
+                     x[:, 0].astype(np.float64).mean(axis=0))
 
 
 # ---------------------------------------------------------------------------- hand kernels
@@ -124,8 +127,8 @@ def hand_kernels(size: int = 5, arc_size: int | None = None) -> dict[str, np.nda
     kernels = {
         "horizontal edge": -v * g,  # ink above the centre line, none below -> positive
         "vertical edge": -u * g,  # ink left of the centre line, none right -> positive
-        "diagonal edge ⟋": -(u + v) * s2 * g,  # ink above-left of a "/" line -> positive
-        "diagonal edge ⟍": -(v - u) * s2 * g,  # ink above-right of a "\\" line -> positive
+        "diagonal edge /": -(u + v) * s2 * g,  # ink above-left of a "/" line -> positive
+        "diagonal edge \\": -(v - u) * s2 * g,  # ink above-right of a "\\" line -> positive
     }
     ca = (ka - 1) / 2.0
     va, ua = np.mgrid[0:ka, 0:ka].astype(np.float64) - ca
@@ -199,10 +202,17 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
             units.append(UnitView(j, float(act[j]), t, None, tops, tacts,
                                   where=where_words(t) if t.ndim == 2 else ""))
-        n_on = int(np.count_nonzero(act > 0))
-        sentences.append(f"{n_on} of {act.size} first-layer units respond to this digit; each "
-                         f"one's weight image is its template (bright: ink here raises it, dark: "
-                         f"ink here lowers it).")
+        if wl == final_dense_index(model):
+            sentences.append(
+                f"This model has no hidden layer: each digit's logit is one weighted sum of the "
+                f"pixels, and its weight image is its template (red: ink here raises the logit, "
+                f"blue: lowers it). Here digit {model.classes[int(order[0])]}'s sum is largest "
+                f"({act[order[0]]:.3g}).")
+        else:
+            n_on = int(np.count_nonzero(act > 0))
+            sentences.append(f"{n_on} of {act.size} first-layer units respond to this digit; "
+                             f"each one's weight image is its template (red: ink here raises it, "
+                             f"blue: ink here lowers it).")
         ks = kernel_size or 5
     else:
         kh, kw = W.shape[2:]
@@ -222,7 +232,8 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
                 f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
                 f"(cos {abs(u.similarity):.2f})" for u in strong[:4]) + ".")
     responses = kernel_responses(img, ks) if img is not None else []
-    return UnitReport(wl, kind, units, responses, sentences)
+    return UnitReport(wl, kind, units, responses, sentences,
+                      is_output=wl == final_dense_index(model))
 
 
 def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: int = 6,
@@ -242,4 +253,5 @@ def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: i
         if idx.size:
             sel = idx[np.argsort(dist[idx])[:k_contrast]]
             cx = [Neighbour(int(i), int(atlas.y[i]), float(dist[i])) for i in sel]
-    return Nearest(atlas.hidden_layer, "euclidean", ex, cx)
+    pixels = all(layer.type in ("flatten", "dropout") for layer in model.layers[:atlas.hidden_layer])
+    return Nearest(atlas.hidden_layer, "euclidean", ex, cx, "pixels" if pixels else "hidden")
