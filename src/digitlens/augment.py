@@ -23,7 +23,6 @@ look at it (rows grow downwards).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -54,9 +53,9 @@ class AugmentConfig:
     >>> import numpy as np
     >>> x = np.zeros((2, 1, 28, 28), np.float32); x[:, 0, 10:18, 13:15] = 1.0
     >>> cfg = AugmentConfig(rotation=10, shift=2)
-    >>> cfg.apply(x, np.random.default_rng(0)).shape
+    >>> cfg(x, np.random.default_rng(0)).shape           # a config is the augment function
     (2, 1, 28, 28)
-    >>> bool(np.array_equal(cfg.scaled(0).apply(x, np.random.default_rng(0)), x))
+    >>> bool(np.array_equal(cfg.scaled(0)(x, np.random.default_rng(0)), x))
     True
     """
 
@@ -96,13 +95,12 @@ class AugmentConfig:
             shift=self.shift * strength, elastic=self.elastic * strength,
             thickness=min(1.0, self.thickness * strength))
 
-    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``augment(x, rng, self)``."""
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``augment(x, rng, self)``: a config is itself the ``(x, rng) -> x`` function that
+        :func:`digitlens.train.fit` takes as ``augment=``, and it still says what it does."""
         return augment(x, rng, self)
 
-    def augmenter(self) -> Augmenter:
-        """A function ``(x, rng) -> x`` for :func:`digitlens.train.fit`'s ``augment`` argument."""
-        return functools.partial(augment, config=self)
+    apply = __call__
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -72,6 +72,9 @@ register_model(ZooEntry(
     recipe=TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
 ))
 
+#: random tilt up to 10°, size ±10%, shift up to 2 pixels: the CNN recipes' augmentation
+CNN_AUGMENT = AugmentConfig(rotation=10, scale=0.1, shift=2)
+
 register_model(ZooEntry(
     "cnn_tiny",
     "The smallest convolutional network: 6 filters of 5×5 weights slide over the image and mark "
@@ -79,7 +82,7 @@ register_model(ZooEntry(
     "weighted sum per digit reads the pooled maps — few enough filters to look at one by one.",
     lambda: [Conv2D(6, 5, padding=2), Activation("relu"), MaxPool2D(2), Flatten(), Dense(10)],
     recipe=TrainConfig(epochs=15, batch_size=64, lr=3e-3, schedule="onecycle"),
-    augment=lambda recipe: AugmentConfig(rotation=10, scale=0.1, shift=2).augmenter(),
+    augment=lambda recipe: CNN_AUGMENT,
 ))
 register_model(ZooEntry(
     "cnn",
@@ -91,7 +94,7 @@ register_model(ZooEntry(
              Conv2D(32, 3, padding=1), Activation("relu"), MaxPool2D(2), Flatten(),
              Dropout(0.25), Dense(128), Activation("relu"), Dropout(0.5), Dense(10)],
     recipe=TrainConfig(epochs=30, batch_size=64, lr=3e-3, schedule="onecycle"),
-    augment=lambda recipe: AugmentConfig(rotation=10, scale=0.1, shift=2).augmenter(),
+    augment=lambda recipe: CNN_AUGMENT,
 ))
 
 
