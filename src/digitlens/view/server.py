@@ -786,3 +786,15 @@ def _last_hidden_dense(model, final: int) -> int | None:
         if kind not in ("activation", "dropout"):
             return None
     return None
+
+
+def warm_up(app: FastAPI, names) -> None:
+    """Load models ``names`` and build their unit atlases now rather than on the first request
+    (``digitlens serve`` runs this in a background thread).  Untrained names are skipped."""
+    registry: ModelRegistry = app.state.registry
+    for name in names:
+        try:
+            registry.get(name)
+            registry.rec.atlas(name)
+        except ApiError:
+            continue

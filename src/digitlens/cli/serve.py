@@ -1,0 +1,109 @@
+"""``digitlens serve``: the web page, where a learner draws a digit and looks inside the network."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import typer
+
+from . import app
+from ._common import UserError, console, err_console, friendly_errors
+
+#: the models the page offers first; the ones missing from the cache are trained before serving
+DEFAULT_MODELS = ("logistic", "lab", "mlp", "cnn")
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this computer can reach (127.0.0.0/8, ::1, "localhost")."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}); is another "
+                            f"server running there? Try --port {port + 1}") from None
+
+
+def url_for(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def train_missing(names, *, epochs: int | None = None) -> list[str]:
+    """Train (with progress bars) and cache every zoo model in ``names`` that is not cached yet;
+    returns the names trained."""
+    from .. import paths
+    from .train import train_and_save
+
+    missing = [n for n in names if not paths.model_path(n).exists()]
+    if not missing:
+        return []
+    console.print(f"First run: training {', '.join(missing)} on the 4,000 bundled digits (once; "
+                  f"they are saved in {paths.models_dir()}).", highlight=False)
+    for name in missing:
+        _, history, acc = train_and_save(name, paths.model_path(name), epochs=epochs, label=name)
+        if not history.epochs:
+            raise UserError(f"training {name} stopped before its first epoch; nothing to serve")
+        console.print(f"  [bold]{name}[/]: {acc:.1%} of the held-out test digits right "
+                      f"({history.seconds:.1f} s)", highlight=False)
+    return missing
+
+
+@app.command()
+@friendly_errors
+def serve(
+    model: str = typer.Option("cnn", "--model", "-m", help="The model the page opens with "
+                              "(the others are one click away)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on. The default is only "
+                             "reachable from this computer; 0.0.0.0 lets a class join (with "
+                             "a warning)."),
+    port: int = typer.Option(8000, help="Port to listen on.", min=1, max=65535),
+    train: bool = typer.Option(True, "--train/--no-train", help="Train the default models "
+                               "(logistic, lab, mlp, cnn) first if they are not cached yet."),
+    allow_training: bool = typer.Option(True, "--allow-training/--no-allow-training",
+                                        help="Let the page's training view train models "
+                                             "(and replace the cached ones)."),
+):
+    """Serve the web page: draw a digit and watch the network read it, layer by layer."""
+    import threading
+
+    import uvicorn
+
+    from ..nn.zoo import MODELS
+    from ..recognizer import Recognizer
+    from ..view.server import create_app, warm_up
+
+    if model not in MODELS:
+        raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
+    _check_port_free(host, port)
+    names = [n for n in DEFAULT_MODELS if n in MODELS]
+    if model not in names:
+        names.append(model)
+    if train:
+        train_missing(names)
+    web = create_app(Recognizer(), default_model=model, training=allow_training)
+    # load the opening model and its unit atlas now, so the first drawing is answered quickly
+    threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
+    if not is_loopback(host):
+        err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
+                          f"this computer on port {port} can use the page"
+                          + (" and train models" if allow_training else "")
+                          + ". Use --host 127.0.0.1 to keep it private"
+                          + ("" if not allow_training else ", or --no-allow-training") + ".",
+                          highlight=False, soft_wrap=True)
+    console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
+                  highlight=False)
+    uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning")
