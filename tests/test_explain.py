@@ -160,6 +160,52 @@ def test_attribution_input_validation(x):
         A.attribute(m, x, 1, "lime")
 
 
+@pytest.mark.parametrize("name", ["logistic", "lab", "mlp", "cnn_tiny", "cnn"])
+def test_shortcuts_give_the_same_numbers_as_the_plain_passes(x, name):
+    """The linear-first-layer shortcuts (integrated gradients, occlusion), skipping ink-free
+    occlusion windows and sharing the path between targets change no number."""
+    m = random_biases(dl.build_model(name, np.random.default_rng(0)))
+    assert A.linear_prefix(m) == {"logistic": 2, "lab": 2, "mlp": 2, "cnn_tiny": 1, "cnn": 1}[name]
+    for baseline in ("black", "blur"):
+        fast = A.integrated_gradients(m, x, (3, 5), baseline=baseline, n_steps=8, tolerance=None)
+        slow = A.integrated_gradients(m, x, (3, 5), baseline=baseline, n_steps=8, tolerance=None,
+                                      fast=False)
+        np.testing.assert_allclose(fast.map, slow.map, atol=1e-12)
+        assert fast.meta["f_x"] == pytest.approx(slow.meta["f_x"], abs=1e-12)
+        assert fast.meta["f_baseline"] == pytest.approx(slow.meta["f_baseline"], abs=1e-12)
+    for patch, stride, base in [(4, 2, 0.0), (5, 3, 0.5), (3, 1, 0.0)]:
+        fast = A.occlusion(m, x, 3, patch=patch, stride=stride, baseline=base)
+        slow = A.occlusion(m, x, 3, patch=patch, stride=stride, baseline=base, fast=False)
+        np.testing.assert_allclose(fast.map, slow.map, atol=1e-12)
+    # the same windows evaluated one by one, the definition itself
+    wins = A.occlusion_windows((28, 28), 4, 2)
+    z0 = m.forward(x[None, None])[0, 3]
+    total, count = np.zeros((28, 28)), np.zeros((28, 28))
+    for r, q in wins:
+        xo = x.copy()
+        xo[r:r + 4, q:q + 4] = 0.0
+        total[r:r + 4, q:q + 4] += z0 - m.forward(xo[None, None])[0, 3]
+        count[r:r + 4, q:q + 4] += 1
+    np.testing.assert_allclose(A.occlusion(m, x, 3).map, total / count, atol=1e-12)
+    many = A.integrated_gradients_many(m, x, [3, (3, 5)], n_steps=8, tolerance=None)
+    for t, a in zip([3, (3, 5)], many):
+        np.testing.assert_allclose(a.map, A.integrated_gradients(m, x, t, n_steps=8,
+                                                                 tolerance=None).map, atol=1e-12)
+
+
+def test_refinement_doubles_the_steps_until_the_tolerance_is_met(x):
+    m = random_biases(dl.build_model("lab", np.random.default_rng(5)))
+    rough = A.integrated_gradients(m, x, 1, n_steps=2, tolerance=None)
+    fine = A.integrated_gradients(m, x, 1, n_steps=2, tolerance=2e-3, max_steps=4096)
+    assert fine.meta["relative_delta"] <= 2e-3 < rough.meta["relative_delta"]
+    assert fine.meta["n_steps"] > 2 and fine.meta["n_steps"] & (fine.meta["n_steps"] - 1) == 0
+    assert fine.meta["evaluations"] == sum(2 ** k for k in range(1, fine.meta["n_steps"]
+                                                                 .bit_length()))
+    capped = A.integrated_gradients(m, x, 1, n_steps=2, tolerance=1e-12, max_steps=16)
+    assert capped.meta["n_steps"] == 16  # gives up at max_steps and reports its error
+    assert capped.meta["relative_delta"] > 1e-12
+
+
 # ------------------------------------------------------------------ completeness on the zoo
 COMPLETENESS_MODELS = [("logistic", None), ("binary", None), ("lab", None), ("mlp", None),
                        ("cnn_tiny", 2), ("cnn", 1)]

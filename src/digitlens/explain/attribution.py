@@ -28,6 +28,7 @@ The binary (one sigmoid output) model has logit ``z`` for class 1; it is treated
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -206,6 +207,18 @@ def gradient_x_input(model: Sequential, x: np.ndarray, target) -> Attribution:
 
 
 def ig_weights(n_steps: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """See :func:`_ig_weights`; validated, and cached (Gauss–Legendre nodes take ~1 ms)."""
+    n = int(n_steps)
+    if rule not in IG_RULES:
+        raise ValueError(f"rule must be one of {IG_RULES}, got {rule!r}")
+    if n < 2 or n > 10_000:
+        raise ValueError(f"n_steps must be between 2 and 10000, got {n_steps!r}")
+    alphas, w = _ig_weights(n, rule)
+    return alphas.copy(), w.copy()
+
+
+@lru_cache(maxsize=64)
+def _ig_weights(n: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes ``alphas`` in [0, 1] and weights (summing to 1) for
     ``∫_0^1 g(α) dα ≈ Σ w_k g(α_k)``.
 
@@ -213,11 +226,6 @@ def ig_weights(n_steps: int, rule: str = "gausslegendre") -> tuple[np.ndarray, n
     ``riemann_trapezoid`` here is the textbook trapezoid (weights ``1/(n-1)``, halved at the ends,
     summing to 1); Captum's uses ``1/n`` and so sums to ``1 - 1/n``.
     """
-    n = int(n_steps)
-    if rule not in IG_RULES:
-        raise ValueError(f"rule must be one of {IG_RULES}, got {rule!r}")
-    if n < 2 or n > 10_000:
-        raise ValueError(f"n_steps must be between 2 and 10000, got {n_steps!r}")
     if rule == "gausslegendre":
         nodes, w = np.polynomial.legendre.leggauss(n)  # on [-1, 1]
         return 0.5 * (nodes + 1.0), 0.5 * w
@@ -252,32 +260,94 @@ def make_baseline(model: Sequential, X: np.ndarray, baseline) -> tuple[np.ndarra
     return as_input(model, b), "custom"
 
 
-def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, c: np.ndarray, n_steps: int,
-             rule: str, batch_size: int):
-    """One quadrature of the path integral: ``(map, f(x), f(baseline))``."""
+def linear_prefix(model: Sequential) -> int:
+    """How many leading layers together form an affine map of the input (flatten, dense, conv2d,
+    dropout — the identity when not training — and identity activations), provided they hold
+    parameters; 0 if none.
+
+    Along the integrated-gradients path ``x' + α (x − x')`` such a prefix's output is exactly
+    ``p(x') + α (p(x) − p(x'))``, and its input gradient does not depend on where it is taken.
+    Both facts let :func:`integrated_gradients` run the prefix on two images instead of every
+    path point and backpropagate through it once, for the weighted sum of the path's gradients.
+    For ``mlp`` the prefix (784 → 256) is most of the arithmetic.
+    """
+    n = 0
+    for layer in model.layers:
+        linear = layer.type in ("flatten", "dropout", "dense", "conv2d") or (
+            layer.type == "activation" and getattr(layer, "fn", "") == "identity")
+        if not linear:
+            break
+        n += 1
+    return n if any(layer.params for layer in model.layers[:n]) else 0
+
+
+def _run(layers, a: np.ndarray):
+    """Forward through ``layers`` keeping the caches (the layers' own forward, in eval mode)."""
+    caches = []
+    for layer in layers:
+        a, cache = layer.forward(a)
+        caches.append(cache)
+    return a, caches
+
+
+def _back(layers, d: np.ndarray, caches) -> np.ndarray:
+    """Backward through ``layers`` (the layers' own backward); returns the input gradient."""
+    for i in range(len(layers) - 1, -1, -1):
+        d, _ = layers[i].backward(d, caches[i])
+    return d
+
+
+def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_steps: int,
+             rule: str, batch_size: int, fast: bool = True):
+    """One quadrature of the path integral for each direction (row) of ``C`` ``(m, K)``:
+    a list of ``(map, f(x), f(baseline))``, sharing one forward pass over the path.
+
+    ``fast`` uses :func:`linear_prefix` (same numbers up to rounding, far less arithmetic);
+    ``fast=False`` sends every path point through the whole model.
+    """
     alphas, w = ig_weights(n_steps, rule)
     diff = X.astype(np.float64) - B  # (1, *in)
-    shape = (-1,) + (1,) * (X.ndim - 1)
-    path = (B + alphas.reshape(shape) * diff).astype(model.dtype)  # (n_steps, *in)
-    ends = np.concatenate([X, B.astype(model.dtype)])  # (2, *in): s(x) and s(x') in the same run
-    points = np.concatenate([path, ends])  # (n_steps + 2, *in)
-    total_grad = np.zeros(X.shape[1:], dtype=np.float64)
+    k = linear_prefix(model) if fast else 0
+    head, rest = model.layers[:k], model.layers[k:]
+    if k:
+        px, cache_x = _run(head, X)  # (1, *p): the prefix output at x, and caches for one row
+        pb, _ = _run(head, B.astype(model.dtype))  # (1, *p) at the baseline
+        shape = (-1,) + (1,) * (px.ndim - 1)
+        path = (pb + alphas.reshape(shape) * (px - pb)).astype(model.dtype)  # (n_steps, *p)
+        points = np.concatenate([path, px, pb])  # (n_steps + 2, *p): the ends give f(x), f(x')
+    else:
+        shape = (-1,) + (1,) * (X.ndim - 1)
+        path = (B + alphas.reshape(shape) * diff).astype(model.dtype)  # (n_steps, *in)
+        points = np.concatenate([path, X, B.astype(model.dtype)])  # (n_steps + 2, *in)
+    C = np.atleast_2d(C)
+    totals = np.zeros((len(C),) + points.shape[1:], dtype=np.float64)  # Σ_k w_k ∂s/∂(prefix)
     scores = []
     for i in range(0, len(points), batch_size):
-        s, g, _ = score_and_grad(model, points[i:i + batch_size], c)
-        k = min(len(path) - i, len(g))  # rows of this chunk that are path points
-        if k > 0:
-            # Σ_k w_k ∂s/∂x(x_k): (k,) · (k, *in) -> (*in)
-            total_grad += np.tensordot(w[i:i + k], g[:k].astype(np.float64), axes=1)
-        scores.append(s)
-    scores = np.concatenate(scores).astype(np.float64)
-    return _to_map(model, diff[0] * total_grad), float(scores[-2]), float(scores[-1])
+        chunk = points[i:i + batch_size]
+        z, caches = _run(rest, chunk)  # z: (n, K) logits, one forward for every direction
+        n_path = min(n_steps - i, len(chunk))  # rows of this chunk that are path points
+        for j, c in enumerate(C):
+            g = _back(rest, np.broadcast_to(c.astype(model.dtype), z.shape).copy(), caches)
+            if n_path > 0:
+                # (n_path,) · (n_path, *p) -> (*p)
+                totals[j] += np.tensordot(w[i:i + n_path], g[:n_path].astype(np.float64), axes=1)
+        scores.append(z.astype(np.float64) @ C.T)  # (n, m)
+    scores = np.concatenate(scores)
+    out = []
+    for j in range(len(C)):
+        total = totals[j]
+        if k:
+            # the prefix is linear: its input gradient is the same at every point, so one backward
+            # pass of the weighted sum gives Σ_k w_k ∂s/∂x (x_k)
+            total = _back(head, total[None].astype(model.dtype), cache_x)[0].astype(np.float64)
+        out.append((_to_map(model, diff[0] * total), float(scores[-2, j]), float(scores[-1, j])))
+    return out
 
 
 def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="black",
                          n_steps: int = DEFAULT_IG_STEPS, rule: str = "gausslegendre",
                          tolerance: float | None = 0.01, max_steps: int = 512,
-                         batch_size: int = 256) -> Attribution:
+                         batch_size: int = 256, fast: bool = True) -> Attribution:
     """Integrated gradients: ``(x − x') · ∫_0^1 ∂s/∂x (x' + α (x − x')) dα`` per pixel.
 
     The gradient is averaged along the straight path from the baseline ``x'`` to ``x``, so the map
@@ -299,25 +369,52 @@ def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="
     tolerance : relative completeness error to reach by refining (``None``: exactly ``n_steps``
         points, as Captum).
     max_steps : the refinement's limit.
+    fast : exploit a linear first layer (see :func:`linear_prefix`); ``False`` sends every path
+        point through the whole model (the same numbers up to rounding).
     """
+    return integrated_gradients_many(model, x, [target], baseline=baseline, n_steps=n_steps,
+                                     rule=rule, tolerance=tolerance, max_steps=max_steps,
+                                     batch_size=batch_size, fast=fast)[0]
+
+
+def integrated_gradients_many(model: Sequential, x: np.ndarray, targets, **options
+                              ) -> list[Attribution]:
+    """:func:`integrated_gradients` for several targets of one image (e.g. the predicted class
+    and the gap to the runner-up), sharing the forward pass along the path; each target is
+    refined on its own if it misses the tolerance.  Options as for ``integrated_gradients``."""
+    baseline = options.get("baseline", "black")
+    n_steps = int(options.get("n_steps", DEFAULT_IG_STEPS))
+    rule = options.get("rule", "gausslegendre")
+    tolerance = options.get("tolerance", 0.01)
+    max_steps = int(options.get("max_steps", 512))
+    batch_size = int(options.get("batch_size", 256))
+    fast = bool(options.get("fast", True))
+    unknown = set(options) - {"baseline", "n_steps", "rule", "tolerance", "max_steps",
+                              "batch_size", "fast"}
+    if unknown:
+        raise TypeError(f"unknown integrated-gradients options {sorted(unknown)}")
     X = as_input(model, x)
-    c = direction(model, target)
+    targets = list(targets)
+    C = np.stack([direction(model, t) for t in targets])  # (m, K)
     B, bname = make_baseline(model, X, baseline)
-    steps = int(n_steps)
-    evaluations = 0
-    while True:
-        m, f_x, f_b = _ig_once(model, X, B, c, steps, rule, batch_size)
-        evaluations += steps
-        delta = float(m.sum()) - (f_x - f_b)
-        span = abs(f_x - f_b)
-        rel = abs(delta) / span if span > 0 else None  # None: x equals the baseline
-        if tolerance is None or rel is None or rel <= tolerance or 2 * steps > max_steps:
-            break
-        steps *= 2
-    return Attribution("integrated_gradients", _norm_target(target), m, {
-        "baseline": bname, "n_steps": steps, "n_steps_requested": int(n_steps),
-        "evaluations": evaluations, "rule": rule, "f_x": f_x, "f_baseline": f_b,
-        "delta": delta, "relative_delta": rel})
+    results = _ig_once(model, X, B, C, n_steps, rule, batch_size, fast)
+    out = []
+    for t, c, (m, f_x, f_b) in zip(targets, C, results):
+        steps, evaluations = n_steps, n_steps
+        while True:
+            delta = float(m.sum()) - (f_x - f_b)
+            span = abs(f_x - f_b)
+            rel = abs(delta) / span if span > 0 else None  # None: x equals the baseline
+            if tolerance is None or rel is None or rel <= tolerance or 2 * steps > max_steps:
+                break
+            steps *= 2
+            evaluations += steps
+            m, f_x, f_b = _ig_once(model, X, B, c, steps, rule, batch_size, fast)[0]
+        out.append(Attribution("integrated_gradients", _norm_target(t), m, {
+            "baseline": bname, "n_steps": steps, "n_steps_requested": n_steps,
+            "evaluations": evaluations, "rule": rule, "f_x": f_x, "f_baseline": f_b,
+            "delta": delta, "relative_delta": rel}))
+    return out
 
 
 def occlusion_windows(shape: tuple[int, int], patch: int, stride: int):
@@ -333,35 +430,84 @@ def occlusion_windows(shape: tuple[int, int], patch: int, stride: int):
     return [(r, q) for r in rows for q in cols]
 
 
+@lru_cache(maxsize=32)
+def _window_pixels(shape: tuple[int, int], patch: int, stride: int):
+    """``(idx, count)``: idx ``(n_windows, patch²)`` flat pixel indices of each window (padded
+    with ``H·W`` where a border window is clipped) and count ``(H·W,)`` windows per pixel."""
+    h, w = shape
+    wins = occlusion_windows(shape, patch, stride)
+    idx = np.full((len(wins), patch * patch), h * w, dtype=np.int64)
+    for k, (r, q) in enumerate(wins):
+        rr, qq = np.mgrid[r:min(r + patch, h), q:min(q + patch, w)]
+        ids = (rr * w + qq).ravel()
+        idx[k, :ids.size] = ids
+    count = np.bincount(idx.ravel(), minlength=h * w + 1)[:h * w].astype(np.float64)
+    idx.setflags(write=False)
+    count.setflags(write=False)
+    return idx, count
+
+
 def occlusion(model: Sequential, x: np.ndarray, target, *, patch: int = 4, stride: int = 2,
-              baseline: float = 0.0, batch_size: int = 512) -> Attribution:
+              baseline: float = 0.0, batch_size: int = 512, fast: bool = True) -> Attribution:
     """Cover a ``patch × patch`` square with ``baseline`` (0 = erase the ink), see how much the
     target score drops, and give that drop to every covered pixel; a pixel under several squares
     gets the average of their drops (as Captum's ``Occlusion``).
 
     No gradients: it measures what the model does when ink is really removed.  All occluded copies
-    go through one batched forward pass.
+    go through one batched forward pass; when the first layer is Dense on the pixels (``fast``),
+    its output for each copy is updated from the few covered pixels instead of recomputed.
     """
     X = as_input(model, x)
     c = direction(model, target)
     hw = image_shape(model)
     patch, stride = int(patch), int(stride)
-    wins = occlusion_windows(hw, patch, stride)
-    copies = np.repeat(X, len(wins) + 1, axis=0)  # (1 + n_windows, *in); row 0 stays intact
-    for k, (r, q) in enumerate(wins, start=1):
-        copies[k, ..., r:r + patch, q:q + patch] = baseline
-    scores = np.concatenate([model.forward(copies[i:i + batch_size]).astype(np.float64) @ c
-                             for i in range(0, len(copies), batch_size)])  # (1 + n_windows,)
+    baseline = float(baseline)
+    if not np.isfinite(baseline):
+        raise ValueError(f"baseline must be a finite number, got {baseline!r}")
+    if X.shape[1:] != (1,) + tuple(hw) and len(model.input_shape) != 1:
+        raise ValueError("occlusion is defined for one-channel images")
+    idx, count = _window_pixels(tuple(hw), patch, stride)  # (n_w, p²), (H·W,)
+    n_w = len(idx)
+    flat = np.append(X.reshape(-1).astype(np.float64), 0.0)  # (H·W + 1,): the pad index reads 0
+    valid = idx < hw[0] * hw[1]
+    # a window whose pixels all equal the baseline already (no ink under it) changes nothing:
+    # its drop is exactly 0 and it needs no forward pass
+    live = np.flatnonzero(np.any(valid & (flat[idx] != baseline), axis=1))
+    all_idx, idx = idx, idx[live]
+    valid = valid[live]
+    n_live = len(live)
+    k = linear_prefix(model) if fast else 0
+    head = model.layers[:k]
+    if [layer.type for layer in head if layer.type not in ("dropout", "activation")] \
+            == ["flatten", "dense"]:
+        # z = x @ W + b is linear: covering window P changes it by Σ_{i∈P} (baseline − x_i) W_i,
+        # a sum over the window's p² rows of W instead of a product with all H·W of them
+        dense = next(layer for layer in head if layer.type == "dense")
+        W = np.asarray(dense.params["W"])  # (H·W, D)
+        Wx = np.concatenate([W, np.zeros((1, W.shape[1]), W.dtype)])  # row H·W: "no pixel"
+        dx = np.where(valid, baseline - flat[idx], 0.0).astype(W.dtype)  # (n_live, p²)
+        zx, _ = _run(head, X)  # (1, D)
+        dz = np.einsum("wp,wpd->wd", dx, Wx[idx])  # (n_live, D)
+        firsts = np.concatenate([zx, zx + dz]).astype(model.dtype)  # (1 + n_live, D)
+        rest = model.layers[k:]
+        scores = np.concatenate([_run(rest, firsts[i:i + batch_size])[0].astype(np.float64) @ c
+                                 for i in range(0, len(firsts), batch_size)])
+    else:
+        copies = np.repeat(X.reshape(1, -1), n_live + 1, axis=0)  # (1 + n_live, H·W); row 0 = x
+        copies = np.concatenate([copies, np.zeros((n_live + 1, 1), copies.dtype)], axis=1)
+        copies[np.arange(1, n_live + 1)[:, None], idx] = baseline  # the pad column absorbs pads
+        copies = copies[:, :-1].reshape((n_live + 1,) + model.input_shape)
+        scores = np.concatenate([model.forward(copies[i:i + batch_size]).astype(np.float64) @ c
+                                 for i in range(0, len(copies), batch_size)])  # (1 + n_w,)
     base = float(scores[0])
-    drops = base - scores[1:]
-    total = np.zeros(hw)
-    count = np.zeros(hw)
-    for (r, q), d in zip(wins, drops):
-        total[r:r + patch, q:q + patch] += d
-        count[r:r + patch, q:q + patch] += 1
-    m = total / count
+    drops = np.zeros(n_w)
+    drops[live] = base - scores[1:]  # (n_w,)
+    total = np.bincount(all_idx.ravel(), weights=np.repeat(drops, all_idx.shape[1]),
+                        minlength=hw[0] * hw[1] + 1)[:hw[0] * hw[1]]
+    m = (total / count).reshape(hw)
     return Attribution("occlusion", _norm_target(target), m, {
-        "patch": patch, "stride": stride, "baseline": float(baseline), "n_windows": len(wins),
+        "patch": patch, "stride": stride, "baseline": baseline, "n_windows": n_w,
+        "n_evaluated": n_live,
         "score": base, "largest_drop": float(drops.max())})
 
 
