@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from digitlens import experiments as ex
-from digitlens.lab_report import STATUSES, assess, compare, load_result, to_markdown, write_report
+from digitlens.lab_report import (STATUSES, assess, compare, load_result, to_markdown,
+                                  write_report)
 from digitlens.nn import functional as F
 from digitlens.nn.gradcheck import check_activation, check_model
 from digitlens.nn.layers import Activation
@@ -297,9 +298,14 @@ def test_presets_fit_their_budgets_on_paper():
 
 
 def test_compare_needs_a_gap_larger_than_the_seed_noise():
-    assert compare([0.90, 0.91, 0.92], [0.80, 0.81, 0.79]) == pytest.approx((0.11, True))
-    assert not compare([0.90, 0.80], [0.86, 0.85])[1]  # a 0.5-point gap, seeds 10 points apart
-    assert not compare([0.900], [0.905])[1]  # below the 1-point minimum
+    c = compare([0.90, 0.91, 0.92], [0.80, 0.81, 0.79])
+    assert c.diff == pytest.approx(0.11) and c.differs
+    assert not compare([0.90, 0.80], [0.86, 0.85]).differs  # seeds 10 points apart
+    assert not compare([0.900], [0.950]).differs  # one seed each: no noise estimate
+    assert not compare([0.900, 0.900], [0.905, 0.905]).differs  # below the 1-point minimum
+    assert compare([0.1, 0.1], [0.8, 0.82]).differs  # stuck at chance: no spread, big gap
+    a, b = [0.90, 0.91, 0.92, 0.91, 0.90], [0.885, 0.895, 0.89, 0.90, 0.88]
+    assert compare(a, b, m=1).threshold < compare(a, b, m=12).threshold  # Bonferroni
 
 
 @pytest.mark.slow

@@ -22,6 +22,9 @@ measures:
 caches each finished run as JSON in a folder the caller gives (written atomically, so an
 interrupted study resumes where it stopped), reports progress through a callback and returns a
 :class:`StudyResult` — JSON-serialisable, with tidy tables and an HTML view for notebooks.
+Workers are started with ``spawn`` (clean interpreters, safe with BLAS threads): in a script,
+call :func:`run_study` under ``if __name__ == "__main__":``, as Python requires for any
+process pool; notebooks and the ``digitlens lab`` command need nothing.
 
 Reproducibility: a run's numbers depend only on its spec (seeded generators, BLAS limited to one
 thread per run); only wall-clock timings (kept under ``"timing"`` and in the micro-benchmark)
@@ -270,15 +273,16 @@ class BenchSpec:
         return math.inf  # start it first: it is short and measures best on a quiet machine
 
 
-#: the modules whose code decides a run's numbers; their source is part of every cache key
+#: the engine modules whose code decides a run's numbers; their source is part of every cache
+#: key (this module's own changes are tracked by :data:`LAB_VERSION`)
 _FINGERPRINTED = ("digitlens.nn.functional", "digitlens.nn.layers", "digitlens.nn.model",
-                  "digitlens.nn.optim", "digitlens.train", "digitlens.experiments")
+                  "digitlens.nn.optim", "digitlens.train")
 
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the engine and lab source code, so a cached run is never reused after the code
-    that computed it changed (an installed package without sources falls back to its version)."""
+    """A hash of the engine's source code, so a cached run is never reused after the code that
+    computed it changed (an installed package without sources falls back to its version)."""
     import importlib
 
     h = hashlib.sha256()
@@ -362,15 +366,17 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # < 1 minute on 2 cores: a quarter of the digits, 4 epochs, 2 seeds
-    "quick": Preset(name="quick", n_train=1000, n_test=500, epochs=4, seeds=2,
+    # < 1 minute on 2 cores: a quarter of the digits, 4 epochs, 4 seeds (fewer seeds leave the
+    # statistical tests blind to all but huge differences)
+    "quick": Preset(name="quick", n_train=1000, n_test=500, epochs=4, seeds=4,
                     widths=(4, 8, 16, 32, 64, 128), depths=(1, 2, 3, 4), depth_width=64,
-                    main_width=64, main_depth=2, target_accuracy=0.85,
+                    main_width=64, main_depth=2, target_accuracy=0.85, evals_per_epoch=2,
                     bench_rounds=7, bench_seconds=0.002),
     # < 10 minutes on 2 cores: all 4,000 training and 1,000 test digits, 15 epochs, 5 seeds
     "full": Preset(name="full", n_train=4000, n_test=1000, epochs=15, seeds=5,
                    widths=(4, 8, 16, 32, 64, 128), depths=(1, 2, 3, 4), depth_width=64,
                    main_width=64, main_depth=2, target_accuracy=0.92, evals_per_epoch=2,
+                   bench_rounds=15,
                    compare_activations=CORE_ACTIVATIONS),
 }
 
@@ -1294,7 +1300,8 @@ _TABLE_COLUMNS["depth_compare"] = ("optimizer",) + _TABLE_COLUMNS["depth"]
 class StudyResult:
     """Every run of a study, keyed by run key, with the study's parts and bookkeeping.
 
-    ``to_dict()`` is JSON-serialisable (adds per-part summaries and the verdicts);
+    ``to_dict()`` is JSON-serialisable (adds per-part summaries, the verdicts and the example
+    digit of the output study);
     :meth:`table` gives tidy rows; in a notebook the object shows itself as HTML tables.
     """
 
@@ -1338,6 +1345,7 @@ class StudyResult:
         if with_summary:
             d["summary"] = {p: self.summary(p) for p in self.parts}
             d["verdicts"] = [v.to_dict() for v in self.verdicts()]
+            d["output_example"] = output_example(self)  # with its 28x28 image, for a web page
         return d
 
     def to_json(self, **kwargs) -> str:

@@ -9,9 +9,11 @@ from the study's numbers** with the decision rules written below (never typed in
 - ``"not supported here"`` — the data disagrees, on these digits with this budget;
 - ``"inconclusive"`` — the study lacks the runs (or no run reached the target).
 
-Two means over seeds differ only if the gap is at least :data:`MIN_EFFECT` and at least twice its
-standard error (seeds are the noise).  Wall-clock comparisons need a :data:`TIME_MARGIN` gap, as
-timings on a shared machine are noisy.
+Seeds are the noise.  Two means over seeds differ only if Welch's t-test says so at the 5%
+level, Bonferroni-corrected for the number of comparisons the verdict makes, and the gap is at
+least :data:`MIN_EFFECT`; when too few seeds make that test blind to gaps that matter, the
+verdict is "inconclusive" rather than "not supported".  Wall-clock comparisons need a
+:data:`TIME_MARGIN` gap, as timings on a shared machine are noisy.
 
 :func:`assess` returns the verdicts; :func:`to_markdown` and :func:`write_report` write the report
 (Markdown, PNG figures from :mod:`digitlens.view.lab_figures`, and ``result.json``).
@@ -24,7 +26,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +34,8 @@ from .experiments import HEADS, LabError, StudyResult, fmt, grad_ratio, output_e
 
 #: smallest accuracy gap (fraction of digits) that counts as a difference
 MIN_EFFECT = 0.01
+#: family-wise significance level of each verdict's comparisons
+ALPHA = 0.05
 #: relative gap in wall-clock time that counts as faster
 TIME_MARGIN = 0.10
 #: a layer "reaches its accuracy" at the narrowest width within this of the best mean accuracy
@@ -88,16 +92,38 @@ def _mean(v):
     return float(np.mean(v)) if len(v) else None
 
 
-def compare(a: list[float], b: list[float]) -> tuple[float, bool]:
-    """``(mean(a) - mean(b), differs)``: differs when the gap is at least :data:`MIN_EFFECT` and
-    twice the standard error of the difference between the two seed means."""
-    if not a or not b:
-        return math.nan, False
+class Comparison(NamedTuple):
+    """Mean difference of two groups of seeds, whether it counts, and the smallest gap that
+    would have counted (the test's resolution)."""
+
+    diff: float
+    differs: bool
+    threshold: float
+
+
+def compare(a: list[float], b: list[float], m: int = 1, alpha: float = ALPHA) -> Comparison:
+    """Welch's t-test of ``mean(a) - mean(b)`` at level ``alpha / m`` (Bonferroni: ``m`` is the
+    number of comparisons the verdict makes), and the gap must be at least :data:`MIN_EFFECT`.
+
+    With one seed per group there is no noise estimate and nothing counts; with no spread at all
+    (e.g. every seed stuck at chance) any gap of :data:`MIN_EFFECT` counts.
+    """
+    from scipy import stats
+
+    if len(a) < 1 or len(b) < 1:
+        return Comparison(math.nan, False, math.inf)
     diff = float(np.mean(a) - np.mean(b))
-    var_a = np.var(a, ddof=1) / len(a) if len(a) > 1 else 0.0
-    var_b = np.var(b, ddof=1) / len(b) if len(b) > 1 else 0.0
-    se = math.sqrt(var_a + var_b)
-    return diff, abs(diff) >= max(MIN_EFFECT, 2 * se)
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(diff, False, math.inf)
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Comparison(diff, abs(diff) >= MIN_EFFECT, MIN_EFFECT)
+    # Welch-Satterthwaite degrees of freedom (zero-variance groups contribute none)
+    den = sum(v * v / (n - 1) for v, n in ((va, len(a)), (vb, len(b))) if v > 0)
+    df = (va + vb) ** 2 / den
+    threshold = max(MIN_EFFECT, float(stats.t.ppf(1 - alpha / (2 * m), df)) * se)
+    return Comparison(diff, abs(diff) >= threshold, threshold)
 
 
 def _pct(v: float | None, digits: int = 1) -> str:
@@ -166,6 +192,23 @@ def assess(result: StudyResult) -> list[Verdict]:
     return out
 
 
+def _epochs_to_target(runs: list[dict], activation: str) -> list[float]:
+    """Per seed, epochs until the target accuracy; a run that never got there counts as one
+    epoch beyond its budget (it ranks after every run that did)."""
+    return [r["reach"]["epochs"] if r["reach"]["epochs"] is not None else r["spec"]["epochs"] + 1
+            for r in runs if r["spec"]["activation"] == activation]
+
+
+def _fewer(a: list[float], b: list[float], m: int) -> bool:
+    """One-sided Mann-Whitney U test that ``a`` tends to be smaller than ``b`` at level 0.05/m
+    (ranks, because runs that never reached the target have no number of epochs)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2 or max(a) == min(a) == max(b) == min(b):
+        return False
+    return bool(stats.mannwhitneyu(a, b, alternative="less").pvalue < ALPHA / m)
+
+
 def _speed(res: StudyResult) -> Verdict | None:
     """Sooner = fewer epochs to the target *and* less time, where time is epochs x the cost of
     one epoch measured in the interleaved benchmark (all activations timed turn by turn in the
@@ -219,26 +262,27 @@ def _speed(res: StudyResult) -> Verdict | None:
     cheaper = [o for o in others
                if per[o]["activation_us"] >= (1 + TIME_MARGIN) * relu["activation_us"]]
     cheaper_step = [o for o in others if per[o]["step_us"] >= (1 + TIME_MARGIN) * relu["step_us"]]
-    sooner, fewer_epochs = [], []
+    dearer_step = [o for o in others if relu["step_us"] >= (1 + TIME_MARGIN) * per[o]["step_us"]]
+    epochs = {a: _epochs_to_target(res.runs_in("main"), a) for a in acts}
+    fewer_epochs, more_epochs, n_seeds = [], [], min(len(v) for v in epochs.values())
     for o in others:
-        if relu["epochs_to_target"] is None:
-            continue
-        if per[o]["epochs_to_target"] is None:
-            sooner.append(o)
+        if _fewer(epochs["relu"], epochs[o], len(others)):
             fewer_epochs.append(o)
-            continue
-        if relu["seconds_to_target"] < (1 - TIME_MARGIN) * per[o]["seconds_to_target"]:
-            sooner.append(o)
-        if relu["epochs_to_target"] < per[o]["epochs_to_target"]:
-            fewer_epochs.append(o)
+        elif _fewer(epochs[o], epochs["relu"], len(others)):
+            more_epochs.append(o)
+    # sooner in time = epochs x the cost of an epoch: fewer epochs at no dearer step, or a
+    # cheaper step at no more epochs
+    sooner = [o for o in others if (o in fewer_epochs and o not in dearer_step)
+              or (o in cheaper_step and o not in more_epochs)]
     ev.update({"relu_sooner_than": sooner, "relu_fewer_epochs_than": fewer_epochs,
-               "relu_activation_cheaper_than": cheaper, "relu_step_cheaper_than": cheaper_step})
+               "relu_more_epochs_than": more_epochs, "relu_activation_cheaper_than": cheaper,
+               "relu_step_cheaper_than": cheaper_step, "epochs_to_target_per_seed": epochs})
 
     def reach_phrase(a):
         q = per[a]
         if q["epochs_to_target"] is None:
             return f"{a} did not reach it in most seeds"
-        return (f"{a} after {q['epochs_to_target']:g} epochs ≈ "
+        return (f"{a} after {q['epochs_to_target']:.3g} epochs ≈ "
                 f"{_secs(q['seconds_to_target'])}")
 
     sentences = [
@@ -255,11 +299,24 @@ def _speed(res: StudyResult) -> Verdict | None:
         + ", ".join(f"{_pct(per[a]['activation_share'])} ({a})" for a in acts)
         + " of training time; the matrix products dominate.",
     ]
+    def epoch_phrase(o):
+        if o in fewer_epochs:
+            return f"ReLU needed fewer than {o}"
+        if o in more_epochs:
+            return f"ReLU needed more than {o}"
+        return f"ReLU was within seed noise of {o}"
+
+    sentences.insert(1, "In epochs to the target (seed by seed, Mann-Whitney test): "
+                     + "; ".join(epoch_phrase(o) for o in others) + ".")
     not_cheaper = [o for o in others if o not in cheaper]
     if not_cheaper:
         sentences.append(f"ReLU's arithmetic is not measurably cheaper than {_join(not_cheaper)}"
                          " here.")
-    if not sooner:
+    if not sooner and not more_epochs and not cheaper_step and n_seeds < 4:
+        status = "inconclusive"
+        lead = (f"Inconclusive: with {n_seeds} seeds, differences in epochs to the target cannot "
+                "be told apart from seed noise; run more seeds (--seeds 4 or more).")
+    elif not sooner:
         status = "not supported here"
         lead = f"Not supported here: ReLU did not reach {target} sooner than {_join(others)}."
     elif set(sooner) == set(others) and set(cheaper_step) == set(others):
@@ -294,16 +351,18 @@ def _width(res: StudyResult) -> Verdict | None:
                    "units (no output for any test digit).")
     rows = res.summary("width")
     table = {a: {w: _row(rows, activation=a, width=w)["accuracy"] for w in widths} for a in acts}
-    worse, better, gaps = {}, {}, {}
+    worse, better, gaps, resolution = {}, {}, {}, []
+    m = len(widths) * len(others)
     for o in others:
         worse[o], better[o], gaps[o] = [], [], {}
         for w in widths:
-            d, differs = compare(_accs(runs, activation="relu", width=w),
-                                 _accs(runs, activation=o, width=w))
-            gaps[o][w] = d
-            if differs and d < 0:
+            c = compare(_accs(runs, activation="relu", width=w),
+                        _accs(runs, activation=o, width=w), m)
+            gaps[o][w] = c.diff
+            resolution.append(c.threshold)
+            if c.differs and c.diff < 0:
                 worse[o].append(w)
-            elif differs and d > 0:
+            elif c.differs and c.diff > 0:
                 better[o].append(w)
     best = max(v for a in acts for v in table[a].values())
     level = best - WIDTH_SLACK
@@ -333,7 +392,14 @@ def _width(res: StudyResult) -> Verdict | None:
              f"({_pct(best)}): {need}. On a typical digit {_pct(zero, 0)} of ReLU units output "
              f"exactly 0, and up to {_pct(relu_rows[dead_w]['dead_fraction'], 0)} of them are "
              f"dead (silent on every test digit, at width {dead_w}).")
-    if not any(worse.values()):
+    blind = float(np.median(resolution))
+    ev["resolution"] = blind
+    if not any(worse.values()) and not any(better.values()) and blind > 2 * MIN_EFFECT:
+        status = "inconclusive"
+        lead = (f"Inconclusive: with {res.preset['seeds']} seed(s) per configuration only gaps "
+                f"above about {_pts(blind)} stand out from seed noise, and none did; run more "
+                "seeds (--seeds).")
+    elif not any(worse.values()):
         status = "not supported here"
         lead = "Not supported here: " + "; ".join(parts) + "."
     elif all(worse[o] == widths for o in others):
@@ -408,7 +474,7 @@ def _output(res: StudyResult) -> Verdict | None:
     for h in relu_heads:
         r = _row(rows, head=h)
         hr = [x for x in runs if x["spec"]["head"] == h]
-        d, differs = compare(_accs(runs, head=h), ref)
+        d, differs, _ = compare(_accs(runs, head=h), ref, len(relu_heads))
         died = sum(len(x["output"]["dead_ever"]) for x in hr)
         recovered = sum(len(x["output"]["recovered"]) for x in hr)
         serious[h], mild[h] = [], []
@@ -417,7 +483,7 @@ def _output(res: StudyResult) -> Verdict | None:
                               "softmax + cross-entropy")
         if died:
             serious[h].append(f"{died} output unit(s) died across {len(hr)} seeds and "
-                              f"{recovered} recovered (at the end {fmt(r['dead_outputs'])} of 10 "
+                              f"{recovered} recovered (at the end {r['dead_outputs']:.2g} of 10 "
                               "per network)")
         if r["tie_fraction"] > 0:
             serious[h].append(f"{_pct(r['tie_fraction'])} of digits got tied top scores "
@@ -495,18 +561,26 @@ def _depth(res: StudyResult) -> Verdict | None:
     acc = {a: {d: _mean(_accs(runs, activation=a, depth=d)) for d in depths} for a in acts}
     ratios = {a: {d: ratio(a, d) for d in depths} for a in acts}
 
-    def drop_depth(a, rs=runs):
+    def drops(a, rs=runs):
+        """depth -> accuracy lost against the shallowest network, where the loss counts."""
+        out = {}
         for d in depths[1:]:
-            diff, differs = compare(_accs(rs, activation=a, depth=d),
-                                    _accs(rs, activation=a, depth=d0))
-            if differs and diff < 0 and -diff >= 0.05:
-                return d, diff
-        return None, None
+            c = compare(_accs(rs, activation=a, depth=d), _accs(rs, activation=a, depth=d0),
+                        len(depths) - 1)
+            if c.differs and c.diff < 0:
+                out[d] = -c.diff
+        return out
+
+    def drop_depth(a, rs=runs):
+        lost = drops(a, rs)
+        return (min(lost), lost[min(lost)]) if lost else (None, None)
 
     bite, bite_drop = drop_depth("sigmoid")
+    sigmoid_lost = drops("sigmoid")
     others_drop = {o: drop_depth(o)[0] for o in others}
     ev = {"accuracy": acc, "grad_ratio_init": ratios, "sigmoid_bites_at": bite,
-          "others_drop_at": others_drop}
+          "sigmoid_lost": sigmoid_lost, "others_drop_at": others_drop}
+    lost_phrase = ", ".join(f"{_pts(v)} at {d} hidden layers" for d, v in sigmoid_lost.items())
     facts = (f"First-layer / output-layer gradient at depth {dmax}: "
              + ", ".join(f"{a} {fmt(ratios[a][dmax])}" for a in acts)
              + f" (at depth {d0}: " + ", ".join(f"{a} {fmt(ratios[a][d0])}" for a in acts)
@@ -524,18 +598,18 @@ def _depth(res: StudyResult) -> Verdict | None:
             compare_note = (f" With {opt}, which rescales every weight's step by its own gradient "
                             f"history, sigmoid at depth {dmax} reached {_pct(c, 0)} instead of "
                             f"{_pct(acc['sigmoid'][dmax], 0)}"
-                            + (f", still dropping from depth {cbite}" if cbite else
-                               ", no significant drop") + ".")
+                            + (f"; it still lost accuracy from {cbite} hidden layers on" if cbite
+                               else "; its loss with depth is not significant") + ".")
     smaller = all(ratios["sigmoid"][dmax] is not None and ratios[o][dmax] is not None
                   and ratios["sigmoid"][dmax] * 10 <= ratios[o][dmax] for o in others)
     if bite is not None and smaller and all(others_drop[o] is None or others_drop[o] > bite
                                             for o in others):
         status = "supported" if bite == depths[1] else "supported only when"
-        lead = ((f"Supported: from {bite} hidden layers on, sigmoid lost "
-                 f"{_pts(-bite_drop)} of accuracy while {_join(others)} did not, and its "
-                 "gradient fades on the way back.") if status == "supported" else
-                (f"Supported only when the network has {bite} or more hidden layers: there "
-                 f"sigmoid lost {_pts(-bite_drop)} of accuracy while {_join(others)} did not."))
+        lead = ((f"Supported: compared with {d0} hidden layer(s), sigmoid lost {lost_phrase} "
+                 f"while {_join(others)} did not, and its gradient fades on the way back.")
+                if status == "supported" else
+                (f"Supported only when the network has {bite} or more hidden layers: sigmoid "
+                 f"lost {lost_phrase} (against {d0}) while {_join(others)} did not."))
     elif smaller:
         status = "supported only when"
         lead = ("Supported only when you look at the gradients: sigmoid's gradient does fade "
