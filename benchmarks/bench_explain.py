@@ -10,7 +10,8 @@ white, like the web page sends):
   nearest examples, no counterfactual.
 - **ours, full**: core + gradient x input, first-layer units, hand-made kernels, unit
   prototypes and nearest training examples (from the atlas precomputed once per model, not
-  timed).  The counterfactual search is timed on its own.
+  timed).  The counterfactual search and ``to_json()`` (which encodes the pre-processing step
+  images as PNGs) are timed on their own.
 - **captum**: the same saliency, integrated gradients (32 points), integrated gradients of the
   gap and occlusion on the already pre-processed image, with the same weights in PyTorch
   (float32, its usual precision; ours runs in float64).  Attributions only: no pre-processing,
@@ -137,7 +138,7 @@ def main() -> None:
         for png in pngs[:3]:
             rec.explain(png, model=name, **core_kw)
             rec.explain(png, model=name, counterfactual=False)
-        ours_core, ours_full, captum, cf_ms, pre_ms = [], [], [], [], []
+        ours_core, ours_full, captum, cf_ms, pre_ms, json_ms = [], [], [], [], [], []
         steps_used, worst_rel, worst_gap_rel, flips = [], 0.0, 0.0, 0
         for png in pngs:
             t0 = time.perf_counter()
@@ -150,8 +151,11 @@ def main() -> None:
             worst_gap_rel = max(worst_gap_rel, e.contrast.pixels.meta["relative_delta"] or 0.0)
 
             t0 = time.perf_counter()
-            rec.explain(png, model=name, counterfactual=False)
+            full = rec.explain(png, model=name, counterfactual=False)
             ours_full.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            full.to_json()
+            json_ms.append((time.perf_counter() - t0) * 1e3)
 
             t0 = time.perf_counter()
             cf = C.counterfactual(m64, e.image, e.runner_up)
@@ -179,6 +183,8 @@ def main() -> None:
         print(f"  of which pre-processing {pct(pre_ms)}")
         print(f"ours, full explanation   {pct(ours_full)}   (+ grad x input, units, kernels, "
               f"prototypes, nearest)")
+        print(f"  its JSON (to_json)     {pct(json_ms)}   (step PNGs encoded here, "
+              f"{len(full.to_json()) / 1024:.0f} kB)")
         print(f"ours, counterfactual     {pct(cf_ms)}   (found for {flips}/{len(pngs)} digits)")
         print(f"captum, 4 attributions   {pct(captum)}")
         r50 = np.percentile(ours_core, 50) / np.percentile(captum, 50)

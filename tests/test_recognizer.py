@@ -37,7 +37,7 @@ def test_explain_a_canvas_png_through_the_pipeline(rec, digits):
         e = rec.explain(canvas_png(digits.x_test[i, 0]), model="mlp", counterfactual=False)
         right += e.prediction == digits.y_test[i]
         assert e.preprocessing is not None
-        assert [s["name"] for s in e.preprocessing["steps"]][0] == "decode"
+        assert [s["name"] for s in e.preprocessing_dict()["steps"]][0] == "decode"
         assert e.image.shape == (28, 28) and 0 <= e.image.min() and e.image.max() <= 1
         assert e.runner_up != e.prediction and e.contrast.b == e.runner_up
         assert sorted(e.attributions) == sorted(DEFAULT_METHODS)

@@ -58,8 +58,7 @@ def _where(m: np.ndarray) -> str:
     pos = np.maximum(np.asarray(m, dtype=np.float64), 0)
     h, w = pos.shape
     rb, cb = [0, h // 3, 2 * h // 3, h], [0, w // 3, 2 * w // 3, w]
-    sums = np.array([[pos[rb[i]:rb[i + 1], cb[j]:cb[j + 1]].sum() for j in range(3)]
-                     for i in range(3)])
+    sums = np.add.reduceat(np.add.reduceat(pos, rb[:-1], axis=0), cb[:-1], axis=1)  # (3, 3)
     i, j = np.unravel_index(np.argmax(sums), sums.shape)
     return REGION_NAMES[i][j]
 
@@ -410,6 +409,6 @@ class Recognizer:
             output_function={"softmax_cross_entropy": "softmax",
                              "sigmoid_binary_cross_entropy": "sigmoid"}.get(src.loss, "identity"),
             model_description=src.description,
-            preprocessing=None if pre is None else pre.to_dict(),
+            preprocessing=pre,  # turned into JSON (step PNGs) only by to_dict()
             trace=tr, attributions=attributions, contrast=con, counterfactual=cf, units=ur,
             nearest=nr, examples=examples, sentences=sentences, timings_ms=timings)

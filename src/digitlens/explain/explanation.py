@@ -549,7 +549,7 @@ class Explanation:
     image: np.ndarray
     output_function: str = "softmax"
     model_description: str = ""
-    preprocessing: dict[str, Any] | None = None
+    preprocessing: Any = None  # Preprocessed (or its to_dict() after a JSON round trip)
     trace: TraceReport | None = None
     attributions: dict[str, dict[int, Attribution]] = field(default_factory=dict)
     contrast: Contrast | None = None
@@ -575,7 +575,7 @@ class Explanation:
             "probabilities": map_list(self.probabilities, 6),
             "logits": map_list(self.logits, 6),
             "image": image_list(self.image),
-            "preprocessing": self.preprocessing,
+            "preprocessing": self.preprocessing_dict(),
             "trace": None if self.trace is None else self.trace.to_dict(),
             "attributions": {m: {str(c): a.to_dict() for c, a in per.items()}
                              for m, per in self.attributions.items()},
@@ -614,6 +614,11 @@ class Explanation:
             sentences=list(d.get("sentences", [])),
             timings_ms=dict(d.get("timings_ms", {})), version=version,
         )
+
+    def preprocessing_dict(self) -> dict[str, Any] | None:
+        """The pre-processing steps as JSON (``Preprocessed.to_dict()``), or ``None``."""
+        pre = self.preprocessing
+        return pre.to_dict() if hasattr(pre, "to_dict") else pre
 
     def to_json(self) -> str:
         import json

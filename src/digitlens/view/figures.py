@@ -103,14 +103,19 @@ def explanation_figure(e: Explanation, *, width: float = 13.0):
 
 
 def _row_top(sub, e: Explanation) -> None:
-    steps = (e.preprocessing or {}).get("steps", []) if e.preprocessing else []
-    shown = [s for s in steps if s.get("enabled", True)][-5:] if steps else []
+    pre = e.preprocessing
+    if hasattr(pre, "steps"):  # a Preprocessed: its step images are arrays already
+        steps = [(s.title, s.image) for s in pre.steps if s.enabled]
+    else:  # after a JSON round trip: PNG data URLs
+        steps = [(s.get("title", s.get("name", "")), s.get("image"))
+                 for s in (pre or {}).get("steps", []) if s.get("enabled", True)]
+    shown = steps[-5:]
     n = len(shown) + 1
     axes = sub.subplots(1, n + 2, gridspec_kw={"width_ratios": [1] * n + [0.2, 3.2]})
-    for ax, s in zip(axes, shown):
-        img = _decode_data_url(s.get("image"))
+    for ax, (title, image) in zip(axes, shown):
+        img = _decode_data_url(image) if isinstance(image, str) else image
         if img is not None:
-            _gray(ax, img, _wrap(s.get("title", s.get("name", "")), 18), fontsize=7)
+            _gray(ax, img, _wrap(title, 18), fontsize=7)
         else:
             ax.axis("off")
     _gray(axes[n - 1], e.image, "what the network reads\n(28×28)", fontsize=7)
