@@ -202,7 +202,12 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
             units.append(UnitView(j, float(act[j]), t, None, tops, tacts,
                                   where=where_words(t) if t.ndim == 2 else ""))
-        if wl == final_dense_index(model):
+        if wl == final_dense_index(model) and act.size == 1 and len(model.classes) == 2:
+            sentences.append(
+                f"This model has no hidden layer: its one weighted sum of the pixels is the "
+                f"log-odds that the digit is a {model.classes[1]} (here z = {act[0]:.3g}), and its "
+                f"weight image is the template (red: ink here raises z, blue: lowers it).")
+        elif wl == final_dense_index(model):
             sentences.append(
                 f"This model has no hidden layer: each digit's logit is one weighted sum of the "
                 f"pixels, and its weight image is its template (red: ink here raises the logit, "

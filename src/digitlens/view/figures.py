@@ -244,7 +244,10 @@ def _row_units(sub, e: Explanation) -> None:
                         gridspec_kw={"width_ratios": [1] * len(units) + [0.25]
                                      + [1] * len(kernels)})
     for ax, v in zip(axes, units):
-        label = f"digit {e.classes[v.unit]}: z" if u.is_output else f"unit {v.unit}: a"
+        if u.is_output and len(u.units) == 1 and len(e.classes) == 2:
+            label = f"log-odds of {e.classes[1]}: z"
+        else:
+            label = f"digit {e.classes[v.unit]}: z" if u.is_output else f"unit {v.unit}: a"
         _signed(ax, v.template, f"{label}={v.activation:.2f}", fontsize=7)
     axes[len(units)].axis("off")
     for ax, k in zip(axes[len(units) + 1:], kernels):
