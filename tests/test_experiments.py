@@ -255,6 +255,23 @@ def test_an_interrupted_study_resumes_without_recomputing(tmp_path):
     assert not list(cache.glob("*.tmp"))  # atomic writes leave no temporary files
 
 
+@pytest.mark.slow
+def test_interrupting_a_parallel_study_stops_its_workers(tmp_path):
+    import multiprocessing
+
+    study = ex.activation_study(dataclasses.replace(TINY, compare_optimizer=None))
+
+    def stop_after_two(ev):
+        if ev.done == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        ex.run_study(study, cache_dir=tmp_path, max_workers=2, progress=stop_after_two)
+    assert multiprocessing.active_children() == []  # no worker keeps computing in the background
+    res = ex.run_study(study, cache_dir=tmp_path, max_workers=2)
+    assert len(res.cached) == 2 and len(res.computed) == len(study) - 2
+
+
 def test_a_corrupt_cache_file_is_recomputed(tmp_path):
     spec = TINY.run(activation="relu", width=4, epochs=1)
     study = ex.Study("one", TINY, {"main": (spec,)})

@@ -1031,6 +1031,22 @@ class ProgressEvent:
     seconds: float | None = None
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop now: cancel queued runs and end the workers' current ones (they are not cached).
+
+    ``shutdown(cancel_futures=True)`` alone lets the runs already handed to the workers finish,
+    and the interpreter waits for them at exit; so the workers are terminated as well (Python
+    3.14 has ``terminate_workers()`` for this; earlier versions only keep them in ``_processes``).
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+
+
 def run_study(study: Study, *, cache_dir: str | os.PathLike | None = None, max_workers: int = 2,
               progress: Callable[[ProgressEvent], Any] | None = None,
               recompute: bool = False) -> "StudyResult":
@@ -1107,7 +1123,7 @@ def run_study(study: Study, *, cache_dir: str | os.PathLike | None = None, max_w
                 for f in finished:
                     finish(futures[f], f.result(), time.perf_counter() - started[f])
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(pool)
             raise
         pool.shutdown(wait=True)
     order = [s.key() for s in specs]
