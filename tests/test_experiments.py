@@ -337,6 +337,9 @@ def test_report_is_written_with_figures_and_reloads(tiny_result, tmp_path):
         png = tmp_path / "report" / f"{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({fig}.png)" in text
+    assert tiny_result.figure("gradient_norms").axes  # the notebook route to the same figures
+    with pytest.raises(ex.LabError, match="figure must be one of"):
+        tiny_result.figure("nope")
     back = load_result(tmp_path / "report" / "result.json")
     assert ex.strip_timings(back.to_dict(with_summary=False)) == \
         ex.strip_timings(tiny_result.to_dict(with_summary=False))

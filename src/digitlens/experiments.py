@@ -1347,6 +1347,20 @@ class StudyResult:
         cols = tuple(columns) if columns is not None else _TABLE_COLUMNS.get(part, GROUP_FIELDS)
         return [{c: row[c] for c in cols} for row in self.summary(part)]
 
+    def figure(self, name: str):
+        """One of the report's figures as a matplotlib Figure (shown inline in a notebook);
+        ``name`` is one of :data:`digitlens.view.lab_figures.FIGURES`."""
+        from .view.lab_figures import FIGURES
+
+        if name not in FIGURES:
+            raise LabError(f"figure must be one of {list(FIGURES)}, got {name!r}")
+        fn, needs = FIGURES[name]
+        missing = [p for p in needs if p not in self.parts]
+        if missing:
+            raise LabError(f"figure {name!r} needs the {missing} part(s), which this "
+                           f"{self.study!r} study does not have")
+        return fn(self)
+
     def verdicts(self):
         """The rules of thumb judged on this result (:func:`digitlens.lab_report.assess`)."""
         from .lab_report import assess

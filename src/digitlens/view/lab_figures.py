@@ -164,17 +164,21 @@ def dead_units(result: StudyResult) -> Figure:
 
 
 def gradient_norms(result: StudyResult) -> Figure:
-    """Vanishing gradients: per-layer gradient size at initialisation, its first/last ratio by
-    depth, and accuracy by depth (solid: the study's optimizer; dashed: the comparison one)."""
+    """Vanishing gradients: per-layer gradient size at initialisation, the first layer's gradient
+    during training, the first/last ratio by depth, and accuracy by depth (solid: the study's
+    optimizer; dashed: the comparison one).  Gradients are geometric means over seeds."""
     runs = result.runs_in("depth")
     depths = sorted({r["spec"]["depth"] for r in runs})
     dmax = depths[-1]
-    fig = Figure(figsize=(12, 4), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
+    fig = Figure(figsize=(16, 4), layout="constrained")
+    ax1, ax4, ax2, ax3 = fig.subplots(1, 4)
     for act, rs in _by(runs, "activation").items():
         deep = [r for r in rs if r["spec"]["depth"] == dmax]
         rms = np.exp(np.mean(np.log([grad_rms(r, 0) for r in deep]), axis=0))
         ax1.plot(np.arange(1, len(rms) + 1), rms, marker="o", color=_color(act), label=act)
+        first = [[grad_rms(r, k)[0] for k in range(len(r["curve"]["epoch"]))] for r in deep]
+        ax4.plot(deep[0]["curve"]["epoch"], np.exp(np.mean(np.log(first), axis=0)),
+                 color=_color(act), label=act)
         by_d = _by(rs, "depth")
         ax2.plot(depths, [np.exp(np.mean(np.log([grad_ratio(r, 0) for r in by_d[d]])))
                           for d in depths], marker="o", color=_color(act), label=act)
@@ -190,17 +194,20 @@ def gradient_norms(result: StudyResult) -> Figure:
     ax1.set_xticks(range(1, dmax + 2), [f"{i}" if i <= dmax else "out" for i in
                                         range(1, dmax + 2)])
     ax1.set(xlabel="layer (input side → output)", ylabel="RMS gradient per weight",
-            title=f"Gradient per layer at initialisation ({dmax} hidden layers)")
+            title=f"Gradient per layer at initialisation\n({dmax} hidden layers)")
+    ax4.set_yscale("log")
+    ax4.set(xlabel="epoch", ylabel="RMS gradient per weight",
+            title=f"First layer's gradient during training\n({dmax} hidden layers)")
     ax2.set_yscale("log")
     ax2.set_xticks(depths)
     ax2.set(xlabel="hidden layers", ylabel="first-layer / output-layer gradient",
-            title="How much gradient reaches the first layer")
+            title="How much gradient reaches\nthe first layer (at initialisation)")
     ax3.set_xticks(depths)
     ax3.set(xlabel="hidden layers", ylabel="test accuracy", ylim=(0, 1),
             title="Accuracy by depth")
     ax3.legend(fontsize=7)
     ax1.legend(fontsize=8)
-    for ax in (ax1, ax2, ax3):
+    for ax in (ax1, ax2, ax3, ax4):
         ax.grid(alpha=0.3)
     return fig
 
