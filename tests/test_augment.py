@@ -149,13 +149,16 @@ def test_labels_are_untouched_by_training_with_augmentation():
 
 @pytest.mark.slow
 def test_augmented_digits_keep_their_label(trained, digits):
-    # a trained network still reads the augmented test digits as their original label: the
-    # changes are small enough not to turn a 6 into a 9 or a 1 into a 7
-    model = trained("mlp")
+    # the changes are small enough not to turn a 6 into a 9 or a 1 into a 7: a network trained on
+    # such variants reads augmented *test* digits (never seen in any form) almost as well as the
+    # originals.  A plain MLP trained on the originals does not — that is why we augment.
     x, y = digits.x_test, digits.y_test
-    clean = (model.predict(x) == y).mean()
-    aug = (model.predict(augment(x, np.random.default_rng(0), AugmentConfig())) == y).mean()
-    assert clean > 0.9 and aug > clean - 0.1
+    x_aug = augment(x, np.random.default_rng(0), AugmentConfig())
+    cnn, mlp = trained("cnn"), trained("mlp")
+    cnn_clean, cnn_aug = (cnn.predict(x) == y).mean(), (cnn.predict(x_aug) == y).mean()
+    mlp_clean, mlp_aug = (mlp.predict(x) == y).mean(), (mlp.predict(x_aug) == y).mean()
+    assert cnn_aug > cnn_clean - 0.02
+    assert mlp_clean - mlp_aug > 3 * (cnn_clean - cnn_aug)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -93,7 +93,7 @@ register_model(ZooEntry(
     lambda: [Conv2D(16, 3, padding=1), Activation("relu"), MaxPool2D(2),
              Conv2D(32, 3, padding=1), Activation("relu"), MaxPool2D(2), Flatten(),
              Dropout(0.25), Dense(128), Activation("relu"), Dropout(0.5), Dense(10)],
-    recipe=TrainConfig(epochs=30, batch_size=64, lr=3e-3, schedule="onecycle"),
+    recipe=TrainConfig(epochs=20, batch_size=64, lr=3e-3, schedule="onecycle"),
     augment=lambda recipe: CNN_AUGMENT,
 ))
 
