@@ -24,7 +24,7 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
       "probabilities": [10 floats],         # per class, after the output function
       "logits": [10 floats],                # per class (binary model: [-z/2, z/2], see below)
       "image": 28x28,                       # what the network read, floats in [0, 1]
-      "preprocessing": null | {...},        # Preprocessed.to_dict() as the pre-processor returns it
+      "preprocessing": null | {...},        # Preprocessed.to_dict(): "image", "steps" (with PNGs)
       "trace": {                            # section 1: every layer's numbers
         "layers": [{"index": 1, "name": "1:dense", "type": "dense", "describe": "...",
                     "input_shape": [784], "output_shape": [256],
@@ -56,15 +56,19 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
       "nearest": null | Nearest,                 # section 6
       "examples": [{"index": 17, "label": 9, "image": 28x28}],  # training digits referred to
       "sentences": ["..."],                 # the plain-words summary the CLI prints
-      "timings_ms": {"trace": 0.4, ...}
+      "timings_ms": {"preprocess": 4.1, "trace": 0.4, ..., "total": 9.0}
     }
 
     Attribution = {"method": "integrated_gradients", "target": 9 | [9, 4], "map": 28x28,
                    "total": float,          # sum of the map
-                   "meta": {...}}           # method details, e.g. for integrated gradients
-                                            # {"baseline", "n_steps", "rule", "f_x", "f_baseline",
-                                            #  "delta", "relative_delta"}; occlusion {"patch",
-                                            #  "stride", "baseline"}; "note" where exact
+                   "meta": {...}}           # the method's settings and own error report:
+        # saliency {"score"}; gradient_x_input {"score", "sum", "exact", and for a linear model
+        #   "bias" and "note" (the plain-words statement that it is each pixel's exact term)};
+        # integrated_gradients {"baseline", "n_steps" (used), "n_steps_requested", "evaluations",
+        #   "rule", "f_x", "f_baseline", "delta" (Σ map − (f_x − f_baseline)),
+        #   "relative_delta" (|delta| / |f_x − f_baseline|, null if x == baseline)};
+        # occlusion {"patch", "stride", "baseline", "n_windows", "n_evaluated", "score",
+        #   "largest_drop"}
     UnitTerm = {"unit": 12, "name": "unit 12" | "map 5 at row 2, col 3",
                 "h": float, "weight_diff": float, "contribution": float,
                 "template": 28x28, "template_kind": "weights" | "input_gradient",
