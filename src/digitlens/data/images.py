@@ -92,10 +92,11 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
     if len(data) > max_bytes:
         raise E.ImageTooLargeError(f"the image is {len(data):,} bytes; the limit is "
                                    f"{max_bytes:,} bytes")
-    with warnings.catch_warnings():
-        # Pillow warns (and past 2x its own limit raises) about bombs; our stricter check below
-        # is the one that decides, but the warning must not leak to the learner's terminal.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        # Pillow warns about bombs (our stricter check below decides) and about some damaged
+        # files while still returning a partial image; no warning may leak to the learner's
+        # terminal, and a "truncated" warning must become an error, not half a picture.
+        warnings.simplefilter("always")
         try:
             im = Image.open(io.BytesIO(data), formats=list(FORMATS))
         except UnidentifiedImageError:
@@ -132,6 +133,10 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
         except Exception as e:  # noqa: BLE001 - decoders may raise ValueError, IndexError, ...
             raise E.NotAnImageError(f"the {fmt} image could not be decoded "
                                     f"({type(e).__name__}: {e})") from None
+        for w in caught:
+            if "truncat" in str(w.message).lower():
+                raise E.TruncatedImageError(f"the {fmt} image is truncated ({w.message}); try "
+                                            f"saving it again")
         try:
             orientation = im.getexif().get(0x0112, 1)
         except Exception:  # noqa: BLE001 - a damaged EXIF block should not reject the photo
