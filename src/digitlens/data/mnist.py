@@ -15,6 +15,7 @@ The MNIST files are by Yann LeCun, Corinna Cortes and Christopher J. C. Burges (
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.parse
@@ -200,8 +201,9 @@ def download_mnist(dest: str | os.PathLike | None = None, *,
             except ChecksumError as e:
                 bad_sums += 1
                 failures.append(str(e))
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                # URLError/HTTPError/timeouts are OSErrors; ValueError: malformed response
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+                # URLError/HTTPError/timeouts are OSErrors; ValueError and HTTPException: a
+                # malformed or cut-off response
                 reason = getattr(e, "reason", None) or e
                 failures.append(f"{url}: {reason}")
         else:
