@@ -337,6 +337,19 @@ def _poly_terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
     return [u ** i * v ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)]
 
 
+def _least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """argmin_c |X c - y|^2 via the normal equations ``(X^T X) c = X^T y``.
+
+    X has only a handful of columns (monomials of coordinates in [-1, 1], well conditioned), so
+    the k x k solve is both accurate and far cheaper than ``lstsq``'s SVD of the tall matrix."""
+    G = X.T @ X                                                      # (k, n) @ (n, k) -> (k, k)
+    b = X.T @ y                                                      # (k, n) @ (n,) -> (k,)
+    try:
+        return np.linalg.solve(G, b)
+    except np.linalg.LinAlgError:  # degenerate (e.g. paper only along one line): minimum norm
+        return np.linalg.pinv(G) @ b
+
+
 def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     """Subtract a smooth model of the paper's brightness (ink is bright here).
 
@@ -370,7 +383,7 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     for _ in range(8):
         if paper.sum() < design.shape[1] * 4:  # too little paper to fit a surface
             break
-        coef, *_ = np.linalg.lstsq(design[paper], y[paper], rcond=None)  # (k,)
+        coef = _least_squares(design[paper], y[paper])                  # (k,)
         r = y - design @ coef                                         # (sh*sw,)
         rp = r[paper]
         med = float(np.median(rp))
@@ -729,6 +742,7 @@ def preprocess(source, *, steps=None, max_bytes: int = _images.MAX_BYTES,
     on = _switches(steps, switches)
     gray, info = _images.load_gray(source, max_bytes=max_bytes, max_pixels=max_pixels)
     gray, factor = _images.reduce_to_working_size(gray)
+    factor *= info.pop("reduced_by", 1.0)          # the decoder may have reduced it already
     steps_out: list[Step] = []
 
     # decode ------------------------------------------------------------------------------

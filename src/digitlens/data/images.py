@@ -111,7 +111,7 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
         fmt = im.format
         _check_pixels(im.width, im.height, max_pixels)
         info: dict[str, Any] = {"format": fmt, "size": [im.width, im.height], "mode": im.mode}
-        if fmt == "JPEG" and max(im.size) > 2 * WORK_MAX_SIDE:
+        if fmt == "JPEG" and max(im.size) > WORK_MAX_SIDE:
             # JPEG can decode at 1/2, 1/4 or 1/8 scale directly, skipping most of the work for a
             # big photo; draft() picks the smallest scale still at least this size.
             f = max(im.size) / WORK_MAX_SIDE
@@ -154,9 +154,12 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
 def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str, Any]]:
     """A loaded Pillow image -> ``(gray, info)``, ``gray`` (H, W) float32 in [0, 1].
 
-    Transparency is flattened onto the background that contrasts with the visible ink (see
+    Opaque 8-bit images larger than :data:`WORK_MAX_SIDE` come back already reduced to it
+    (``info["reduced_by"]``).  Transparency is flattened onto the background that contrasts with the visible ink (see
     :func:`flatten_alpha`); 16-bit and float images are scaled to [0, 1].
     """
+    from PIL import Image
+
     E = _errors()
     _check_pixels(im.width, im.height, max_pixels)
     info: dict[str, Any] = {}
@@ -186,7 +189,14 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
                 np.zeros(a.shape, np.float32)
         info["scaled_from_mode"] = mode
     else:
-        gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        lum = im.convert("L")
+        if max(lum.size) > WORK_MAX_SIDE:
+            # Reduce while still 8-bit: several times cheaper than on floats, same box filter.
+            f = max(lum.size) / WORK_MAX_SIDE
+            lum = lum.resize((max(1, round(lum.width / f)), max(1, round(lum.height / f))),
+                             Image.BOX)
+            info["reduced_by"] = f
+        gray = np.asarray(lum, dtype=np.float32) * np.float32(1 / 255)
     return np.ascontiguousarray(gray, dtype=np.float32), info
 
 
