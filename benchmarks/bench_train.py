@@ -6,15 +6,21 @@ training digits tiled 15 times (60,000 images, the size of full MNIST's training
 
 - ``digitlens``: the real user path, ``digitlens.fit`` for one epoch (it also records the
   per-batch history and accuracy, as every training run does);
-- ``numpy loop``: the same maths written as one bare NumPy loop, no abstractions — the floor
-  the engine's layers, caches and optimizer objects should stay close to;
+- ``dl 2 BLAS``: the same with ``blas_threads=2`` (``fit`` uses one BLAS thread by default);
+- ``numpy loop``: the same maths written as one bare NumPy loop (one BLAS thread, like
+  ``fit``), no abstractions — the floor the engine's layers, caches and optimizer objects
+  should stay close to;
 - ``pytorch``: ``torch.nn.Sequential`` + ``torch.optim.Adam`` with ``torch.set_num_threads(2)``;
+- ``torch 1 thr``: the same with one thread, for a like-for-like view of the engine's default
+  (the ratios stay relative to the 2-thread PyTorch run);
 - ``sklearn``: ``MLPClassifier(solver="adam", alpha=0).partial_fit`` (one pass).
 
 "test acc" is each network's accuracy on the 1,000 bundled test digits after its epoch: a check
-that all four trained the same network equally well.  Timings on a shared machine are noisy, so each framework runs ``--repeats`` times (interleaved)
-and the best time is reported; ratios are throughput relative to PyTorch in the same run
-(> 1 means faster than PyTorch).  Not a test: run it by hand (``make bench``).
+that all of them trained the same network equally well.  Timings on a shared machine are noisy,
+so each framework runs ``--repeats`` times (interleaved) and the best time is reported; ratios
+are throughput relative to PyTorch (2 threads) in the same run (> 1 means faster than PyTorch).
+On a busy machine multi-threaded runs (``dl 2 BLAS``, ``pytorch``) slow down far more than
+single-threaded ones: their threads spin waiting for each other.  Not a test: run it by hand (``make bench``).
 
     python benchmarks/bench_train.py [--repeats 3] [--batch-sizes 64 256]
 """
@@ -44,18 +50,25 @@ def tiled_digits() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def run_digitlens(x, y, bs, seed):
+def run_digitlens(x, y, bs, seed, blas_threads=1):
     rng = np.random.default_rng(seed)
     model = Sequential([Flatten(), Dense(HIDDEN), Activation("relu"), Dense(10)], rng=rng)
     config = dl.TrainConfig(epochs=1, batch_size=bs, optimizer="adam", lr=LR)
     t = time.perf_counter()
-    dl.fit(model, x, y, config, rng=rng)
+    dl.fit(model, x, y, config, rng=rng, blas_threads=blas_threads)
     sec = time.perf_counter() - t
     return sec, model.predict
 
 
 def run_numpy_loop(x, y, bs, seed):
     """The same epoch as one bare NumPy loop (He init, Adam), for reference."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _numpy_loop(x, y, bs, seed)
+
+
+def _numpy_loop(x, y, bs, seed):
     rng = np.random.default_rng(seed)
     xf = x.reshape(len(x), -1)  # (N, 784)
     W1 = (rng.standard_normal((784, HIDDEN)) * np.sqrt(2 / 784)).astype(np.float32)
@@ -98,9 +111,10 @@ def run_numpy_loop(x, y, bs, seed):
     return sec, lambda xs: (np.maximum(xs.reshape(len(xs), -1) @ W1 + b1, 0) @ W2 + b2).argmax(1)
 
 
-def run_torch(x, y, bs, seed):
+def run_torch(x, y, bs, seed, threads=2):
     import torch
 
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(),
@@ -142,8 +156,16 @@ def run_sklearn(x, y, bs, seed):
     return sec, lambda xs: clf.predict(xs.reshape(len(xs), -1))
 
 
-RUNNERS = {"digitlens": run_digitlens, "numpy loop": run_numpy_loop, "pytorch": run_torch,
-           "sklearn": run_sklearn}
+def run_torch_1(x, y, bs, seed):
+    return run_torch(x, y, bs, seed, threads=1)
+
+
+def run_digitlens_2(x, y, bs, seed):
+    return run_digitlens(x, y, bs, seed, blas_threads=2)
+
+
+RUNNERS = {"digitlens": run_digitlens, "dl 2 BLAS": run_digitlens_2, "numpy loop": run_numpy_loop,
+           "pytorch": run_torch, "torch 1 thr": run_torch_1, "sklearn": run_sklearn}
 
 
 def main() -> None:
