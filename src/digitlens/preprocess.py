@@ -137,13 +137,16 @@ class Step:
         """``"threshold: <sentence>"``, one line."""
         return f"{self.name}: {self.sentence}"
 
-    def to_dict(self, max_side: int = 192) -> dict[str, Any]:
+    def to_dict(self, max_side: int = 192, *, image_url: str | None = None) -> dict[str, Any]:
         """JSON-able form; the image is a ``data:image/png;base64,...`` URL, reduced so its longer
-        side is at most ``max_side`` pixels (small images are left as they are)."""
+        side is at most ``max_side`` pixels (small images are left as they are).  ``image_url``
+        supplies an already-encoded URL for the same image."""
         h, w = self.image.shape
         return {"name": self.name, "title": self.title, "enabled": self.enabled,
                 "sentence": self.sentence, "numbers": _jsonable(self.numbers),
-                "size": [int(w), int(h)], "image": png_data_url(self.image, max_side)}
+                "size": [int(w), int(h)],
+                "image": image_url if image_url is not None else png_data_url(self.image,
+                                                                              max_side)}
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,16 @@ class Preprocessed:
     def to_dict(self, max_side: int = 192, decimals: int = 4) -> dict[str, Any]:
         """JSON-able form for the web page: ``image`` as 28 lists of 28 floats, ``steps`` with
         their images as PNG data URLs (reduced to ``max_side`` pixels)."""
+        steps, last = [], (None, None)
+        for s in self.steps:
+            if s.image is last[0]:  # unchanged by this step (switched off, nothing to do):
+                d = {**s.to_dict(max_side, image_url=last[1])}   # reuse the encoded PNG
+            else:
+                d = s.to_dict(max_side)
+            last = (s.image, d["image"])
+            steps.append(d)
         return {"image": np.round(self.image.astype(np.float64), decimals).tolist(),
-                "shape": [SIZE, SIZE],
-                "steps": [s.to_dict(max_side) for s in self.steps]}
+                "shape": [SIZE, SIZE], "steps": steps}
 
     def _repr_html_(self) -> str:
         cells = "".join(
@@ -243,7 +253,7 @@ def png_data_url(image: np.ndarray, max_side: int = 192) -> str:
         a = np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
     im = Image.fromarray(np.rint(a * 255).astype(np.uint8), mode="L")
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=False)
+    im.save(buf, format="PNG", compress_level=1)  # fast: the page asks on every stroke
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
