@@ -72,3 +72,16 @@ def test_predict_reads_a_photo_through_the_pipeline(tmp_path, digits, trained):
     assert r.exit_code == 0, r.output
     said = re.search(r"^(\d)\s+\(", r.output, flags=re.M)
     assert said and said.group(1) == str(y[i]), r.output
+
+
+def test_steps_figure_has_a_panel_per_step(photo):
+    from digitlens.preprocess import preprocess
+    from digitlens.view.preprocess_figure import steps_figure
+
+    pre = preprocess(photo, center=False)
+    fig = steps_figure(pre, sentences=True)
+    assert len(fig.axes) == len(pre.steps)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "1. Decode to grayscale" and titles[-1].startswith("10. ")
+    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "switched off" in captions                            # the centre step

@@ -10,9 +10,9 @@ The steps, in order (each one except ``decode`` can be switched off by keyword):
     decode            bytes / path / PIL / array -> grayscale in [0, 1]; EXIF orientation;
                       transparency flattened onto a contrasting background
     polarity          ink must be bright on dark (MNIST convention): invert dark-on-light
-    flatten_lighting  subtract a large-scale estimate of the paper so shadows are not ink
-    threshold         Otsu's threshold separates ink from paper; the paper level is subtracted,
-                      gray levels inside the ink are kept
+    flatten_lighting  subtract a smooth surface fitted to the paper, so shadows are not ink
+    threshold         Otsu's threshold (or the paper's noise, if higher) finds the ink; the paper
+                      level is subtracted, gray levels inside the ink are kept
     despeckle         drop tiny specks of "ink" (noise, dust)
     largest_blob      keep the digit: the largest connected ink and strokes close to it
     crop              cut to the ink's bounding box
@@ -435,12 +435,6 @@ def _box():
     from PIL import Image
 
     return Image.BOX
-
-
-def _bilinear():
-    from PIL import Image
-
-    return Image.BILINEAR
 
 
 def otsu_threshold(a: np.ndarray, bins: int = 256) -> float:

@@ -53,16 +53,19 @@ def steps_figure(pre: Preprocessed, *, panel_size: float = 1.7, sentences: bool 
 
     steps = pre.steps
     n = len(steps)
-    text_lines = []
+    lines: list[str] = []
     if sentences:
-        for s in steps:
-            text_lines += textwrap.wrap(f"{s.title}: {s.sentence}", width=int(18 * n))
-    extra = 0.18 * len(text_lines)
-    fig = Figure(figsize=(panel_size * n, panel_size * 1.35 + extra))
-    top = 1 - 0.0
+        for i, s in enumerate(steps, start=1):
+            lines += textwrap.wrap(f"{i}. {s.title}: {s.sentence}", width=int(19 * n),
+                                   subsequent_indent="    ")
+    strip_h = panel_size * 1.45                    # inches: title, image, caption
+    text_h = 0.14 * len(lines) + (0.15 if lines else 0.0)
+    height = strip_h + text_h
+    fig = Figure(figsize=(panel_size * n, height))
+    img_h = panel_size * 0.85 / height             # panel height as a figure fraction
+    bottom = (text_h + panel_size * 0.25) / height
     for i, s in enumerate(steps):
-        ax = fig.add_axes((i / n + 0.005, (extra + 0.35) / (panel_size * 1.35 + extra),
-                           1 / n - 0.01, panel_size * 0.8 / (panel_size * 1.35 + extra)))
+        ax = fig.add_axes((i / n + 0.006, bottom, 1 / n - 0.012, img_h))
         ax.imshow(np.asarray(s.image), cmap="gray", vmin=0.0, vmax=1.0,
                   interpolation="nearest" if max(s.image.shape) <= 64 else "antialiased")
         ax.set_xticks([])
@@ -70,12 +73,11 @@ def steps_figure(pre: Preprocessed, *, panel_size: float = 1.7, sentences: bool 
         for spine in ax.spines.values():
             spine.set_color("#999" if s.enabled else "#ddd")
         ax.set_title(f"{i + 1}. {s.title}", fontsize=7, color="black" if s.enabled else "#999")
-        ax.text(0.5, -0.06, _caption(s), transform=ax.transAxes, ha="center", va="top",
+        ax.text(0.5, -0.05, _caption(s), transform=ax.transAxes, ha="center", va="top",
                 fontsize=6.5, color="#333" if s.enabled else "#999")
-    if text_lines:
-        fig.text(0.01, extra / (panel_size * 1.35 + extra) - 0.02, "\n".join(text_lines),
-                 ha="left", va="top", fontsize=6.5, family="sans-serif")
-    del top
+    if lines:
+        fig.text(0.01, (text_h - 0.05) / height, "\n".join(lines), ha="left", va="top",
+                 fontsize=6.5, linespacing=1.3)
     return fig
 
 
