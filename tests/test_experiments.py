@@ -272,6 +272,20 @@ def test_interrupting_a_parallel_study_stops_its_workers(tmp_path):
     assert len(res.cached) == 2 and len(res.computed) == len(study) - 2
 
 
+def test_a_run_computed_by_other_engine_code_is_refused(tmp_path, monkeypatch):
+    # a worker that imported changed engine code hashes it into a different key
+    real = ex.execute
+
+    def stale(kind, spec):
+        return {**real(kind, spec), "key": "train-0000000000000000"}
+
+    monkeypatch.setattr(ex, "execute", stale)
+    study = ex.Study("one", TINY, {"main": (TINY.run(activation="relu", width=4, epochs=1),)})
+    with pytest.raises(ex.LabError, match="engine code changed while the study was running"):
+        ex.run_study(study, cache_dir=tmp_path, max_workers=1)
+    assert not list(tmp_path.glob("*.json"))  # nothing inconsistent was cached
+
+
 def test_a_corrupt_cache_file_is_recomputed(tmp_path):
     spec = TINY.run(activation="relu", width=4, epochs=1)
     study = ex.Study("one", TINY, {"main": (spec,)})

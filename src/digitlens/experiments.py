@@ -1092,7 +1092,11 @@ def run_study(study: Study, *, cache_dir: str | os.PathLike | None = None, max_w
 
     def finish(spec, result, seconds):
         nonlocal done
-        result["key"] = spec.key()  # the key this process asked for (same code, same spec)
+        if result["key"] != spec.key():
+            # a worker hashes the engine source it imported: a different key means the code
+            # changed on disk while the study ran, and its numbers would not match the others'
+            raise LabError("the digitlens engine code changed while the study was running; "
+                           "run the study again (finished runs are kept)")
         if cache_dir is not None:
             save_cached(cache_dir, result)
         results[spec.key()] = result
