@@ -213,7 +213,9 @@ def _as_matrix(dz: np.ndarray) -> np.ndarray:
 
 
 def _conv2d_param_grads(dz_mat, cols, w_shape):
-    dW = (dz_mat @ cols.T).reshape(w_shape)  # (C_out, Ho*Wo*N) @ (Ho*Wo*N, C_in*kh*kw)
+    # dW_mat = dz_mat @ colsᵀ, computed as (cols @ dz_matᵀ)ᵀ: the same numbers, but OpenBLAS runs
+    # this orientation of the long, thin product ~30% faster
+    dW = (cols @ dz_mat.T).T.reshape(w_shape)  # (C_in*kh*kw, Ho*Wo*N) @ (Ho*Wo*N, C_out), transposed
     db = dz_mat.sum(axis=1)  # (C_out,)
     return dW, db
 
@@ -238,11 +240,15 @@ def _max_pass(x: np.ndarray, axis: int, k: int, s: int, count: int):
     ties), as uint8."""
     # Plain arithmetic ufuncs only: they follow the arrays' memory order, whereas np.where and
     # np.copyto(where=...) walk batch-last arrays against their grain and are ~20x slower here.
-    best = np.array(x[_along(axis, 0, s, count)], order="K")  # copy, keeps the memory layout
-    arg = np.zeros_like(best, dtype=np.uint8)
-    for j in range(1, k):
+    best = x[_along(axis, 0, s, count)]
+    if k == 1:
+        return np.array(best, order="K"), np.zeros_like(best, dtype=np.uint8)
+    v = x[_along(axis, 1, s, count)]
+    arg = (v > best).view(np.uint8)  # strict: an equal later value does not take over
+    best = np.maximum(best, v)  # a new array in x's memory order
+    for j in range(2, k):
         v = x[_along(axis, j, s, count)]
-        better = v > best  # strict: an equal later value does not take over (first max wins)
+        better = v > best
         arg += better * np.uint8(j) - better * arg  # arg = j where better, else unchanged
         np.maximum(best, v, out=best)
     return best, arg
@@ -251,6 +257,11 @@ def _max_pass(x: np.ndarray, axis: int, k: int, s: int, count: int):
 def _route_pass(d: np.ndarray, arg: np.ndarray, out: np.ndarray, axis: int, k: int, s: int):
     """Backward of :func:`_max_pass`: send ``d`` to the offset that won, into ``out`` (zeros)."""
     count = arg.shape[axis]
+    if k == 2 and s >= 2:  # the common 2x2 case: arg is 0/1, so d·arg and d - d·arg
+        second = out[_along(axis, 1, s, count)]
+        np.multiply(d, arg, out=second)
+        np.subtract(d, second, out=out[_along(axis, 0, s, count)])
+        return
     for j in range(k):
         target = out[_along(axis, j, s, count)]
         if s >= k:  # windows do not overlap: each input belongs to at most one window
