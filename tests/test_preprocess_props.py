@@ -4,6 +4,7 @@ switches — the pipeline returns a valid 28x28 image or raises one of its docum
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -13,7 +14,8 @@ from PIL import Image, ImageDraw
 
 from digitlens.preprocess import SWITCHES, PreprocessError, Preprocessed, preprocess
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("HYP_N", 60)), deadline=None,
+# 60 examples per property keeps the suite fast; HYP_N=2000 runs a deeper search by hand.
+SETTINGS = settings(max_examples=int(os.environ.get("HYP_N", 60)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
