@@ -1143,9 +1143,6 @@ def run_study(study: Study, *, cache_dir: str | os.PathLike | None = None, max_w
 # ------------------------------------------------------------------------------------- results
 
 
-TIMING_KEYS = ("timing",)
-
-
 def strip_timings(d: dict[str, Any]) -> dict[str, Any]:
     """A copy of a run or result dict without wall-clock measurements (for reproducibility
     checks): drops every ``"timing"`` entry, the micro-benchmark and the study's own timing and
