@@ -359,3 +359,19 @@ def test_maxpool2d_function_on_a_known_window():
     assert y.shape == (1, 1, 1, 1) and y.item() == 3.0
     dx = maxpool2d_backward(np.ones((1, 1, 1, 1)), arg, x.shape)
     np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 1, 0]])
+
+
+def test_zoo_cnns_describe_their_layers_in_the_learners_terms():
+    from digitlens.nn.zoo import build_model
+
+    cnn = build_model("cnn", np.random.default_rng(0))
+    first, pool, second = cnn.layers[0].describe(), cnn.layers[2].describe(), \
+        cnn.layers[3].describe()
+    assert "16 filters of 3×3" in first and "pixels" in first and "everywhere" in first
+    assert "2×2" in pool and "strongest" in pool
+    assert "32 filters" in second and "16 maps" in second
+    tiny = build_model("cnn_tiny", np.random.default_rng(0))
+    assert [layer.type for layer in tiny.layers] == ["conv2d", "activation", "maxpool2d",
+                                                     "flatten", "dense"]
+    assert tiny.layers[0].params["W"].shape == (6, 1, 5, 5)
+    assert "2 pixels at a time" in built(Conv2D(4, 3, stride=2), (1, 8, 8)).describe()

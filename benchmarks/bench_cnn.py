@@ -1,0 +1,217 @@
+"""One training epoch of the zoo's ``cnn`` over the 4,000 bundled digits: digitlens vs PyTorch CPU.
+
+The same network in both (``build_model("cnn")``: conv 16@3×3 → ReLU → maxpool → conv 32@3×3 →
+ReLU → maxpool → dropout → dense 128 → ReLU → dropout → dense 10), the recipe's batch size, Adam,
+float32, shuffled mini-batches, with and without the recipe's augmentation.  Each epoch is timed
+phase by phase:
+
+- ``augment`` : the recipe's NumPy augmentation of every batch (the same function for both: it is
+  part of the data pipeline, not of the network);
+- ``forward`` : logits from a batch, in training mode (dropout on);
+- ``backward``: the loss and every parameter's gradient (digitlens skips the image's own gradient,
+  like PyTorch does for an input that does not require grad);
+- ``step``    : Adam's update;
+- ``epoch``   : all of the above; and ``fit()``: the real user path (``digitlens.fit`` for one
+  epoch, which also records per-batch history), timed as a whole.
+
+Timings on a shared machine are noisy, and the noise comes in bursts.  So every epoch is run
+``--repeats`` times (the two frameworks interleaved), each batch's phases are timed separately,
+and a phase's epoch time is the sum over batches of that batch's *best* time across the repeats:
+a burst of load during one batch of one repeat does not count.  Ratios are digitlens time /
+PyTorch time (the target is <= 1.5).
+PyTorch uses ``torch.set_num_threads(--threads)`` (2); digitlens runs as ``digitlens.fit`` does, with
+``--blas-threads`` BLAS threads (fit's default, 1: on a shared machine a second BLAS thread mostly
+spins).  Not a test: run it by hand.
+
+    python benchmarks/bench_cnn.py [--repeats 5] [--threads 2] [--blas-threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import digitlens as dl
+from digitlens.nn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from digitlens.nn.optim import make_optimizer
+from digitlens.nn.zoo import MODELS, build_model, default_recipe
+
+PHASES = ("augment", "forward", "backward", "step", "epoch")
+
+
+def batches(n, bs, rng):
+    perm = rng.permutation(n)
+    return [perm[i:i + bs] for i in range(0, n, bs)]
+
+
+def epoch_digitlens(x, y, bs, augment, seed):
+    rng = np.random.default_rng(seed)
+    model = build_model("cnn", rng)
+    opt = make_optimizer("adam", 1e-3)
+    params = model.params()
+    backward = getattr(model, "_backward", None)
+    t = {k: [] for k in PHASES}
+    for idx in batches(len(x), bs, rng):
+        xb, yb = x[idx], y[idx]
+        t0 = time.perf_counter()
+        if augment is not None:
+            xb = augment(xb, rng)
+        t1 = time.perf_counter()
+        z, caches = model.forward_with_caches(xb, training=True, rng=rng)
+        t2 = time.perf_counter()
+        _, dz = model._loss_fn(z, model.targets(yb, z.shape[1]))
+        if backward is not None:  # what fit() does: no gradient for the image itself
+            _, grads = backward(dz, caches, need_input_grad=False)
+        else:
+            _, grads = model.backward(dz, caches)
+        t3 = time.perf_counter()
+        opt.step(params, grads)
+        t4 = time.perf_counter()
+        for k, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            t[k].append(v)
+    return {k: np.array(v) for k, v in t.items()}, model.predict
+
+
+def torch_cnn(torch, model):
+    """PyTorch twin of the zoo architecture (built from our layer list, so they cannot drift)."""
+    mods, c_in = [], 1
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            mods.append(torch.nn.Conv2d(c_in, layer.filters, layer.kernel_size, layer.stride,
+                                        layer.padding))
+            c_in = layer.filters
+        elif isinstance(layer, Activation):
+            assert layer.fn == "relu", layer.fn
+            mods.append(torch.nn.ReLU())
+        elif isinstance(layer, MaxPool2D):
+            mods.append(torch.nn.MaxPool2d(layer.pool_size, layer.stride))
+        elif isinstance(layer, Flatten):
+            mods.append(torch.nn.Flatten())
+        elif isinstance(layer, Dropout):
+            mods.append(torch.nn.Dropout(layer.p))
+        elif isinstance(layer, Dense):
+            mods.append(torch.nn.Linear(layer.params["W"].shape[0], layer.units))
+        else:
+            raise TypeError(f"no PyTorch twin for {layer!r}")
+    return torch.nn.Sequential(*mods)
+
+
+def epoch_torch(x, y, bs, augment, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = torch_cnn(torch, build_model("cnn", np.random.default_rng(seed)))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    t = {k: [] for k in PHASES}
+    for idx in batches(len(x), bs, rng):
+        xb, yb = x[idx], y[idx]
+        t0 = time.perf_counter()
+        if augment is not None:
+            xb = augment(xb, rng)
+        xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        z = net(xt)
+        t2 = time.perf_counter()
+        loss_fn(z, yt).backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        for k, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            t[k].append(v)
+
+    def predict(xs):
+        net.eval()
+        with torch.no_grad():
+            return net(torch.from_numpy(xs)).argmax(1).numpy()
+
+    return t, predict
+
+
+def fit_digitlens(x, y, bs, augment, seed, blas_threads):
+    rng = np.random.default_rng(seed)
+    model = build_model("cnn", rng)
+    cfg = dl.TrainConfig(epochs=1, batch_size=bs, lr=1e-3)
+    kwargs = {}
+    if "blas_threads" in inspect.signature(dl.fit).parameters:
+        kwargs["blas_threads"] = blas_threads
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        dl.fit(model, x, y, cfg, rng=rng, augment=augment, **kwargs)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved runs (best is kept)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1],
+                    help="PyTorch thread counts to compare against (the first is the reference)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="digitlens BLAS threads (fit's "
+                    "default is 1)")
+    args = ap.parse_args()
+
+    import torch
+
+    d = dl.load_digits()
+    x, y = d.x_train, d.y_train
+    recipe = default_recipe("cnn")
+    bs = recipe.batch_size
+    aug = MODELS["cnn"].augment(recipe) if callable(MODELS["cnn"].augment) else None
+    model = build_model("cnn", np.random.default_rng(0))
+    torch_names = [f"pytorch/{n}" for n in args.threads]
+    ref = torch_names[0]
+    print(f"cnn ({model.n_params:,} parameters), one epoch over {len(x):,} digits, batch {bs}, "
+          f"Adam, float32; {args.repeats} repeats; numpy {np.__version__}, torch "
+          f"{torch.__version__} (pytorch/T = T threads); digitlens BLAS threads "
+          f"{args.blas_threads}")
+
+    def run_torch(threads):
+        def run(*a, **k):
+            torch.set_num_threads(threads)
+            return epoch_torch(*a, **k)
+        return run
+
+    runners = [("digitlens", epoch_digitlens)] + [
+        (name, run_torch(n)) for name, n in zip(torch_names, args.threads)]
+    cases = [("no augmentation", None), ("with augmentation", aug)]
+    for label, augment in cases:
+        per_batch = {name: [] for name, _ in runners}
+        fits, accs = [], {}
+        for r in range(args.repeats):  # interleaved, so a noisy neighbour hurts all alike
+            for name, run in runners:
+                with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+                    t, predict = run(x, y, bs, augment, seed=r)
+                per_batch[name].append(t)
+                accs[name] = float((predict(d.x_test) == d.y_test).mean())
+            fits.append(fit_digitlens(x, y, bs, augment, r, args.blas_threads))
+        best = {name: {k: float(np.min([t[k] for t in runs], axis=0).sum()) for k in PHASES}
+                for name, runs in per_batch.items()}
+        print(f"\n{label}  (seconds per epoch; ratio = digitlens / {ref})")
+        print(f"  {'phase':<10} " + " ".join(f"{n:>10}" for n in per_batch) + f" {'ratio':>8}")
+        for k in PHASES:
+            if augment is None and k == "augment":
+                continue
+            cells = " ".join(f"{best[n][k]:10.3f}" for n in per_batch)
+            print(f"  {k:<10} {cells} {best['digitlens'][k] / best[ref][k]:7.2f}x")
+        print(f"  {'fit()':<10} {min(fits):10.3f} " + " " * (11 * len(torch_names)) +
+              f"{min(fits) / best[ref]['epoch']:7.2f}x   (whole runs: "
+              f"{' '.join(f'{f:.2f}' for f in fits)})")
+        others = ", ".join(f"{n} {best['digitlens']['epoch'] / best[n]['epoch']:.2f}x"
+                           for n in torch_names[1:])
+        if others:
+            print(f"  epoch ratio against {others}")
+        if augment is not None:
+            share = best["digitlens"]["augment"] / best["digitlens"]["epoch"]
+            print(f"  augmentation is {share:.0%} of a digitlens epoch")
+        print("  test accuracy after 1 epoch: " + ", ".join(f"{n} {a:.3f}"
+                                                            for n, a in accs.items()))
+
+if __name__ == "__main__":
+    main()
