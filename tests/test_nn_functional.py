@@ -159,3 +159,14 @@ def test_trace_exposes_every_intermediate():
     np.testing.assert_array_equal(tr.logits, model.forward(x))
     np.testing.assert_allclose(tr.output, F.softmax(tr.logits))
     np.testing.assert_allclose(tr.output.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("module", ["digitlens.nn.model", "digitlens.nn.optim",
+                                    "digitlens.nn.gradcheck", "digitlens.nn.zoo",
+                                    "digitlens.train", "digitlens.data.bundled"])
+def test_docstring_examples_are_true(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
