@@ -297,7 +297,7 @@ def _fit(model, x, y, config, rng, validation, callbacks, augment) -> History:
             stop_cb = False
             for b in range(steps_per_epoch):
                 idx = perm[b * bs:(b + 1) * bs]
-                xb, yb = x[idx], y[idx]
+                xb, yb = np.take(x, idx, axis=0), y[idx]  # take: ~2x faster than x[idx] for 4-D x
                 if augment is not None:
                     xb = _check_augmented(augment(xb, rng), len(idx), x.shape[1:])
                 opt.lr = learning_rate(config, step, total_steps)
