@@ -19,11 +19,12 @@ Timings on a shared machine are noisy, and the noise comes in bursts.  So every 
 and a phase's epoch time is the sum over batches of that batch's *best* time across the repeats:
 a burst of load during one batch of one repeat does not count.  Ratios are digitlens time /
 PyTorch time (the target is <= 1.5).
-PyTorch uses ``torch.set_num_threads(--threads)`` (2); digitlens runs as ``digitlens.fit`` does, with
-``--blas-threads`` BLAS threads (fit's default, 1: on a shared machine a second BLAS thread mostly
-spins).  Not a test: run it by hand.
+Each thread count T in ``--threads`` (default 2 and 1) is compared like for like: PyTorch with
+``torch.set_num_threads(T)`` against digitlens with T BLAS threads (``fit(blas_threads=T)``; fit's
+default is 1, because on a busy machine a second BLAS thread mostly spins).  Not a test: run it
+by hand.
 
-    python benchmarks/bench_cnn.py [--repeats 5] [--threads 2] [--blas-threads 1]
+    python benchmarks/bench_cnn.py [--repeats 5] [--threads 2 1]
 """
 
 from __future__ import annotations
@@ -152,9 +153,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs (best is kept)")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1],
-                    help="PyTorch thread counts to compare against (the first is the reference)")
-    ap.add_argument("--blas-threads", type=int, default=1, help="digitlens BLAS threads (fit's "
-                    "default is 1)")
+                    help="thread counts: PyTorch's torch.set_num_threads and digitlens' BLAS "
+                         "threads (fit(blas_threads=...)); each count is compared like for like")
     args = ap.parse_args()
 
     import torch
@@ -165,51 +165,52 @@ def main() -> None:
     bs = recipe.batch_size
     aug = MODELS["cnn"].augment(recipe) if callable(MODELS["cnn"].augment) else None
     model = build_model("cnn", np.random.default_rng(0))
-    torch_names = [f"pytorch/{n}" for n in args.threads]
-    ref = torch_names[0]
     print(f"cnn ({model.n_params:,} parameters), one epoch over {len(x):,} digits, batch {bs}, "
           f"Adam, float32; {args.repeats} repeats; numpy {np.__version__}, torch "
-          f"{torch.__version__} (pytorch/T = T threads); digitlens BLAS threads "
-          f"{args.blas_threads}")
+          f"{torch.__version__}; NAME/T = T threads (PyTorch threads, digitlens BLAS threads)")
 
-    def run_torch(threads):
+    def with_threads(fn, threads):
         def run(*a, **k):
             torch.set_num_threads(threads)
-            return epoch_torch(*a, **k)
+            with threadpool_limits(limits=threads, user_api="blas"):
+                return fn(*a, **k)
         return run
 
-    runners = [("digitlens", epoch_digitlens)] + [
-        (name, run_torch(n)) for name, n in zip(torch_names, args.threads)]
+    runners = [(f"{name}/{n}", with_threads(fn, n)) for n in args.threads
+               for name, fn in (("digitlens", epoch_digitlens), ("pytorch", epoch_torch))]
     cases = [("no augmentation", None), ("with augmentation", aug)]
     for label, augment in cases:
         per_batch = {name: [] for name, _ in runners}
-        fits, accs = [], {}
+        fits = {n: [] for n in args.threads}
+        accs = {}
         for r in range(args.repeats):  # interleaved, so a noisy neighbour hurts all alike
             for name, run in runners:
-                with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-                    t, predict = run(x, y, bs, augment, seed=r)
+                t, predict = run(x, y, bs, augment, seed=r)
                 per_batch[name].append(t)
-                accs[name] = float((predict(d.x_test) == d.y_test).mean())
-            fits.append(fit_digitlens(x, y, bs, augment, r, args.blas_threads))
+                accs[name.split("/")[0]] = float((predict(d.x_test) == d.y_test).mean())
+            for n in args.threads:
+                fits[n].append(fit_digitlens(x, y, bs, augment, r, n))
         best = {name: {k: float(np.min([t[k] for t in runs], axis=0).sum()) for k in PHASES}
                 for name, runs in per_batch.items()}
-        print(f"\n{label}  (seconds per epoch; ratio = digitlens / {ref})")
-        print(f"  {'phase':<10} " + " ".join(f"{n:>10}" for n in per_batch) + f" {'ratio':>8}")
+        ratio_heads = " ".join(f"{'ratio/' + str(n):>8}" for n in args.threads)
+        print(f"\n{label}  (seconds per epoch; ratio/T = digitlens/T ÷ pytorch/T)")
+        print(f"  {'phase':<10} " + " ".join(f"{n:>12}" for n in per_batch) + f" {ratio_heads}")
         for k in PHASES:
             if augment is None and k == "augment":
                 continue
-            cells = " ".join(f"{best[n][k]:10.3f}" for n in per_batch)
-            print(f"  {k:<10} {cells} {best['digitlens'][k] / best[ref][k]:7.2f}x")
-        print(f"  {'fit()':<10} {min(fits):10.3f} " + " " * (11 * len(torch_names)) +
-              f"{min(fits) / best[ref]['epoch']:7.2f}x   (whole runs: "
-              f"{' '.join(f'{f:.2f}' for f in fits)})")
-        others = ", ".join(f"{n} {best['digitlens']['epoch'] / best[n]['epoch']:.2f}x"
-                           for n in torch_names[1:])
-        if others:
-            print(f"  epoch ratio against {others}")
+            cells = " ".join(f"{best[n][k]:12.3f}" for n in per_batch)
+            ratios = " ".join(f"{best[f'digitlens/{n}'][k] / best[f'pytorch/{n}'][k]:7.2f}x"
+                              for n in args.threads)
+            print(f"  {k:<10} {cells} {ratios}")
+        for n in args.threads:
+            f = fits[n]
+            print(f"  fit(blas_threads={n}): best {min(f):.3f}s = "
+                  f"{min(f) / best[f'pytorch/{n}']['epoch']:.2f}x pytorch/{n}'s epoch "
+                  f"(whole runs: {' '.join(f'{v:.2f}' for v in f)})")
         if augment is not None:
-            share = best["digitlens"]["augment"] / best["digitlens"]["epoch"]
-            print(f"  augmentation is {share:.0%} of a digitlens epoch")
+            n = args.threads[0]
+            share = best[f"digitlens/{n}"]["augment"] / best[f"digitlens/{n}"]["epoch"]
+            print(f"  augmentation is {share:.0%} of a digitlens/{n} epoch")
         print("  test accuracy after 1 epoch: " + ", ".join(f"{n} {a:.3f}"
                                                             for n, a in accs.items()))
 
