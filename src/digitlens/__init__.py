@@ -13,11 +13,15 @@ from .data import ATTRIBUTION, Digits, load_digits
 from .nn import ModelConfig, Sequential, build_model, model_names
 from .nn.checkpoint import CheckpointError, load_model, save_model
 from .train import History, TrainConfig, TrainingDiverged, evaluate, fit
+from .preprocess import Preprocessed, PreprocessError, NoInkError  # noqa: E402
+from .preprocess import preprocess  # noqa: E402  (digitlens.preprocess(image) is the function)
+from .recognizer import Recognizer  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ATTRIBUTION", "Digits", "load_digits", "ModelConfig", "Sequential", "build_model",
     "model_names", "CheckpointError", "load_model", "save_model", "History", "TrainConfig",
-    "TrainingDiverged", "evaluate", "fit", "__version__",
+    "TrainingDiverged", "evaluate", "fit", "preprocess", "Preprocessed", "PreprocessError",
+    "NoInkError", "Recognizer", "__version__",
 ]

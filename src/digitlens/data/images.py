@@ -47,9 +47,10 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def _errors():
     # Imported lazily: digitlens.preprocess imports this module.
-    from .. import preprocess as p
+    import importlib
 
-    return p
+    # the module, not the function of the same name that ``digitlens`` re-exports
+    return importlib.import_module("digitlens.preprocess")
 
 
 def read_source_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> bytes:
