@@ -1,4 +1,4 @@
-"""The ladder: rows that describe what was trained, the same models as `digitlens train`, the CLI."""
+"""The ladder: rows describing what was trained, the same models as `digitlens train`, the CLI."""
 
 from __future__ import annotations
 

@@ -38,8 +38,10 @@ class AugmentConfig:
 
     Parameters
     ----------
-    rotation : largest rotation in degrees; each image turns by an angle in ``[-rotation, rotation]``.
-    scale : largest relative size change; each image is zoomed by a factor in ``[1-scale, 1+scale]``.
+    rotation : largest rotation in degrees; each image turns by an angle in
+        ``[-rotation, rotation]``.
+    scale : largest relative size change; each image is zoomed by a factor in
+        ``[1-scale, 1+scale]``.
     shift : largest shift in pixels, drawn separately for rows and columns in ``[-shift, shift]``.
     elastic : typical size in pixels (RMS) of a smooth random displacement field, as if the paper
         were gently warped (Simard et al., 2003); 0 = off.
@@ -119,7 +121,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig | Non
 
     Returns
     -------
-    x_aug : (N, C, H, W) array of ``x``'s dtype, clipped to [0, 1].  A new array; ``x`` is untouched.
+    x_aug : (N, C, H, W) array of ``x``'s dtype, clipped to [0, 1]; a new array (``x`` is
+        untouched).
     params : only with ``return_params=True``: dict of (N,) arrays ``angle`` (degrees), ``scale``,
         ``shift_row``, ``shift_col``, ``thickness``.
     """
@@ -245,7 +248,7 @@ def _resample(x: np.ndarray, angle_deg: np.ndarray, zoom: np.ndarray, shift_row:
 
 def _elastic_field(rng: np.random.Generator, n: int, h: int, w: int, alpha: float,
                    sigma: float) -> np.ndarray:
-    """Two smooth random displacement maps (rows, columns) ``(2, N, H, W)``, RMS ``alpha`` pixels."""
+    """Two smooth random displacement maps (rows, columns), ``(2, N, H, W)``, RMS ``alpha``."""
     from scipy.ndimage import gaussian_filter
 
     noise = rng.standard_normal((2, n, h, w))  # (2, N, H, W) white noise

@@ -6,11 +6,15 @@ tested on the same 1,000, so the table shows what each step up buys:
 ============  =========================================================================
 rung          what it adds
 ============  =========================================================================
-logistic      the starting point: one pixel template per digit (logistic regression)
+logistic      the start: one pixel template per digit (logistic regression)
 lab           hidden layers: pixel templates combined into stroke detectors
-mlp           width and dropout: many more detectors, less memorising
-cnn           convolution: the same small detector everywhere in the image
+mlp           width and dropout: many more stroke detectors, less memorising
+cnn           convolution: the same detector everywhere in the image (and pooling)
 ============  =========================================================================
+
+The ``cnn`` recipe also trains on randomly tilted, resized and shifted digits (augmentation; see
+:mod:`digitlens.augment`), and the table says so.  On the bundled split (seed 0) the rungs reach
+about 89%, 91%, 95% and 98.4% test accuracy.
 
 :func:`run_ladder` is pure: it trains, evaluates and returns :class:`LadderRow` objects (with the
 trained models); it prints nothing and writes nothing.  ``digitlens ladder`` shows the progress

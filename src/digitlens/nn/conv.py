@@ -179,7 +179,8 @@ def conv2d(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride=(1, 1), padding=(
     if x.shape[1] != c_in:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels, weights expect {c_in}")
     cols, (h_out, w_out) = im2col(x, (kh, kw), stride, padding)  # (C_in*kh*kw, Ho*Wo*N)
-    z = W.reshape(c_out, -1) @ cols  # (C_out, C_in*kh*kw) @ (C_in*kh*kw, Ho*Wo*N) -> (C_out, Ho*Wo*N)
+    # (C_out, C_in*kh*kw) @ (C_in*kh*kw, Ho*Wo*N) -> (C_out, Ho*Wo*N)
+    z = W.reshape(c_out, -1) @ cols
     z += b[:, None]
     z = z.reshape(c_out, h_out, w_out, x.shape[0])  # (C_out, Ho, Wo, N)
     return z.transpose(3, 0, 1, 2), cols  # (N, C_out, Ho, Wo) view, no copy
@@ -215,7 +216,8 @@ def _as_matrix(dz: np.ndarray) -> np.ndarray:
 def _conv2d_param_grads(dz_mat, cols, w_shape):
     # dW_mat = dz_mat @ colsᵀ, computed as (cols @ dz_matᵀ)ᵀ: the same numbers, but OpenBLAS runs
     # this orientation of the long, thin product ~30% faster
-    dW = (cols @ dz_mat.T).T.reshape(w_shape)  # (C_in*kh*kw, Ho*Wo*N) @ (Ho*Wo*N, C_out), transposed
+    # (C_in*kh*kw, Ho*Wo*N) @ (Ho*Wo*N, C_out) -> (C_in*kh*kw, C_out), transposed
+    dW = (cols @ dz_mat.T).T.reshape(w_shape)
     db = dz_mat.sum(axis=1)  # (C_out,)
     return dW, db
 
@@ -310,7 +312,7 @@ def global_avg_pool(x: np.ndarray) -> np.ndarray:
 
 
 def global_avg_pool_backward(dy: np.ndarray, x_shape) -> np.ndarray:
-    """Each of a map's ``H·W`` pixels contributed ``1/(H·W)`` of the mean: (N, C) -> (N, C, H, W)."""
+    """Each of a map's ``H·W`` pixels gave ``1/(H·W)`` of the mean: (N, C) -> (N, C, H, W)."""
     n, c, h, w = x_shape
     dx = batch_last_zeros(x_shape, dy.dtype)
     dx += (dy / (h * w))[:, :, None, None]
