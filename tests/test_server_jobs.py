@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import warnings
@@ -128,8 +129,16 @@ def fake_uvicorn(monkeypatch):
 
     import digitlens.view.server as server
 
+    import threadpoolctl
+
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setattr(server, "warm_up", lambda app, names: None)
+    # serve limits BLAS threads for its whole process; keep this test process as it was
+    def limits(**kw):
+        calls.append(("blas", kw))
+        return contextlib.nullcontext()  # fit() uses it as a context manager
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", limits)
     return calls
 
 
@@ -144,7 +153,8 @@ def test_serve_trains_what_is_missing_then_prints_the_url(home, trained, fake_uv
     assert "training logistic" in r.output and paths.model_path("logistic").exists()
     assert f"http://127.0.0.1:{port}/" in r.output
     assert "warning" not in r.output
-    (app, kw), = fake_uvicorn
+    (app, kw) = fake_uvicorn[-1]
+    assert ("blas", {"limits": 1, "user_api": "blas"}) == fake_uvicorn[-2]
     assert kw["host"] == "127.0.0.1" and kw["port"] == port
     with TestClient(app) as c:
         assert c.get("/api/models").json()["default"] == "lab"
@@ -156,7 +166,7 @@ def test_serve_warns_off_loopback_and_can_skip_training(home, fake_uvicorn):
     assert r.exit_code == 0, r.output
     assert "warning" in r.output and "anyone who can reach this computer" in r.output
     assert not (home / "models").exists()  # --no-train: nothing trained
-    app = fake_uvicorn[0][0]
+    app = fake_uvicorn[-1][0]
     with TestClient(app) as c:
         assert c.post("/api/train", json={"model": "logistic"}).status_code == 403
 
@@ -170,4 +180,4 @@ def test_serve_errors_are_one_line(home, fake_uvicorn):
         busy = s.getsockname()[1]
         r = CliRunner().invoke(cli_app, ["serve", "--port", str(busy), "--no-train"])
     assert r.exit_code == 1 and f"--port {busy + 1}" in r.output
-    assert not fake_uvicorn
+    assert not [c for c in fake_uvicorn if c[0] != "blas"]

@@ -76,6 +76,9 @@ def serve(
     allow_training: bool = typer.Option(True, "--allow-training/--no-allow-training",
                                         help="Let the page's training view train models "
                                              "(and replace the cached ones)."),
+    blas_threads: int = typer.Option(1, help="Threads per matrix product.  Requests already "
+                                     "run in parallel threads, so 1 is fastest: with more, "
+                                     "concurrent requests fight over the cores.", min=1),
 ):
     """Serve the web page: draw a digit and watch the network read it, layer by layer."""
     import threading
@@ -94,6 +97,11 @@ def serve(
         names.append(model)
     if train:
         train_missing(names)
+    # for the whole server process: measured with benchmarks/load_test.py (8 clients, cnn), one
+    # BLAS thread answers full explanations ~8x faster than OpenBLAS's default of one per core
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=blas_threads, user_api="blas")
     web = create_app(Recognizer(), default_model=model, training=allow_training)
     # load the opening model and its unit atlas now, so the first drawing is answered quickly
     threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
