@@ -117,12 +117,14 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 def gelu(z: np.ndarray) -> np.ndarray:
     """GELU, tanh approximation (as in GPT-2 and ``torch.nn.GELU(approximate='tanh')``)."""
-    u = _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
+    # z * z * z, not z**3: NumPy's float32 power with an integer exponent goes through the general
+    # pow routine and is ~150x slower than two multiplications.
+    u = _SQRT_2_OVER_PI * (z + 0.044715 * (z * z * z))
     return 0.5 * z * (1.0 + np.tanh(u))
 
 
 def gelu_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    u = _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
+    u = _SQRT_2_OVER_PI * (z + 0.044715 * (z * z * z))
     t = np.tanh(u)
     du_dz = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * z * z)
     return da * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)
