@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import digitlens as dl
-from digitlens.nn.zoo import MODELS, default_recipe
+from digitlens.nn.zoo import default_recipe
 
 _TRAINED: dict = {}
 
@@ -17,9 +16,12 @@ def digits():
 
 
 def train_zoo_model(name: str, epochs: int | None = None, seed: int = 0):
-    """Train zoo model ``name`` with its default recipe (optionally fewer epochs); cached per
-    session by (name, epochs, seed).  Returns ``(model, history)``."""
+    """Train zoo model ``name`` with its default recipe (optionally fewer epochs) exactly as
+    ``digitlens train`` does; cached per session by (name, epochs, seed).
+    Returns ``(model, history)``."""
     import dataclasses
+
+    from digitlens.ladder import train_rung
 
     key = (name, epochs, seed)
     if key not in _TRAINED:
@@ -27,17 +29,8 @@ def train_zoo_model(name: str, epochs: int | None = None, seed: int = 0):
         recipe = default_recipe(name)
         if epochs is not None:
             recipe = dataclasses.replace(recipe, epochs=epochs)
-        x, y = d.x_train, d.y_train
-        classes = MODELS[name].classes
-        if classes != tuple(range(10)):
-            keep = np.isin(y, classes)
-            x, y = x[keep], y[keep]
-        rng = np.random.default_rng(seed)
-        model = dl.build_model(name, rng)
-        augment = getattr(MODELS[name], "augment", None)
-        kwargs = {"augment": augment(recipe)} if callable(augment) else {}
-        history = dl.fit(model, x, y, recipe, rng=rng, **kwargs)
-        _TRAINED[key] = (model, history)
+        row = train_rung(name, d.x_train, d.y_train, d.x_test, d.y_test, seed=seed, config=recipe)
+        _TRAINED[key] = (row.model, row.history)
     return _TRAINED[key]
 
 

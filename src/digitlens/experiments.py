@@ -1039,10 +1039,12 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     3.14 has ``terminate_workers()`` for this; earlier versions only keep them in ``_processes``).
     """
     procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
+    # Terminate first, then let the pool's own manager thread reap the workers: joining them here
+    # while that thread also joins them races on waitpid and can leave a worker looking alive.
     for proc in procs:
         if proc.is_alive():
             proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
     for proc in procs:
         proc.join(timeout=5)
 

@@ -82,13 +82,14 @@ class LadderRow:
                 "epochs": self.epochs, "config": self.config.to_dict(), "augment": self.augment,
                 "seed": self.seed, "stop_reason": self.history.stop_reason}
 
-    def checkpoint_meta(self, data_source: str = "bundled") -> dict[str, Any]:
+    def checkpoint_meta(self, data_source: str = "bundled",
+                        trained_by: str = "ladder") -> dict[str, Any]:
         """The metadata to save with the model (the keys ``digitlens train`` writes, and more)."""
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
                 "train_config": self.config.to_dict(), "augment": self.augment,
                 "seed": self.seed, "data": data_source, "stop_reason": self.history.stop_reason,
                 "seconds": self.seconds, "epochs_completed": self.epochs,
-                "history": {"epochs": self.history.epochs}, "trained_by": "ladder"}
+                "history": {"epochs": self.history.epochs}, "trained_by": trained_by}
 
 
 def _describe_augment(fn) -> dict[str, Any] | None:
@@ -104,6 +105,10 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                callbacks: Sequence = ()) -> LadderRow:
     """Train zoo model ``name`` with its recipe (or ``config``) and test it.
 
+    This is the one way a zoo model gets trained: ``digitlens train``, the ladder, the web page's
+    first start and the test fixtures all call it.  A model reading fewer than ten digits (the
+    ``binary`` 0-vs-1 model) is trained and tested on its classes only.
+
     Parameters
     ----------
     name : a zoo model with 10 classes (``logistic``, ``lab``, ``mlp``, ``cnn``, ...).
@@ -117,9 +122,10 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}")
     entry = MODELS[name]
-    if entry.classes != tuple(range(10)):
-        raise ValueError(f"the ladder compares 10-digit classifiers; {name!r} reads only "
-                         f"{entry.classes}")
+    if entry.classes != tuple(range(10)):  # e.g. the binary model reads only 0s and 1s
+        keep_tr, keep_te = np.isin(y_train, entry.classes), np.isin(y_test, entry.classes)
+        x_train, y_train = x_train[keep_tr], y_train[keep_tr]
+        x_test, y_test = x_test[keep_te], y_test[keep_te]
     config = config or default_recipe(name)
     aug_fn = entry.augment(config) if (augment and callable(entry.augment)) else None
     rng = np.random.default_rng(seed)
@@ -174,6 +180,9 @@ def run_ladder(data=None, *, rungs: Sequence[Rung | str] = RUNGS, seed: int = 0,
     for r in resolved:
         if r.name not in MODELS:
             raise ValueError(f"unknown model {r.name!r} in rungs; choose from {list(MODELS)}")
+        if MODELS[r.name].classes != tuple(range(10)):
+            raise ValueError(f"the ladder compares 10-digit classifiers; {r.name!r} reads only "
+                             f"{MODELS[r.name].classes}")
     if epochs is not None and int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     rows = []

@@ -51,41 +51,28 @@ def progress_bar() -> Progress:
 
 def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float | None = None,
                    batch_size: int | None = None, seed: int = 0, data=None,
-                   label: str | None = None, **overrides):
+                   label: str | None = None, augment: bool = True, **overrides):
     """Train zoo model ``name`` with its default recipe (overridable) and save it; shared by the
     commands that need a trained model.  Returns ``(model, history, test_accuracy)``."""
     from ..data import load_digits
+    from ..ladder import train_rung
     from ..nn.checkpoint import save_model
-    from ..nn.zoo import MODELS, build_model, default_recipe
-    from ..train import evaluate, fit
+    from ..nn.zoo import MODELS, default_recipe
 
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {list(MODELS)}")
-    recipe = default_recipe(name)
     changes = {k: v for k, v in dict(epochs=epochs, lr=lr, batch_size=batch_size,
                                      **overrides).items() if v is not None}
-    config = dataclasses.replace(recipe, **changes)
+    config = dataclasses.replace(default_recipe(name), **changes)
     d = data if data is not None else load_digits()
-    x_tr, y_tr, x_te, y_te = d.x_train, d.y_train, d.x_test, d.y_test
-    classes = MODELS[name].classes
-    if classes != tuple(range(10)):  # e.g. the binary 0-vs-1 model
-        keep_tr, keep_te = np.isin(y_tr, classes), np.isin(y_te, classes)
-        x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
-    rng = np.random.default_rng(seed)
-    model = build_model(name, rng)
     with progress_bar() as progress:
         cb = EpochProgress(progress, label or name).start(config.epochs)
-        augment = getattr(MODELS[name], "augment", None)
-        kwargs = {"augment": augment(config)} if callable(augment) else {}
-        history = fit(model, x_tr, y_tr, config, rng=rng, callbacks=[cb], **kwargs)
-    _, test_acc = evaluate(model, x_te, y_te)
-    meta = {"test_accuracy": test_acc, "train_config": config.to_dict(), "seed": seed,
-            "data": getattr(d, "source", "bundled"), "stop_reason": history.stop_reason,
-            "seconds": history.seconds, "epochs_completed": len(history.epochs),
-            "history": {"epochs": history.epochs}}
-    if history.epochs:
-        save_model(model, out, meta)
-    return model, history, test_acc
+        row = train_rung(name, d.x_train, d.y_train, d.x_test, d.y_test, seed=seed,
+                         config=config, augment=augment, callbacks=[cb])
+    meta = row.checkpoint_meta(getattr(d, "source", "bundled"), trained_by="digitlens train")
+    if row.history.epochs:
+        save_model(row.model, out, meta)
+    return row.model, row.history, row.test_accuracy
 
 
 @app.command()
@@ -105,6 +92,8 @@ def train(
                              "download mnist`)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="A directory of MNIST IDX "
                                             "files you already have (implies --data mnist)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Use the recipe's data "
+                                 "augmentation (small random rotations, shifts, ...), if it has one."),
 ):
     """Train a model (on the 4,000 bundled training digits by default) and report its test
     accuracy.
@@ -127,12 +116,13 @@ def train(
                       highlight=False)
     t0 = time.perf_counter()
     m, history, acc = train_and_save(model, target, epochs=epochs, lr=lr, batch_size=batch_size,
-                                     seed=seed, data=digits)
+                                     seed=seed, data=digits, augment=augment)
     if not history.epochs:
         raise UserError("stopped before the first epoch finished; nothing was saved")
     note = {"interrupted": " (interrupted: kept the last complete epoch)",
             "early_stopping": " (stopped early)"}.get(history.stop_reason, "")
-    console.print(f"test accuracy [bold]{acc:.2%}[/] on {len(digits.x_test):,} held-out digits "
+    n_test = int(np.isin(digits.y_test, m.classes).sum())  # the binary model reads 0s and 1s only
+    console.print(f"test accuracy [bold]{acc:.2%}[/] on {n_test:,} held-out digits "
                   f"after {len(history.epochs)} epochs in {time.perf_counter() - t0:.1f}s{note}",
                   highlight=False)
     console.print(f"saved {m.n_params:,} parameters to {target}", highlight=False)
