@@ -95,8 +95,7 @@ def train(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Use the recipe's data "
                                  "augmentation (small random rotations, shifts, ...), if it has one."),
 ):
-    """Train a model (on the 4,000 bundled training digits by default) and report its test
-    accuracy.
+    """Train a model (on the 4,000 bundled training digits by default) and report its accuracy.
 
     Ctrl-C stops after saving the last complete epoch.
     """
