@@ -91,11 +91,12 @@ def ensure_model(name: str, home: Path | None) -> Path:
     return tmp
 
 
-def start_server(model: str, home: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, home: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "DIGITLENS_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-m", "digitlens", "serve", "--no-train",
-                             "--no-allow-training", "--model", model, "--port", str(port)],
+                             "--no-allow-training", "--model", model, "--port", str(port),
+                             "--workers", str(workers)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
     import httpx
@@ -163,6 +164,8 @@ def main(argv=None) -> int:
     ap.add_argument("--full-requests", type=int, default=None,
                     help="requests per client for 'full' (default: --requests)")
     ap.add_argument("--detail", choices=("live", "full", "both"), default="both")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (digitlens serve "
+                    "--workers)")
     ap.add_argument("--url", default=None, help="test this running server instead of starting one")
     ap.add_argument("--home", type=Path, default=None, help="DIGITLENS_HOME holding the model")
     args = ap.parse_args(argv)
@@ -174,7 +177,7 @@ def main(argv=None) -> int:
     url = args.url
     if url is None:
         home = ensure_model(args.model, args.home)
-        proc, url = start_server(args.model, home)
+        proc, url = start_server(args.model, home, args.workers)
     try:
         import httpx
 
@@ -186,7 +189,8 @@ def main(argv=None) -> int:
             print(f"warm-up request failed: {r.status_code} {r.text[:300]}")
             return 1
         print(f"digitlens load test: {args.clients} concurrent clients x {args.requests} "
-              f"requests, model {args.model}, {url}")
+              f"requests, model {args.model}, {url}"
+              + (f", {args.workers} server processes" if args.url is None else ""))
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
               f"load average before {os.getloadavg()[0]:.2f}")
         details = ("live", "full") if args.detail == "both" else (args.detail,)

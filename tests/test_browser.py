@@ -436,3 +436,38 @@ def test_tablet_layout_and_keyboard_access(browser, server, artifacts):
     assert "Unit 1 of layer" in pg.inner_text("#unit-detail h3")
     pg.screenshot(path=str(artifacts / "tablet_portrait.png"), full_page=True)
     ctx.close()
+
+
+def test_touch_and_pen_strokes_and_switching_a_step_off(page, artifacts):
+    """Pointer events from a finger and from a pen draw like the mouse does."""
+    x0, y0, sc = board_box(page)
+
+    def pointer_stroke(kind, pid, pts):
+        evs = [("pointerdown", pts[0])] + [("pointermove", p) for p in pts[1:]] + \
+              [("pointerup", pts[-1])]
+        for name, (x, y) in evs:
+            page.dispatch_event("#board", name, {
+                "pointerId": pid, "pointerType": kind, "isPrimary": True, "button": 0,
+                "buttons": 0 if name == "pointerup" else 1,
+                "clientX": x0 + x * sc, "clientY": y0 + y * sc, "bubbles": True})
+
+    before = updates(page)
+    pointer_stroke("touch", 11, [(140, 45 + 8 * k) for k in range(24)])
+    wait_settled(page, before)
+    assert shown_prediction(page) == "1"
+    before = updates(page)
+    page.click("#btn-clear")
+    wait_settled(page, before)
+    before = updates(page)
+    pointer_stroke("pen", 12, circle())
+    wait_settled(page, before)
+    assert shown_prediction(page) == "0"
+    # switch the centring step off: the page asks again and shows the step as off
+    before = updates(page)
+    page.uncheck("#steps .step[data-step='center'] input[type=checkbox]")
+    wait_settled(page, before)
+    steps = page.evaluate("window.digitlens.expl.preprocessing.steps")
+    assert {s["name"]: s["enabled"] for s in steps}["center"] is False
+    assert "off" in page.get_attribute("#steps .step[data-step='center']", "class")
+    assert "switched off" in page.inner_text("#step-detail")
+    page.screenshot(path=str(artifacts / "pen_circle_center_off.png"))

@@ -139,6 +139,10 @@ def test_openapi_documents_every_endpoint_and_the_explain_body(client):
               "/api/train/{job_id}", "/api/train/{job_id}/events", "/api/train/{job_id}/cancel",
               "/api/models/{name}/units/{layer}/{unit}"):
         assert p in paths, p
+    ref = client.get("/api")  # the same, readable offline
+    assert ref.status_code == 200 and ref.headers["content-type"].startswith("text/html")
+    for p in paths:
+        assert p in ref.text, p
     body = paths["/api/explain"]["post"]["requestBody"]["content"]
     assert {"application/json", "image/png", "application/octet-stream"} <= set(body)
     assert "422" in paths["/api/explain"]["post"]["responses"]

@@ -181,3 +181,28 @@ def test_serve_errors_are_one_line(home, fake_uvicorn):
         r = CliRunner().invoke(cli_app, ["serve", "--port", str(busy), "--no-train"])
     assert r.exit_code == 1 and f"--port {busy + 1}" in r.output
     assert not [c for c in fake_uvicorn if c[0] != "blas"]
+
+
+def test_serve_with_several_workers_hands_its_settings_to_the_processes(home, fake_uvicorn,
+                                                                       monkeypatch):
+    import json
+    import os
+
+    for var in ("DIGITLENS_SERVE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)  # serve sets them for its worker processes
+    r = CliRunner().invoke(cli_app, ["serve", "--workers", "2", "--no-train", "--model", "lab",
+                                     "--port", str(free_port())])
+    assert r.exit_code == 0, r.output
+    assert "training view is off" in r.output
+    target, kw = fake_uvicorn[-1]
+    assert target == "digitlens.view.server:app_from_env"
+    assert kw["workers"] == 2 and kw["factory"] is True
+    assert json.loads(os.environ["DIGITLENS_SERVE"])["default_model"] == "lab"
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    # what each worker process builds from those settings
+    from digitlens.view.server import app_from_env
+
+    with TestClient(app_from_env()) as c:
+        info = c.get("/api/models").json()
+        assert info["training"] is False
+        assert c.post("/api/train", json={"model": "lab"}).status_code == 403

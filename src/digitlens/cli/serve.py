@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
 
 import typer
@@ -79,6 +81,9 @@ def serve(
     blas_threads: int = typer.Option(1, help="Threads per matrix product.  Requests already "
                                      "run in parallel threads, so 1 is fastest: with more, "
                                      "concurrent requests fight over the cores.", min=1),
+    workers: int = typer.Option(1, help="Server processes.  For a class: one per CPU core "
+                                "answers more people at once (the training view is then off, "
+                                "as a job would live in one process only).", min=1, max=64),
 ):
     """Serve the web page: draw a digit and watch the network read it, layer by layer."""
     import threading
@@ -87,7 +92,7 @@ def serve(
 
     from ..nn.zoo import MODELS
     from ..recognizer import Recognizer
-    from ..view.server import create_app, warm_up
+    from ..view.server import SERVE_ENV, create_app, warm_up
 
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
@@ -102,9 +107,20 @@ def serve(
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=blas_threads, user_api="blas")
-    web = create_app(Recognizer(), default_model=model, training=allow_training)
-    # load the opening model and its unit atlas now, so the first drawing is answered quickly
-    threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
+    if workers > 1:
+        if allow_training:
+            console.print(f"{workers} worker processes: the page's training view is off (use "
+                          "`digitlens train`, then reload the page).", highlight=False)
+            allow_training = False
+        # worker processes start afresh: they read these when NumPy loads its BLAS
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(blas_threads)
+        os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model]})
+        web = "digitlens.view.server:app_from_env"
+    else:
+        web = create_app(Recognizer(), default_model=model, training=allow_training)
+        # load the opening model and its unit atlas now, so the first drawing is answered quickly
+        threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
     if not is_loopback(host):
         err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
                           f"this computer on port {port} can use the page"
@@ -114,4 +130,5 @@ def serve(
                           highlight=False, soft_wrap=True)
     console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
                   highlight=False)
-    uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning")
+    uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning",
+                **({"workers": workers, "factory": True} if workers > 1 else {}))

@@ -33,6 +33,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import html
 import json
 import re
 import threading
@@ -440,6 +441,14 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
             raise ApiError(404, "not_found", f"no static file {name!r}")
         return _file(name)
 
+    @app.get("/api", include_in_schema=False)
+    def api_reference():
+        """The API described in plain HTML from the OpenAPI schema (works offline, unlike /docs,
+        whose assets come from a CDN)."""
+        return Response(api_reference_html(app.openapi()), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": PAGE_CSP,
+                                 "X-Content-Type-Options": "nosniff"})
+
     # -- the API -----------------------------------------------------------------------------
     @app.get("/api/health", tags=["server"])
     def health() -> dict:
@@ -801,6 +810,56 @@ def _last_hidden_dense(model, final: int) -> int | None:
         if kind not in ("activation", "dropout"):
             return None
     return None
+
+
+def api_reference_html(spec: dict) -> str:
+    """A readable page listing every endpoint of an OpenAPI ``spec``: method, path, summary,
+    description, parameters and response codes."""
+    esc = html.escape
+    parts = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            params = "".join(
+                f"<li><code>{esc(p['name'])}</code> ({esc(p.get('in', ''))}): "
+                f"{esc(p.get('description', '') or '')}</li>" for p in op.get("parameters", []))
+            body = op.get("requestBody", {}).get("content", {})
+            codes = ", ".join(sorted(op.get("responses", {})))
+            parts.append(
+                f"<section class='card'><h2><code>{esc(method.upper())} {esc(path)}</code></h2>"
+                f"<p><strong>{esc(op.get('summary', ''))}</strong></p>"
+                f"<p class='lead' style='white-space:pre-line'>{esc(op.get('description', ''))}</p>"
+                + (f"<p>request body: {esc(', '.join(body))}</p>" if body else "")
+                + (f"<ul>{params}</ul>" if params else "")
+                + f"<p class='small muted'>responses: {esc(codes)}</p></section>")
+    title = esc(spec.get("info", {}).get("title", "API"))
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{title} API</title><link rel='stylesheet' href='/static/style.css'></head>"
+            f"<body><main style='max-width:60rem;margin:auto;display:flex;flex-direction:column;"
+            f"gap:1rem'><h1>{title} API</h1><p>{esc(spec.get('info', {}).get('description', ''))}"
+            f"</p><p>Machine-readable schema: <a href='/openapi.json'>/openapi.json</a>; "
+            f"interactive explorer (loads its scripts from the internet): <a href='/docs'>/docs</a>"
+            f"; back to <a href='/'>the page</a>.</p>{''.join(parts)}</main></body></html>")
+
+
+#: environment variable carrying ``digitlens serve`` settings to its worker processes
+SERVE_ENV = "DIGITLENS_SERVE"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``digitlens serve --workers N`` (uvicorn factory).
+
+    Settings come from the JSON in ``$DIGITLENS_SERVE`` (``default_model``, ``warm``).  Each
+    process loads its own models; training is off, since a job would live in one process only.
+    """
+    import os
+
+    from ..recognizer import Recognizer
+
+    cfg = json.loads(os.environ.get(SERVE_ENV, "{}"))
+    app = create_app(Recognizer(), default_model=cfg.get("default_model", "cnn"), training=False)
+    threading.Thread(target=warm_up, args=(app, cfg.get("warm", [])), daemon=True).start()
+    return app
 
 
 def warm_up(app: FastAPI, names) -> None:

@@ -174,7 +174,7 @@
   board.canvas.addEventListener("pointerdown", (e) => {
     if (e.pointerType === "mouse" && e.button !== 0) return;
     e.preventDefault();
-    board.canvas.setPointerCapture(e.pointerId);
+    try { board.canvas.setPointerCapture(e.pointerId); } catch (_) { /* a pointer the browser no longer tracks */ }
     pushUndo();
     if (board.base && board.base.kind === "photo") {  // strokes are not mixed into a photo
       board.base = null;
@@ -497,7 +497,9 @@
       box.append(el("div", { class: "legend", style: "align-self:flex-end" }, "0", bar, "max"));
     }
     renderSoftmax(expl);
-    if (state.selected) showUnit(state.selected.layer, state.selected.unit, false);
+    // while drawing, refresh the selected unit's numbers but not what it looks for (one request
+    // per stroke end is enough)
+    if (state.selected) showUnit(state.selected.layer, state.selected.unit, false, expl.detail !== "live");
   }
 
   function shortDesc(col) {
@@ -587,7 +589,8 @@
   }
 
   /** Details of one unit: this image's numbers from the trace, and what the unit looks for from the server. */
-  async function showUnit(layer, unit, focus) {
+  let unitInfo = null;  // {key, info}: the last unit details fetched
+  async function showUnit(layer, unit, focus, refetch = true) {
     state.selected = { layer, unit };
     const expl = state.expl;
     if (!expl) return;
@@ -601,13 +604,17 @@
     const title = isOut ? `Output unit for the digit ${expl.classes[unit]}` : `Unit ${unit} of layer ${layer}`;
     const z = col && col.z ? col.z[unit] : null, a = col && col.values ? col.values[unit] : null;
     const fn = col && col.act ? col.act.describe.split(":")[0] : "none";
-    box.replaceChildren(el("h3", { text: title }), el("p", { class: "muted", text: "loading what this unit looks for…" }));
+    const key = `${expl.model}/${layer}/${unit}`;
     let info = null;
-    try {
-      info = await api(`/api/models/${encodeURIComponent(expl.model)}/units/${layer}/${unit}`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ image: expl.image }) });
+    if (!refetch && unitInfo && unitInfo.key === key) info = unitInfo.info;
+    else {
+      box.replaceChildren(el("h3", { text: title }), el("p", { class: "muted", text: "loading what this unit looks for…" }));
+      try {
+        info = await api(`/api/models/${encodeURIComponent(expl.model)}/units/${layer}/${unit}`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ image: expl.image }) });
+      } catch (err) { info = { error: err.message }; }
+      unitInfo = { key, info };
     }
-    catch (err) { info = { error: err.message }; }
     if (!state.selected || state.selected.layer !== layer || state.selected.unit !== unit || state.expl !== expl) return;
     const left = el("div", {});
     const right = el("div", {});
@@ -713,7 +720,10 @@
           return row;
         }));
       terms.append(list(c.units.for_a, c.a, "var(--pos)"), list(c.units.for_b, c.b, "var(--neg)"));
-      terms.append(el("p", { class: "small muted", style: "grid-column: 1 / -1", text: `Exact: the ${c.units.n_units} contributions (weight difference × activation) plus the bias difference ${fmt(c.units.bias_term, 3)} add up to the gap ${fmt(c.units.gap, 3)}.` }));
+      const kinds = new Set(all.map((t) => t.template_kind));
+      const pics = kinds.has("input_gradient") ? "Pictures: what each unit responds to around your digit (how its activation changes with a little more ink on each pixel)."
+        : kinds.has("weights") ? "Pictures: each unit's weights over the pixels (red: ink here raises it)." : "";
+      terms.append(el("p", { class: "small muted", style: "grid-column: 1 / -1", text: `Exact: the ${c.units.n_units} contributions (weight difference × activation) plus the bias difference ${fmt(c.units.bias_term, 3)} add up to the gap ${fmt(c.units.gap, 3)}. ${pics}` }));
     }
     renderCounterfactual(expl);
   }
@@ -884,7 +894,7 @@
     });
     es.addEventListener("epoch", (e) => {
       const d = JSON.parse(e.data); train.epochs.push(d);
-      $("epoch-table").tBodies[0].append(el("tr", {}, ...[d.epoch, fmt(d.loss, 4), pct(d.accuracy), pct(d.test_accuracy), fmt(d.seconds, 1)].map((v) => el("td", { text: String(v) }))));
+      $("epoch-table").tBodies[0].append(el("tr", {}, ...[d.epoch, fmt(d.loss, 4), pct(d.accuracy), pct(d.test_accuracy), fmt(d.seconds, 2)].map((v) => el("td", { text: String(v) }))));
       scheduleCharts();
     });
     es.addEventListener("end", async (e) => {
@@ -892,13 +902,13 @@
       es.close(); train.source = null;
       $("train-status").textContent = d.message;
       $("btn-train").disabled = false; $("btn-cancel").disabled = true;
-      document.body.dataset.training = d.state;
       if (d.state === "completed") {
         $("train-bar").style.width = "100%";
         await loadModels(true);
         if (job.model === state.model) scheduleUpdate(0);
       }
       drawCharts();
+      document.body.dataset.training = d.state;
     });
     es.onerror = () => { if (train.source === es && es.readyState === EventSource.CLOSED) $("train-status").textContent = "Lost the connection to the server."; };
   }
