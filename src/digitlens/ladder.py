@@ -117,7 +117,9 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
         (shuffling, dropout, augmentation) — as ``digitlens train`` does.
     config : overrides the model's default recipe.
     augment : use the recipe's augmentation, if the model has one.
-    callbacks : handed to :func:`digitlens.train.fit`.
+    callbacks : handed to :func:`digitlens.train.fit`; a callback with a ``set_model(model)``
+        method is given the freshly built model first (the web page's training view uses it to
+        measure test accuracy after every epoch).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}")
@@ -130,6 +132,9 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     aug_fn = entry.augment(config) if (augment and callable(entry.augment)) else None
     rng = np.random.default_rng(seed)
     model = build_model(name, rng)
+    for cb in callbacks:
+        if callable(getattr(cb, "set_model", None)):
+            cb.set_model(model)
     t0 = time.perf_counter()
     history = fit(model, x_train, y_train, config, rng=rng, callbacks=list(callbacks),
                   augment=aug_fn)

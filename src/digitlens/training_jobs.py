@@ -103,12 +103,17 @@ class TrainingJob:
 
 class _Reporter:
     """The ``fit`` callback: turns batch/epoch logs into events and asks ``fit`` to stop when
-    the job is cancelled."""
+    the job is cancelled.  :func:`digitlens.ladder.train_rung` hands it the model it builds, so
+    every epoch also reports the accuracy on the held-out test digits."""
 
-    def __init__(self, job: TrainingJob, model, x_test: np.ndarray, y_test: np.ndarray) -> None:
-        self.job, self.model = job, model
+    def __init__(self, job: TrainingJob, x_test: np.ndarray, y_test: np.ndarray) -> None:
+        self.job = job
         self.x_test, self.y_test = x_test, y_test
+        self.model = None
         self.step = 0
+
+    def set_model(self, model) -> None:
+        self.model = model
 
     def on_batch_end(self, log: dict[str, float]) -> bool:
         self.step += 1
@@ -119,9 +124,11 @@ class _Reporter:
     def on_epoch_end(self, log: dict[str, float]) -> bool:
         from .train import evaluate
 
-        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
-        self.job._emit({"type": "epoch", **{k: _num(v) for k, v in log.items()},
-                        "test_loss": float(test_loss), "test_accuracy": float(test_acc)})
+        event = {"type": "epoch", **{k: _num(v) for k, v in log.items()}}
+        if self.model is not None:
+            test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
+            event.update(test_loss=float(test_loss), test_accuracy=float(test_acc))
+        self.job._emit(event)
         return self.job.cancel_requested
 
 
@@ -263,48 +270,45 @@ class TrainingJobs:
 
     def _run(self, job: TrainingJob, config) -> None:
         from . import paths
+        from .ladder import train_rung
         from .nn.checkpoint import save_model
-        from .nn.zoo import MODELS, build_model
-        from .train import TrainingDiverged, evaluate, fit
+        from .nn.zoo import MODELS
+        from .train import TrainingDiverged
 
         try:
             job.state = "running"
             d = self._digits()
-            x_tr, y_tr, x_te, y_te = d.x_train, d.y_train, d.x_test, d.y_test
             classes = MODELS[job.model].classes
-            if classes != tuple(range(10)):  # e.g. the binary 0-vs-1 model
-                keep_tr, keep_te = np.isin(y_tr, classes), np.isin(y_te, classes)
-                x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
-            rng = np.random.default_rng(job.seed)
-            model = build_model(job.model, rng)
-            augment = getattr(MODELS[job.model], "augment", None)
-            kwargs = {"augment": augment(config)} if callable(augment) else {}
-            batches = -(-len(x_tr) // config.batch_size)  # ceil
+            keep_tr, keep_te = np.isin(d.y_train, classes), np.isin(d.y_test, classes)
+            n_train = int(keep_tr.sum())
             job._emit({"type": "start", "model": job.model, "epochs": config.epochs,
-                       "batches": batches, "config": job.config})
-            reporter = _Reporter(job, model, x_te, y_te)
-            history = fit(model, x_tr, y_tr, config, rng=rng, callbacks=[reporter], **kwargs)
+                       "batches": -(-n_train // config.batch_size), "config": job.config})
+            reporter = _Reporter(job, d.x_test[keep_te], d.y_test[keep_te])
+            # the one training path of digitlens (as `digitlens train` and the ladder)
+            row = train_rung(job.model, d.x_train, d.y_train, d.x_test, d.y_test,
+                             seed=job.seed, config=config, callbacks=[reporter])
+            history = row.history
             if job.cancel_requested:
-                done = len(history.epochs)
                 self._finish(job, "cancelled",
-                             f"cancelled after {done} of {config.epochs} epochs; nothing was saved, "
-                             "the model in use is unchanged")
+                             f"cancelled after {len(history.epochs)} of {config.epochs} epochs; "
+                             "nothing was saved, the model in use is unchanged")
                 return
-            _, test_acc = evaluate(model, x_te, y_te)
+            test_acc = row.test_accuracy
             job.test_accuracy = float(test_acc)
             meta = {"test_accuracy": float(test_acc), "train_config": config.to_dict(),
                     "seed": job.seed, "data": getattr(d, "source", "bundled"),
                     "stop_reason": history.stop_reason, "seconds": history.seconds,
-                    "epochs_completed": len(history.epochs),
+                    "epochs_completed": len(history.epochs), "augment": row.augment,
                     "history": {"epochs": history.epochs}, "trained_by": "web page"}
             if self.save:
-                save_model(model, paths.model_path(job.model), meta)
+                save_model(row.model, paths.model_path(job.model), meta)
                 job.saved = True
             if self.on_trained is not None:
-                self.on_trained(job.model, model, meta)
+                self.on_trained(job.model, row.model, meta)
             self._finish(job, "completed",
-                         f"{job.model}: {test_acc:.1%} of the 1,000 held-out test digits right "
-                         f"after {len(history.epochs)} epochs ({history.seconds:.1f} s)",
+                         f"{job.model}: {test_acc:.1%} of the {int(keep_te.sum()):,} held-out test "
+                         f"digits right after {len(history.epochs)} epochs "
+                         f"({history.seconds:.1f} s)",
                          test_accuracy=float(test_acc), saved=job.saved)
         except TrainingDiverged as e:
             self._finish(job, "failed", str(e))
