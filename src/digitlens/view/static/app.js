@@ -601,7 +601,8 @@
     const box = $("unit-detail");
     box.hidden = false;
     const isOut = col && col.kind === "output";
-    const title = isOut ? `Output unit for the digit ${expl.classes[unit]}` : `Unit ${unit} of layer ${layer}`;
+    const title = isOut ? `Output unit for the digit ${expl.classes[unit]}`
+      : col && col.kind === "maps" ? `Filter ${unit} of layer ${layer} (${col.name})` : `Unit ${unit} of layer ${layer}`;
     const z = col && col.z ? col.z[unit] : null, a = col && col.values ? col.values[unit] : null;
     const fn = col && col.act ? col.act.describe.split(":")[0] : "none";
     const key = `${expl.model}/${layer}/${unit}`;
@@ -618,14 +619,29 @@
     if (!state.selected || state.selected.layer !== layer || state.selected.unit !== unit || state.expl !== expl) return;
     const left = el("div", {});
     const right = el("div", {});
-    const eq = `z = Σ wᵢ·aᵢ + b = ${fmt(z, 3)}`;
-    const dl = el("dl", {},
-      el("dt", { text: "weighted sum of its inputs (without bias)" }), el("dd", { text: info.bias !== undefined && z !== null ? fmt(z - info.bias, 3) : "–" }),
-      el("dt", { text: "bias b" }), el("dd", { text: info.bias !== undefined ? fmt(info.bias, 3) : "–" }),
-      el("dt", { text: "z (the sum plus the bias)" }), el("dd", { text: fmt(z, 3) }),
-      isOut ? el("dt", { text: "probability after softmax" }) : el("dt", { text: `activation a = ${fn}(z)` }),
-      el("dd", { text: isOut ? pct(expl.probabilities[unit]) : fmt(a, 3) }));
-    left.append(el("div", { class: "eq", text: eq }), dl);
+    if (col && col.kind === "maps") {
+      // a filter: the same weighted sum at every position; its feature map holds all the results
+      const view = expl.units && expl.units.kind === "conv" && expl.units.layer === layer ? expl.units.units.find((u) => u.unit === unit) : null;
+      const k = info.template ? `${info.template.length}×${info.template[0].length}` : "small";
+      left.append(el("div", { class: "eq", text: `at every position: z = Σ (${k} weights × pixels under them) + b` }),
+        el("dl", {},
+          el("dt", { text: "bias b" }), el("dd", { text: info.bias !== undefined ? fmt(info.bias, 3) : "–" }),
+          el("dt", { text: `strongest response on your digit (max of ${fn}(z))` }), el("dd", { text: view ? fmt(view.activation, 3) : "–" })));
+      if (view && view.feature_map) {
+        const f = mapCanvas("map mid", "its feature map for your digit");
+        actMap(f, view.feature_map);
+        left.append(el("figure", { class: "inline" }, f, el("figcaption", { text: "its feature map for your digit: bright where the pattern is" })));
+      }
+    } else {
+      const eq = `z = Σ wᵢ·aᵢ + b = ${fmt(z, 3)}`;
+      const dl = el("dl", {},
+        el("dt", { text: "weighted sum of its inputs (without bias)" }), el("dd", { text: info.bias !== undefined && z !== null ? fmt(z - info.bias, 3) : "–" }),
+        el("dt", { text: "bias b" }), el("dd", { text: info.bias !== undefined ? fmt(info.bias, 3) : "–" }),
+        el("dt", { text: "z (the sum plus the bias)" }), el("dd", { text: fmt(z, 3) }),
+        isOut ? el("dt", { text: "probability after softmax" }) : el("dt", { text: `activation a = ${fn}(z)` }),
+        el("dd", { text: isOut ? pct(expl.probabilities[unit]) : fmt(a, 3) }));
+      left.append(el("div", { class: "eq", text: eq }), dl);
+    }
     if (info.sentence) left.append(el("p", { class: "small", text: info.sentence }));
     if (info.error) left.append(el("p", { class: "small muted", text: info.error }));
     if (info.template) {
@@ -712,7 +728,7 @@
       const m = Math.max(1e-9, ...all.map((t) => Math.abs(t.contribution)));
       const list = (items, who, colour) => el("div", {}, el("h4", { text: `${what} arguing for ${who}` }),
         ...items.slice(0, 5).map((t) => {
-          const cv = mapCanvas("map tiny", `template of unit ${t.unit}`);
+          const cv = mapCanvas("map small", `template of unit ${t.unit}`);
           if (t.template) signedMap(cv, t.template);
           const row = el("div", { class: "term" }, cv,
             el("span", { class: "bar", style: `width:${(60 * Math.abs(t.contribution) / m).toFixed(1)}px; background:${colour}` }),
