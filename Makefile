@@ -9,11 +9,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-## demo: install digitlens, train the default model on the bundled digits, read a few test digits
+## demo: install digitlens, train the ladder of models on the bundled digits, read a few test
+## digits, then open the web page where you draw a digit and look inside (Ctrl-C stops it)
 demo: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/digitlens train --model mlp
-	$(BIN)/digitlens predict --sample 5 --model mlp
+	$(BIN)/digitlens ladder
+	$(BIN)/digitlens predict --sample 3 --model cnn
+	$(BIN)/digitlens serve
 
 ## test: install digitlens with its test dependencies and run the whole test suite
 test: $(BIN)/python

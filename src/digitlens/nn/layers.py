@@ -244,7 +244,9 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             return x, None
         if rng is None:
-            raise ValueError("Dropout in training mode needs rng=np.random.Generator")
+            raise ValueError("Dropout in training mode needs rng=np.random.Generator (it draws "
+                             "which inputs to silence); pass rng=..., or training=False to "
+                             "switch dropout off")
         keep = (rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
                 >= self.p)
         mask = keep.astype(x.dtype) / (1.0 - self.p)
