@@ -240,16 +240,18 @@ def compact_grid(image: np.ndarray) -> str:
 
 
 def png_data_url(image: np.ndarray, max_side: int = 192) -> str:
-    """A (H, W) image in [0, 1] as a ``data:image/png;base64,`` URL, reduced (box filter) so its
-    longer side is at most ``max_side``."""
+    """A (H, W) image in [0, 1] as a ``data:image/png;base64,`` URL, reduced so its longer side
+    is at most ``max_side``: by the smallest whole factor k that does it, each output pixel the
+    mean of a k x k block (a 280-pixel canvas becomes 140 pixels for ``max_side=192``)."""
     from PIL import Image
 
     a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
     h, w = a.shape
     if max(h, w) > max_side:
-        f = max(h, w) / max_side
-        small = Image.fromarray(a, mode="F").resize((max(1, round(w / f)), max(1, round(h / f))),
-                                                    Image.BOX)
+        # A whole-factor box reduction is exact block averaging and several times cheaper than a
+        # fractional resize; the PNG it gives is smaller too (the page asks on every stroke).
+        k = -(-max(h, w) // max_side)                                # ceil(side / max_side)
+        small = Image.fromarray(np.ascontiguousarray(a), mode="F").reduce(k)
         a = np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
     im = Image.fromarray(np.rint(a * 255).astype(np.uint8), mode="L")
     buf = io.BytesIO()

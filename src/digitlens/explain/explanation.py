@@ -101,6 +101,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,9 +140,17 @@ def image_list(a: np.ndarray | None):
 
 def num(x: float | None, digits: int = 6) -> float | None:
     """A rounded plain float; ``None`` for ``None``, NaN and inf (JSON has no such numbers)."""
-    if x is None or not np.isfinite(x):
+    if x is None:
         return None
-    return float(sig(np.float64(x), digits))
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    if x == 0.0:
+        return 0.0
+    # sig() for one number in plain Python (the JSON holds thousands of these; NumPy's per-call
+    # overhead made them ~10x slower).  Same arithmetic: round-half-even of x * 10^(digits-1-e).
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    return round(x * scale) / scale
 
 
 def arr(x, dtype=np.float64) -> np.ndarray | None:
