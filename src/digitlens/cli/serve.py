@@ -84,6 +84,10 @@ def serve(
     workers: int = typer.Option(1, help="Server processes.  For a class: one per CPU core "
                                 "answers more people at once (the training view is then off, "
                                 "as a job would live in one process only).", min=1, max=64),
+    compute_threads: int = typer.Option(2, help="Explanations computed at once per process; "
+                                        "more requests wait their turn.  Mostly Python under "
+                                        "one lock, so more threads only add switching.",
+                                        min=1, max=64),
 ):
     """Serve the web page: draw a digit and watch the network read it, layer by layer."""
     import threading
@@ -115,10 +119,12 @@ def serve(
         # worker processes start afresh: they read these when NumPy loads its BLAS
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(blas_threads)
-        os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model]})
+        os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model],
+                                           "compute_threads": compute_threads})
         web = "digitlens.view.server:app_from_env"
     else:
-        web = create_app(Recognizer(), default_model=model, training=allow_training)
+        web = create_app(Recognizer(), default_model=model, training=allow_training,
+                         compute_threads=compute_threads)
         # load the opening model and its unit atlas now, so the first drawing is answered quickly
         threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
     if not is_loopback(host):

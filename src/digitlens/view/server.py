@@ -37,9 +37,12 @@ import html
 import json
 import re
 import threading
+import weakref
 from importlib import resources
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -343,7 +346,7 @@ def _page_files() -> dict[str, bytes]:
 
 def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = True,
                jobs=None, max_body_bytes: int = MAX_BODY_BYTES, max_pixels: int | None = None,
-               seed: int | None = None) -> FastAPI:
+               seed: int | None = None, compute_threads: int = 2) -> FastAPI:
     """Build the FastAPI app.
 
     Parameters
@@ -356,6 +359,11 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     max_body_bytes : the request body limit (413 above it).
     max_pixels : the image pixel limit passed to the pre-processing (None: its default).
     seed : seeds the Generator that picks random test digits (None: fresh entropy).
+    compute_threads : explanations computed at once; more requests wait their turn in order.
+        An explanation is mostly Python holding the GIL, so extra threads only add switching:
+        measured with benchmarks/load_test.py (8 clients, cnn, 2 cores), 2 threads answer
+        live requests faster than 40 (AnyIO's default); 2, not 1, so a live request is not
+        queued behind a slow full explanation alone.
 
     Examples
     --------
@@ -366,6 +374,9 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     from ..recognizer import Recognizer
     from ..training_jobs import JobConflict, TrainingJobs, UnknownJob
 
+    if isinstance(compute_threads, bool) or not isinstance(compute_threads, int) \
+            or compute_threads < 1:
+        raise ValueError(f"compute_threads must be an integer >= 1, got {compute_threads!r}")
     registry = ModelRegistry(recognizer if recognizer is not None else Recognizer())
     if default_model not in registry.names():
         raise ValueError(f"default_model must be one of {registry.names()}, got "
@@ -393,6 +404,15 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         docs_url="/docs", redoc_url=None,
     )
     app.state.registry, app.state.jobs, app.state.explainer = registry, jobs, explainer
+    limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def compute_limiter() -> anyio.CapacityLimiter:
+        """This event loop's limiter on concurrent explanations (a limiter belongs to one loop;
+        tests start a loop per TestClient)."""
+        loop = asyncio.get_running_loop()
+        if loop not in limiters:
+            limiters[loop] = anyio.CapacityLimiter(compute_threads)
+        return limiters[loop]
     # explanations are mostly numbers: gzip level 1 shrinks them ~5x for a classroom network in
     # ~3 ms (server-sent events are never compressed, so they stay live)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
@@ -527,8 +547,11 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
             raise ApiError(415, "unsupported_media_type", f"Content-Type {ctype!r} is not "
                            "accepted; send image bytes or application/json")
         registry.check_name(name)
-        # computed and serialised in a worker thread: the event loop stays free for other clients
-        body = await run_in_threadpool(explainer.explain_json, name, image, options)
+        # computed and serialised in a worker thread: the event loop stays free for other clients.
+        # At most COMPUTE_THREADS explanations run at once (the others wait their turn, in order):
+        # the work is mostly Python holding the GIL, so more threads only add switching.
+        body = await anyio.to_thread.run_sync(explainer.explain_json, name, image, options,
+                                              limiter=compute_limiter())
         return Response(body, media_type="application/json")
 
     @app.get("/api/models/{name}/units/{layer}/{unit}", tags=["models"],
@@ -849,7 +872,8 @@ SERVE_ENV = "DIGITLENS_SERVE"
 def app_from_env() -> FastAPI:
     """The app of one worker process of ``digitlens serve --workers N`` (uvicorn factory).
 
-    Settings come from the JSON in ``$DIGITLENS_SERVE`` (``default_model``, ``warm``).  Each
+    Settings come from the JSON in ``$DIGITLENS_SERVE`` (``default_model``, ``warm``,
+    ``compute_threads``).  Each
     process loads its own models; training is off, since a job would live in one process only.
     """
     import os
@@ -857,7 +881,8 @@ def app_from_env() -> FastAPI:
     from ..recognizer import Recognizer
 
     cfg = json.loads(os.environ.get(SERVE_ENV, "{}"))
-    app = create_app(Recognizer(), default_model=cfg.get("default_model", "cnn"), training=False)
+    app = create_app(Recognizer(), default_model=cfg.get("default_model", "cnn"), training=False,
+                     compute_threads=int(cfg.get("compute_threads", 2)))
     threading.Thread(target=warm_up, args=(app, cfg.get("warm", [])), daemon=True).start()
     return app
 
