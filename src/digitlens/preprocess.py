@@ -404,11 +404,20 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
         if np.array_equal(new, paper):
             break
         paper = new
-    u = ((np.arange(h) + 0.5) / h * 2 - 1)[:, None].astype(np.float32)    # (h, 1)
-    v = ((np.arange(w) + 0.5) / w * 2 - 1)[None, :].astype(np.float32)    # (1, w)
-    bg = np.zeros((h, w), np.float32)
-    for c, t in zip(coef, _poly_terms(u, v, LIGHTING_DEGREE)):
-        bg += np.float32(c) * t                                       # (h, w)
+    # The surface sum_{i+j<=D} c_ij u^i v^j is separable: U C V^T with U[:, i] = u^i and
+    # V[:, j] = v^j, one small matrix product instead of a full-size pass per monomial.
+    D = LIGHTING_DEGREE
+    u = (np.arange(h) + 0.5) / h * 2 - 1                                 # (h,)
+    v = (np.arange(w) + 0.5) / w * 2 - 1                                 # (w,)
+    C = np.zeros((D + 1, D + 1))
+    k = 0
+    for d in range(D + 1):                  # the same order as _poly_terms: u^i v^(d-i)
+        for i in range(d, -1, -1):
+            C[i, d - i] = coef[k]
+            k += 1
+    U = u[:, None] ** np.arange(D + 1)                                  # (h, D+1)
+    V = v[:, None] ** np.arange(D + 1)                                  # (w, D+1)
+    bg = ((U @ C) @ V.T).astype(np.float32)                # (h, D+1) @ (D+1, D+1) @ (D+1, w)
     bmin, bmax = float(bg.min()), float(bg.max())
     numbers = {"model": f"degree-{LIGHTING_DEGREE} polynomial", "background_min": _r(bmin),
                "background_max": _r(bmax), "paper_share": _r(float(paper.mean()))}

@@ -275,7 +275,9 @@ class Recognizer:
         labels = list(m.classes)
 
         t0 = time.perf_counter()
-        out = m.forward(x)  # (1, K) logits
+        # with the trace on, its forward pass gives the logits too (the same one forward pass)
+        fwd = m.forward(x, trace=True) if trace else None
+        out = m.forward(x) if fwd is None else fwd.logits  # (1, K) logits
         z = A.class_logits(m, out)[0]
         p = A.class_probabilities(m, out)[0]
         order = np.argsort(-z)
@@ -295,7 +297,7 @@ class Recognizer:
         tr = None
         if trace:
             t0 = time.perf_counter()
-            tr = trace_fn(m, x)
+            tr = trace_fn(m, x, forward=fwd)
             tick("trace", t0)
 
         mf = self.attribution_model(name)

@@ -36,13 +36,15 @@ def softmax_steps(z: np.ndarray) -> dict:
     return {"logits": z, "shifted": shifted, "exp": e, "sum_exp": total, "probabilities": e / total}
 
 
-def trace(model: Sequential, x: np.ndarray) -> TraceReport:
+def trace(model: Sequential, x: np.ndarray, forward=None) -> TraceReport:
     """Summarise every layer of the forward pass of one image.
 
     Parameters
     ----------
     model : any :class:`~digitlens.nn.model.Sequential`.
     x : one image, ``(28, 28)`` or ``(1, 1, 28, 28)``.
+    forward : optional, ``model.forward(x, trace=True)`` already run on this ``x`` (the caller
+        needed the logits too: one forward pass instead of two).
 
     Returns
     -------
@@ -52,7 +54,10 @@ def trace(model: Sequential, x: np.ndarray) -> TraceReport:
         function's steps (``None`` for identity-output models).
     """
     X = as_input(model, x)
-    tr = model.forward(X, trace=True)
+    tr = model.forward(X, trace=True) if forward is None else forward
+    if tr.logits.shape[0] != 1:
+        raise ValueError(f"forward must be the trace of one image; its logits have shape "
+                         f"{tr.logits.shape}")
     steps: list[LayerStep] = []
     sentences: list[str] = []
     for lt in tr.layers:
