@@ -495,17 +495,25 @@ def _threshold(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     if contrast < MIN_CONTRAST:
         raise NoInkError(f"the darkest marks differ from the paper by only {contrast:.3f}")
     floor = min(paper + 4 * noise, t)
-    weak = a > floor
-    labels, n = ndi.label(weak, structure=np.ones((3, 3), dtype=bool))
+    weak = a > floor                                            # strong ⊆ weak, as t >= floor
+    # Everything outside weak's bounding box ends up 0 (label 0), so the labelling and the
+    # hysteresis run on that box only; the raster order inside the box is the full image's, so
+    # the label numbers are the same as on the full image.
+    y0, y1, x0, x1 = _bbox(weak)
+    box = (slice(y0, y1), slice(x0, x1))
+    sub_labels, n = ndi.label(weak[box], structure=np.ones((3, 3), dtype=bool))
     has_strong = np.zeros(n + 1, dtype=bool)
-    has_strong[labels[strong]] = True
+    has_strong[sub_labels[strong[box]]] = True
     has_strong[0] = False
-    keep = has_strong[labels]                                   # (H, W) bool
-    out = np.where(keep, np.clip(a - floor, 0.0, 1.0), 0.0).astype(np.float32)
+    keep = has_strong[sub_labels]                               # (h, w) bool, in the box
+    out = np.zeros(a.shape, dtype=np.float32)
+    out[box] = np.where(keep, np.clip(a[box] - floor, 0.0, 1.0), 0.0)
+    labels = np.zeros(a.shape, dtype=sub_labels.dtype)
+    labels[box] = sub_labels
     # Every kept pixel is > floor, so out > 0 exactly on the kept components: the labels stay
     # valid for the next steps (dropped labels simply have no ink left).
-    kl = labels[keep]
-    ctx["labels"] = (labels, np.bincount(kl, weights=out[keep], minlength=n + 1))
+    kl = sub_labels[keep]
+    ctx["labels"] = (labels, np.bincount(kl, weights=out[box][keep], minlength=n + 1))
     frac = float(strong.mean())
     dropped = int(n - has_strong.sum())
     numbers = {"otsu_threshold": _r(t_otsu), "threshold": _r(t), "paper_level": _r(paper),
