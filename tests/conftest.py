@@ -10,6 +10,15 @@ from digitlens.nn.zoo import default_recipe
 _TRAINED: dict = {}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_digitlens_home(tmp_path_factory):
+    """No test reads or writes the user's real cache (trained models, downloads): every test runs
+    with DIGITLENS_HOME in a temporary directory unless it sets its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIGITLENS_HOME", str(tmp_path_factory.mktemp("digitlens_home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def digits():
     return dl.load_digits()
