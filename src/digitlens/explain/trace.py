@@ -18,9 +18,11 @@ MAX_VALUES = 2048  # outputs with more numbers than this are summarised, not lis
 
 
 def _param_summary(p: np.ndarray) -> dict:
-    p = np.asarray(p, dtype=np.float64)
+    # accumulate in float64 without a float64 copy of the weights first (the copy of a dense
+    # layer's ~200k weights cost more than the statistics; every live request pays this)
+    p = np.asarray(p)
     return {"shape": list(p.shape), "min": float(p.min()), "max": float(p.max()),
-            "mean": float(p.mean()), "std": float(p.std())}
+            "mean": float(p.mean(dtype=np.float64)), "std": float(p.std(dtype=np.float64))}
 
 
 def softmax_steps(z: np.ndarray) -> dict:
