@@ -148,7 +148,8 @@ def num(x: float | None, digits: int = 6) -> float | None:
     if x == 0.0:
         return 0.0
     # sig() for one number in plain Python (the JSON holds thousands of these; NumPy's per-call
-    # overhead made them ~10x slower).  Same arithmetic: round-half-even of x * 10^(digits-1-e).
+    # overhead made them ~10x slower).  Same arithmetic: round-half-even of x * 10^(digits-1-e)
+    # (equal to sig() but for the rare last-bit difference between NumPy's and C's pow).
     scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
     return round(x * scale) / scale
 
