@@ -148,32 +148,27 @@ class Recognizer:
         with self._lock:
             return self._model_locks.setdefault(name, threading.Lock())
 
-    def exact_model(self, name: str | None = None) -> Sequential:
-        """The model's copy in the explanation dtype (built once)."""
+    def _converted(self, cache: dict, dtype, name: str | None) -> Sequential:
+        """The model ``name`` in ``dtype``, built once per (cache, name) under the model's lock."""
         name = self._name(name)
-        m = self._exact.get(name)
+        m = cache.get(name)
         if m is None:
             with self._model_lock(name):
-                m = self._exact.get(name)
+                m = cache.get(name)
                 if m is None:
                     src = self._models[name]
-                    m = src if src.dtype == self._dtype else src.astype(self._dtype)
-                    self._exact[name] = m
+                    m = src if src.dtype == dtype else src.astype(dtype)
+                    cache[name] = m
         return m
+
+    def exact_model(self, name: str | None = None) -> Sequential:
+        """The model's copy in the explanation dtype (built once)."""
+        return self._converted(self._exact, self._dtype, name)
 
     def attribution_model(self, name: str | None = None) -> Sequential:
         """The model's copy in the attribution dtype (built once): the many-image passes
         (integrated gradients, occlusion, the counterfactual search) run in it."""
-        name = self._name(name)
-        m = self._fast.get(name)
-        if m is None:
-            with self._model_lock(name):
-                m = self._fast.get(name)
-                if m is None:
-                    src = self._models[name]
-                    m = src if src.dtype == self._fast_dtype else src.astype(self._fast_dtype)
-                    self._fast[name] = m
-        return m
+        return self._converted(self._fast, self._fast_dtype, name)
 
     def digits(self):
         if self._digits is None:

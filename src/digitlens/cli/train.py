@@ -127,27 +127,12 @@ def train(
     console.print(f"saved {m.n_params:,} parameters to {target}", highlight=False)
 
 
-def load_image_simple(path: Path) -> np.ndarray:
-    """Fallback reader: grayscale, resized to 28×28, ink made bright."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            g = np.asarray(im.convert("L").resize((28, 28), Image.LANCZOS), dtype=np.float32) / 255
-    except UnidentifiedImageError:
-        raise UserError(f"{path} is not an image file digitlens can read") from None
-    if g.mean() > 0.5:  # dark ink on light paper -> invert
-        g = 1.0 - g
-    return g[None, None]
-
-
 def prepare_image(path: Path) -> np.ndarray:
-    """The image as the network reads it, ``(1, 1, 28, 28)``."""
-    try:
-        from ..preprocess import preprocess
-    except ImportError:
-        return load_image_simple(path)
-    return preprocess(path).image[None, None]  # a path: the byte limit is checked before reading
+    """The image as the network reads it, ``(1, 1, 28, 28)``: through the one pre-processing
+    path (a path, so the byte limit is checked before reading)."""
+    from ..preprocess import preprocess
+
+    return preprocess(path).image[None, None]
 
 
 def ascii_digit(image: np.ndarray) -> str:
