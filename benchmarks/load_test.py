@@ -115,8 +115,21 @@ def start_server(model: str, home: Path, workers: int = 1) -> tuple[subprocess.P
     raise RuntimeError("the server did not start within 60 s")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) used so far by process ``pid`` and its children that ended, from
+    /proc (Linux); NaN when unknown."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # fields[0] is the state (field 3 of stat); utime, stime, cutime, cstime are fields 14-17
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_clients(url: str, model: str, detail: str, clients: int, requests: int,
-                      images: list[bytes]) -> dict:
+                      images: list[bytes], server_pid: int | None = None) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -143,9 +156,10 @@ async def run_clients(url: str, model: str, detail: str, clients: int, requests:
                 else:
                     server_ms.append(float(data["timings_ms"].get("total", np.nan)))
 
-    t0 = time.perf_counter()
+    t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     await asyncio.gather(*(client(k) for k in range(clients)))
     wall = time.perf_counter() - t0
+    client_cpu, server_cpu = time.process_time() - c0, cpu_seconds(server_pid) - s0
     lat = np.array(latencies) * 1e3
     return {"detail": detail, "n": clients * requests, "wall_s": wall,
             "rps": len(latencies) / wall if wall else float("nan"),
@@ -153,7 +167,9 @@ async def run_clients(url: str, model: str, detail: str, clients: int, requests:
             "p95": float(np.percentile(lat, 95)) if lat.size else float("nan"),
             "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
             "server_p50": float(np.nanmedian(server_ms)) if server_ms else float("nan"),
-            "errors": sum(errors.values()), "error_kinds": errors}
+            "errors": sum(errors.values()), "error_kinds": errors,
+            "client_cpu_ms": client_cpu / max(len(latencies), 1) * 1e3,
+            "server_cpu_ms": server_cpu / max(len(latencies), 1) * 1e3}
 
 
 def main(argv=None) -> int:
@@ -195,15 +211,16 @@ def main(argv=None) -> int:
               f"load average before {os.getloadavg()[0]:.2f}")
         details = ("live", "full") if args.detail == "both" else (args.detail,)
         print(f"{'request':<8} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-              f"{'server p50 ms':>14} {'errors':>7}")
+              f"{'server p50 ms':>14} {'CPU ms/req server':>18} {'client':>7} {'errors':>7}")
         worst = 0
         for detail in details:
             n = args.requests if detail == "live" else (args.full_requests or args.requests)
-            res = asyncio.run(run_clients(url, args.model, detail, args.clients, n, images))
+            res = asyncio.run(run_clients(url, args.model, detail, args.clients, n, images,
+                                          proc.pid if proc is not None else None))
             worst = max(worst, res["errors"])
             print(f"{detail:<8} {res['n']:>6} {res['rps']:>8.1f} {res['p50']:>8.1f} "
                   f"{res['p95']:>8.1f} {res['p99']:>8.1f} {res['server_p50']:>14.1f} "
-                  f"{res['errors']:>7}" + (f"  {res['error_kinds']}" if res["errors"] else ""),
+                  f"{res['server_cpu_ms']:>18.1f} {res['client_cpu_ms']:>7.1f} {res['errors']:>7}" + (f"  {res['error_kinds']}" if res["errors"] else ""),
                   flush=True)
         print(f"load average after {os.getloadavg()[0]:.2f} (other processes share these cores; "
               "latency includes queueing behind the other clients)")

@@ -29,6 +29,7 @@ from .explain import attribution as A
 from .explain import contrast as C
 from .explain import units as U
 from .explain.explanation import Contrast, Example, Explanation
+from .explain.trace import param_summaries
 from .explain.trace import trace as trace_fn
 from .nn.model import Sequential
 
@@ -89,6 +90,7 @@ class Recognizer:
         self._model_locks: dict[str, threading.Lock] = {}
         self._exact: dict[str, Sequential] = {}
         self._atlas: dict[str, U.UnitAtlas] = {}
+        self._params: dict[str, list] = {}  # the trace's weight statistics, per model
         for name, m in (models or {}).items():
             self.add(name, m)
 
@@ -125,6 +127,7 @@ class Recognizer:
             self._exact.pop(name, None)
             self._fast.pop(name, None)
             self._atlas.pop(name, None)
+            self._params.pop(name, None)
 
     @property
     def names(self) -> list[str]:
@@ -292,7 +295,10 @@ class Recognizer:
         tr = None
         if trace:
             t0 = time.perf_counter()
-            tr = trace_fn(m, x, forward=fwd)
+            ps = self._params.get(name)
+            if ps is None:  # the weights do not change once added: their statistics neither
+                ps = self._params.setdefault(name, param_summaries(m))
+            tr = trace_fn(m, x, forward=fwd, params=ps)
             tick("trace", t0)
 
         mf = self.attribution_model(name)

@@ -124,18 +124,26 @@ def sig(a: np.ndarray, digits: int = 4) -> np.ndarray:
     return out
 
 
+def _finite_lists(a: np.ndarray):
+    """``a.tolist()`` with NaN and inf as ``None`` (JSON has no such numbers), as :func:`num`."""
+    if np.isfinite(a).all():
+        return a.tolist()
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
 def map_list(a: np.ndarray | None, digits: int = 4):
-    """A 2-D (or any) array as nested lists of significant-digit-rounded floats."""
+    """A 2-D (or any) array as nested lists of significant-digit-rounded floats (NaN and inf
+    become ``None``)."""
     if a is None:
         return None
-    return sig(a, digits).tolist()
+    return _finite_lists(sig(a, digits))
 
 
 def image_list(a: np.ndarray | None):
-    """An image in [0, 1] as nested lists with 3 decimals."""
+    """An image in [0, 1] as nested lists with 3 decimals (NaN and inf become ``None``)."""
     if a is None:
         return None
-    return np.round(np.asarray(a, dtype=np.float64), 3).tolist()
+    return _finite_lists(np.round(np.asarray(a, dtype=np.float64), 3))
 
 
 def num(x: float | None, digits: int = 6) -> float | None:
@@ -233,12 +241,13 @@ class LayerStep:
     stats: dict[str, float]
     values: np.ndarray | None  # flat output, when small enough to show
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, values: bool = True) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "type": self.type,
                 "describe": self.describe, "input_shape": list(self.input_shape),
                 "output_shape": list(self.output_shape),
                 "params": {k: clean_meta(v) for k, v in self.params.items()},
-                "stats": clean_meta(self.stats), "values": map_list(self.values, 5)}
+                "stats": clean_meta(self.stats),
+                "values": map_list(self.values, 5) if values else None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LayerStep":
@@ -256,19 +265,35 @@ class TraceReport:
     sentences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form.  A layer that passes its input through unchanged (flatten, dropout when
+        predicting) has ``"values": null`` and ``"values_same_as": i``, the index of the layer
+        whose values it repeats, instead of the same numbers again."""
         sm = None
         if self.softmax is not None:
             sm = {k: (map_list(v, 6) if isinstance(v, np.ndarray) else num(v))
                   for k, v in self.softmax.items()}
-        return {"layers": [s.to_dict() for s in self.layers], "softmax": sm,
-                "sentences": list(self.sentences)}
+        layers, prev, source = [], None, None
+        for s in self.layers:
+            v = s.values
+            if v is not None and prev is not None and prev.shape == v.shape and \
+                    np.array_equal(prev, v):
+                d = {**s.to_dict(values=False), "values": None, "values_same_as": source}
+            else:
+                d, source = s.to_dict(), s.index
+            prev = v
+            layers.append(d)
+        return {"layers": layers, "softmax": sm, "sentences": list(self.sentences)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TraceReport":
         sm = None
         if d["softmax"] is not None:
             sm = {k: (arr(v) if isinstance(v, list) else v) for k, v in d["softmax"].items()}
-        return cls([LayerStep.from_dict(s) for s in d["layers"]], sm, list(d["sentences"]))
+        values = {s["index"]: s["values"] for s in d["layers"]}
+        layers = [LayerStep.from_dict(s if s.get("values_same_as") is None else
+                                      {**s, "values": values[s["values_same_as"]]})
+                  for s in d["layers"]]
+        return cls(layers, sm, list(d["sentences"]))
 
 
 # ------------------------------------------------------------------------------------ contrast
@@ -630,9 +655,14 @@ class Explanation:
         )
 
     def preprocessing_dict(self) -> dict[str, Any] | None:
-        """The pre-processing steps as JSON (``Preprocessed.to_dict()``), or ``None``."""
+        """The pre-processing steps as JSON (``Preprocessed.to_dict()`` without its ``image``:
+        the explanation's own ``image`` is that grid), or ``None``."""
         pre = self.preprocessing
-        return pre.to_dict() if hasattr(pre, "to_dict") else pre
+        if not hasattr(pre, "to_dict"):
+            return pre
+        d = pre.to_dict()
+        d.pop("image", None)
+        return d
 
     def to_json(self) -> str:
         import json

@@ -25,6 +25,14 @@ def _param_summary(p: np.ndarray) -> dict:
             "mean": float(p.mean(dtype=np.float64)), "std": float(p.std(dtype=np.float64))}
 
 
+def param_summaries(model: Sequential) -> list[dict[str, dict]]:
+    """Every layer's parameter summaries (shape, min, max, mean, std), layer by layer: what
+    :func:`trace` reports.  They depend on the weights only, so a caller explaining many images
+    with a model it does not change (the :class:`~digitlens.recognizer.Recognizer`) computes
+    them once and passes them to :func:`trace`."""
+    return [{k: _param_summary(v) for k, v in layer.params.items()} for layer in model.layers]
+
+
 def softmax_steps(z: np.ndarray) -> dict:
     """The softmax of one logit vector, one visible step at a time.
 
@@ -38,7 +46,7 @@ def softmax_steps(z: np.ndarray) -> dict:
     return {"logits": z, "shifted": shifted, "exp": e, "sum_exp": total, "probabilities": e / total}
 
 
-def trace(model: Sequential, x: np.ndarray, forward=None) -> TraceReport:
+def trace(model: Sequential, x: np.ndarray, forward=None, params=None) -> TraceReport:
     """Summarise every layer of the forward pass of one image.
 
     Parameters
@@ -47,6 +55,8 @@ def trace(model: Sequential, x: np.ndarray, forward=None) -> TraceReport:
     x : one image, ``(28, 28)`` or ``(1, 1, 28, 28)``.
     forward : optional, ``model.forward(x, trace=True)`` already run on this ``x`` (the caller
         needed the logits too: one forward pass instead of two).
+    params : optional, ``param_summaries(model)`` already computed (the weights did not change
+        since).
 
     Returns
     -------
@@ -57,6 +67,11 @@ def trace(model: Sequential, x: np.ndarray, forward=None) -> TraceReport:
     """
     X = as_input(model, x)
     tr = model.forward(X, trace=True) if forward is None else forward
+    if params is None:
+        params = param_summaries(model)
+    elif len(params) != len(model.layers):
+        raise ValueError(f"params must hold one entry per layer ({len(model.layers)}), got "
+                         f"{len(params)}")
     if tr.logits.shape[0] != 1:
         raise ValueError(f"forward must be the trace of one image; its logits have shape "
                          f"{tr.logits.shape}")
@@ -69,7 +84,7 @@ def trace(model: Sequential, x: np.ndarray, forward=None) -> TraceReport:
         values = out.ravel() if out.size <= MAX_VALUES else None
         steps.append(LayerStep(lt.index, lt.name, lt.layer.type, lt.layer.describe(),
                                list(lt.input.shape[1:]), list(out.shape),
-                               {k: _param_summary(v) for k, v in lt.layer.params.items()},
+                               params[lt.index],
                                stats, values))
         if lt.layer.type == "activation" and getattr(lt.layer, "fn", "") in ("relu",):
             n_on = int(np.count_nonzero(out))

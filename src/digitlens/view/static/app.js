@@ -340,6 +340,14 @@
   const SLOW_PANELS = ["panel-attr", "panel-contrast", "panel-filters", "panel-nearest"];
   function render(expl) {
     const live = expl.detail === "live";
+    // a layer that passes its input through (flatten, dropout) names the layer whose numbers it repeats
+    const layers = (expl.trace && expl.trace.layers) || [];
+    for (const L of layers) {
+      if (L.values == null && L.values_same_as != null) {
+        const src = layers.find((x) => x.index === L.values_same_as);
+        if (src) L.values = src.values;
+      }
+    }
     if (live && state.expl && state.expl.model === expl.model) {
       // keep the last full explanation's slow parts on screen (faded) until the next one
       expl = { ...state.expl, ...expl, attributions: state.expl.attributions, contrast: state.expl.contrast,
