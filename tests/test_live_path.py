@@ -142,3 +142,18 @@ def test_server_runs_at_most_compute_threads_explanations_at_once(trained, digit
     responses = asyncio.run(go())
     assert [r.status_code for r in responses] == [200] * 6
     assert peak[0] == 1
+
+
+def test_gray_png_is_a_valid_png_of_exactly_the_pixels():
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (3, 7), (140, 105), (97, 25)]:
+        u8 = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        for level in (0, 1, 9):
+            with Image.open(io.BytesIO(P.gray_png(u8, level))) as im:
+                im.load()                                   # Pillow checks every chunk's CRC
+                assert (im.format, im.mode, im.size) == ("PNG", "L", shape[::-1])
+                assert np.array_equal(np.asarray(im), u8)
+    for bad in [np.zeros((4, 4), np.float32), np.zeros((2, 2, 3), np.uint8),
+                np.zeros((0, 5), np.uint8)]:
+        with pytest.raises(ValueError, match="uint8"):
+            P.gray_png(bad)
