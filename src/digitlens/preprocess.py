@@ -41,6 +41,7 @@ Example
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import struct
 import zlib
@@ -372,6 +373,19 @@ def _poly_terms(u: np.ndarray, v: np.ndarray, degree: int) -> list[np.ndarray]:
     return [u ** i * v ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)]
 
 
+@functools.lru_cache(maxsize=16)
+def _lighting_design(sh: int, sw: int) -> np.ndarray:
+    """The monomials of the pixel-centre coordinates of an (sh, sw) grid, one column each:
+    ``(sh*sw, k)``, read-only.  Coordinates are in [-1, 1], the same at every resolution.  Cached:
+    most pictures reduce to the same few grid shapes (a square canvas always to 64 x 64)."""
+    us = ((np.arange(sh) + 0.5) / sh * 2 - 1)[:, None]               # (sh, 1)
+    vs = ((np.arange(sw) + 0.5) / sw * 2 - 1)[None, :]               # (1, sw)
+    design = np.stack([np.broadcast_to(t, (sh, sw)).ravel()
+                       for t in _poly_terms(us, vs, LIGHTING_DEGREE)], axis=1)
+    design.setflags(write=False)
+    return design
+
+
 def _least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """argmin_c |X c - y|^2 via the normal equations ``(X^T X) c = X^T y``.
 
@@ -405,11 +419,7 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     small = a if factor == 1.0 else _resize(a, max(1, round(w / factor)), max(1, round(h / factor)),
                                             resample=_box())
     sh, sw = small.shape
-    # coordinates in [-1, 1] for the pixel centres, the same at both resolutions
-    us = ((np.arange(sh) + 0.5) / sh * 2 - 1)[:, None]               # (sh, 1)
-    vs = ((np.arange(sw) + 0.5) / sw * 2 - 1)[None, :]               # (1, sw)
-    design = np.stack([np.broadcast_to(t, (sh, sw)).ravel()
-                       for t in _poly_terms(us, vs, LIGHTING_DEGREE)], axis=1)  # (sh*sw, k)
+    design = _lighting_design(sh, sw)                                 # (sh*sw, k), cached
     y = small.ravel().astype(np.float64)                              # (sh*sw,)
     # Start from the darker half (ink is bright and covers less than half of the picture),
     # then let the fit decide.
@@ -427,6 +437,17 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
         if np.array_equal(new, paper):
             break
         paper = new
+    # the surface's range, read on the grid it was fitted on (a smooth surface: the full-size
+    # grid's range differs by a hair), decides whether there is anything to flatten
+    fitted = design @ coef                                            # (sh*sw,)
+    bmin, bmax = float(fitted.min()), float(fitted.max())
+    numbers = {"model": f"degree-{LIGHTING_DEGREE} polynomial", "background_min": _r(bmin),
+               "background_max": _r(bmax), "paper_share": _r(float(paper.mean()))}
+    if bmax - bmin < 1 / 255:
+        # Even lighting: nothing to flatten (the next step removes a constant paper level).
+        numbers.update(noise=0.0, lift=0.0)
+        return a, numbers, (f"The paper is evenly lit (level {(bmin + bmax) / 2:.2f}); "
+                            f"nothing to flatten.")
     # The surface sum_{i+j<=D} c_ij u^i v^j is separable: U C V^T with U[:, i] = u^i and
     # V[:, j] = v^j, one small matrix product instead of a full-size pass per monomial.
     D = LIGHTING_DEGREE
@@ -441,14 +462,6 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     U = u[:, None] ** np.arange(D + 1)                                  # (h, D+1)
     V = v[:, None] ** np.arange(D + 1)                                  # (w, D+1)
     bg = ((U @ C) @ V.T).astype(np.float32)                # (h, D+1) @ (D+1, D+1) @ (D+1, w)
-    bmin, bmax = float(bg.min()), float(bg.max())
-    numbers = {"model": f"degree-{LIGHTING_DEGREE} polynomial", "background_min": _r(bmin),
-               "background_max": _r(bmax), "paper_share": _r(float(paper.mean()))}
-    if bmax - bmin < 1 / 255:
-        # Even lighting: nothing to flatten (the next step removes a constant paper level).
-        numbers.update(noise=0.0, lift=0.0)
-        return a, numbers, (f"The paper is evenly lit (level {(bmin + bmax) / 2:.2f}); "
-                            f"nothing to flatten.")
     resid = a - bg
     # Paper now sits around 0 with its noise on both sides.  Clipping at 0 would hide half of
     # that noise and make the next step underestimate it; lifting the paper to 3 x noise keeps
