@@ -157,3 +157,63 @@ def test_gray_png_is_a_valid_png_of_exactly_the_pixels():
                 np.zeros((0, 5), np.uint8)]:
         with pytest.raises(ValueError, match="uint8"):
             P.gray_png(bad)
+
+
+def test_pass_through_layers_name_the_layer_whose_values_they_repeat():
+    import json
+
+    from digitlens import build_model
+    from digitlens.explain.explanation import TraceReport
+
+    m = build_model("cnn", np.random.default_rng(0))         # ... pool, flatten, dropout, dense
+    x = np.random.default_rng(1).random((1, 1, 28, 28)).astype(np.float32)
+    tr = trace(m, x)
+    d = json.loads(json.dumps(tr.to_dict()))
+    by_type = {L["type"]: L for L in d["layers"]}
+    pool = [L for L in d["layers"] if L["type"] == "maxpool2d" and L["values"] is not None]
+    assert pool, "the last pooling layer's outputs are small enough to be listed"
+    flat = by_type["flatten"]
+    assert flat["values"] is None and flat["values_same_as"] == pool[-1]["index"]
+    drops = [L for L in d["layers"] if L["type"] == "dropout"]
+    assert drops and all(L["values"] is None for L in drops)   # dropout is off when predicting
+    # every listed layer that is not a repeat carries its own numbers
+    assert all("values_same_as" not in L for L in d["layers"] if L["values"] is not None)
+    back = TraceReport.from_dict(d)
+    for a, b in zip(back.layers, tr.layers):
+        if b.values is None:
+            assert a.values is None
+        else:
+            np.testing.assert_allclose(a.values, b.values, rtol=1e-4)
+    assert back.to_dict() == d
+
+
+def test_json_lists_carry_no_nan_or_inf():
+    import json
+
+    from digitlens.explain.explanation import arr, image_list, map_list
+
+    a = np.array([[1.23456, np.nan], [-np.inf, 0.5]])
+    assert map_list(a) == [[1.235, None], [None, 0.5]]
+    assert image_list(a) == [[1.235, None], [None, 0.5]]
+    json.dumps(map_list(a), allow_nan=False)
+    back = arr(map_list(a))
+    assert np.isnan(back[0, 1]) and np.isnan(back[1, 0]) and back[1, 1] == 0.5
+
+
+def test_recognizer_weight_statistics_follow_the_model(trained, digits):
+    from digitlens import build_model
+
+    rec = Recognizer({"mlp": trained("mlp")}, digits=digits)
+    kw = dict(methods=(), contrast=False, counterfactual=False, units=False, nearest=False,
+              skip_preprocess=True)
+    x = digits.x_test[0, 0]
+    first = rec.explain(x, model="mlp", **kw).trace.to_dict()
+    assert rec.explain(x, model="mlp", **kw).trace.to_dict() == first      # cached: the same
+    assert first == trace(rec.exact_model("mlp"), x).to_dict()
+    other = build_model("mlp", np.random.default_rng(5))
+    rec.add("mlp", other)                                          # new weights, new statistics
+    w = rec.explain(x, model="mlp", **kw).trace.layers[1].params["W"]
+    W = rec.exact_model("mlp").layers[1].params["W"]
+    assert w["max"] == pytest.approx(float(W.max())) and w["std"] == pytest.approx(float(W.std()))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        trace(other, x, params=[{}])
