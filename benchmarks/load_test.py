@@ -50,7 +50,8 @@ PAGE_OPTIONS = {"live": {"detail": "live", "counterfactual": True},
 
 
 def canvas_pngs(n: int, seed: int = 0) -> list[bytes]:
-    """``n`` bundled test digits drawn as 280×280 white-on-black PNGs (what the page sends)."""
+    """``n`` bundled test digits as 280×280 white-on-black opaque RGBA PNGs: what the page sends
+    (Chromium's ``canvas.toDataURL("image/png")`` writes RGBA even for an opaque canvas)."""
     from PIL import Image
 
     from digitlens.data import load_digits
@@ -60,7 +61,7 @@ def canvas_pngs(n: int, seed: int = 0) -> list[bytes]:
     out = []
     for i in rng.choice(len(d.x_test), size=n, replace=False):
         a = np.rint(d.x_test[i, 0] * 255).astype(np.uint8)
-        im = Image.fromarray(a).resize((280, 280), Image.BILINEAR)
+        im = Image.fromarray(a).resize((280, 280), Image.BILINEAR).convert("RGBA")
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         out.append(buf.getvalue())

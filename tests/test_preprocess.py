@@ -124,6 +124,21 @@ def test_transparent_canvas_equals_opaque_drawing():
     np.testing.assert_allclose(p_white.image, p_rgb.image, atol=1e-6)
 
 
+def test_opaque_rgba_canvas_reads_as_its_gray_levels():
+    # what the page sends: Chromium exports an opaque canvas as RGBA, every alpha 255
+    from digitlens.data.images import load_gray
+
+    board = seven(mode="L", bg=0, ink=255)
+    rgba = board.convert("RGBA")
+    gray, info = load_gray(encode(rgba))
+    np.testing.assert_array_equal(gray, np.asarray(board, dtype=np.float32) * np.float32(1 / 255))
+    assert info["mode"] == "RGBA" and "background" not in info
+    np.testing.assert_array_equal(preprocess(encode(rgba)).image, preprocess(encode(board)).image)
+    # one pixel that is not quite opaque: the image is composited again
+    rgba.putpixel((0, 0), (0, 0, 0, 254))
+    assert load_gray(encode(rgba))[1]["transparent_fraction"] == pytest.approx(1 / 280 ** 2)
+
+
 def test_antialiased_transparent_strokes_composite_correctly():
     # semi-transparent stroke edges must blend with the chosen background, not with the hidden
     # colour of transparent pixels

@@ -167,6 +167,10 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
     mode = im.mode
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB") and "transparency" in im.info)
+    if mode in ("RGBA", "LA") and im.getchannel("A").getextrema()[0] == 255:
+        # an alpha channel that is opaque everywhere (a browser canvas exports RGBA even when
+        # every pixel is painted): nothing to composite, read it as the opaque image it is
+        has_alpha = False
     if has_alpha:
         rgba = im.convert("RGBA")
         # Pillow's RGBA -> L uses the same luma weights as RGB -> L and ignores alpha.
