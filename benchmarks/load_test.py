@@ -2,7 +2,7 @@
 
 Not a timed test: a measurement to read.  By default it starts ``digitlens serve`` in a separate
 process on 127.0.0.1 (a free port), then runs 8 concurrent clients that each send 500 explain
-requests — canvas-like 280×280 PNGs of bundled test digits, as the page sends them — and prints
+requests — canvas-like 140×140 PNGs of bundled test digits, as the page sends them — and prints
 requests per second, p50/p95/p99 latency (client side, including queueing) and the errors.
 
 Two kinds of request are measured, as the page sends them:
@@ -49,9 +49,14 @@ PAGE_OPTIONS = {"live": {"detail": "live", "counterfactual": True},
                          "method": "integrated_gradients"}}
 
 
-def canvas_pngs(n: int, seed: int = 0) -> list[bytes]:
-    """``n`` bundled test digits as 280×280 white-on-black opaque RGBA PNGs: what the page sends
-    (Chromium's ``canvas.toDataURL("image/png")`` writes RGBA even for an opaque canvas)."""
+#: the side of the drawing the page sends: its 280×280 board at app.js's SEND_SCALE (0.5)
+CANVAS_SIDE = 140
+
+
+def canvas_pngs(n: int, seed: int = 0, side: int = CANVAS_SIDE) -> list[bytes]:
+    """``n`` bundled test digits as ``side``×``side`` white-on-black opaque RGBA PNGs: what the
+    page sends (Chromium's ``canvas.toDataURL("image/png")`` writes RGBA even for an opaque
+    canvas; tests/test_browser.py checks the page sends 140×140)."""
     from PIL import Image
 
     from digitlens.data import load_digits
@@ -61,7 +66,7 @@ def canvas_pngs(n: int, seed: int = 0) -> list[bytes]:
     out = []
     for i in rng.choice(len(d.x_test), size=n, replace=False):
         a = np.rint(d.x_test[i, 0] * 255).astype(np.uint8)
-        im = Image.fromarray(a).resize((280, 280), Image.BILINEAR).convert("RGBA")
+        im = Image.fromarray(a).resize((side, side), Image.BILINEAR).convert("RGBA")
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         out.append(buf.getvalue())
@@ -183,13 +188,15 @@ def main(argv=None) -> int:
     ap.add_argument("--detail", choices=("live", "full", "both"), default="both")
     ap.add_argument("--workers", type=int, default=1, help="server processes (digitlens serve "
                     "--workers)")
+    ap.add_argument("--side", type=int, default=CANVAS_SIDE, help="side of the drawings sent, "
+                    "in pixels (the page sends 140)")
     ap.add_argument("--url", default=None, help="test this running server instead of starting one")
     ap.add_argument("--home", type=Path, default=None, help="DIGITLENS_HOME holding the model")
     args = ap.parse_args(argv)
     if args.clients < 1 or args.requests < 1:
         ap.error("--clients and --requests must be at least 1")
 
-    images = canvas_pngs(min(200, args.clients * args.requests))
+    images = canvas_pngs(min(200, args.clients * args.requests), side=args.side)
     proc = None
     url = args.url
     if url is None:
@@ -206,7 +213,7 @@ def main(argv=None) -> int:
             print(f"warm-up request failed: {r.status_code} {r.text[:300]}")
             return 1
         print(f"digitlens load test: {args.clients} concurrent clients x {args.requests} "
-              f"requests, model {args.model}, {url}"
+              f"requests, model {args.model}, {args.side}x{args.side} drawings, {url}"
               + (f", {args.workers} server processes" if args.url is None else ""))
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
               f"load average before {os.getloadavg()[0]:.2f}")

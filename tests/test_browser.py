@@ -36,6 +36,7 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 BRUSH = 20   # the page's stroke width on its 280×280 board (app.js STROKE_WIDTH)
+SEND = 0.5   # the page sends the board at this scale, 140×140 (app.js SEND_SCALE)
 TIMEOUT = 60_000  # ms: the machine may be busy
 
 
@@ -198,12 +199,14 @@ def row_strokes(img: np.ndarray, threshold: float = 0.5, scale: float = 10.0):
 
 def render_strokes(strokes) -> bytes:
     """What the page would send for these strokes (white round-capped lines on black)."""
-    im = Image.new("L", (280, 280), 0)
+    side, brush = round(280 * SEND), BRUSH * SEND
+    im = Image.new("L", (side, side), 0)
     d = ImageDraw.Draw(im)
     for s in strokes:
-        d.line(s, fill=255, width=BRUSH)
+        s = [(x * SEND, y * SEND) for x, y in s]
+        d.line(s, fill=255, width=round(brush))
         for x, y in (s[0], s[-1]):
-            d.ellipse([x - BRUSH / 2, y - BRUSH / 2, x + BRUSH / 2, y + BRUSH / 2], fill=255)
+            d.ellipse([x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2], fill=255)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
@@ -288,6 +291,8 @@ def test_a_traced_test_digit_is_read_as_its_label(page, trained, digits, artifac
     draw_and_wait(page, strokes)
     assert shown_prediction(page) == str(label)
     img = np.array(page.evaluate("window.digitlens.expl.image"))
+    decode = page.evaluate("window.digitlens.expl.preprocessing.steps[0]")
+    assert decode["size"] == [140, 140] and "140x140 PNG" in decode["sentence"]  # as load_test
     expected = preprocess(render_strokes(strokes)).image
     # the browser's anti-aliased strokes differ a little from PIL's, not in substance
     assert np.abs(img - expected).mean() < 0.08

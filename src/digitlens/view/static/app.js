@@ -12,6 +12,10 @@
 (() => {
   const UPDATE_MS = 140;
   const STROKE_WIDTH = 20;          // px on the 280×280 board (MNIST strokes are ~1/10 of a digit)
+  // The drawing is sent at half the board's size, 140×140: five times the 28×28 grid, plenty for
+  // the server's pre-processing (the digit ends up 20 px tall), and a quarter of the pixels to
+  // upload, decode and process on every update. benchmarks/load_test.py sends the same.
+  const SEND_SCALE = 0.5;
   const METHODS = [
     ["saliency", "gradient"],
     ["gradient_x_input", "gradient × input"],
@@ -134,9 +138,10 @@
   };
   const bctx = board.canvas.getContext("2d");
 
-  function paintBoard(ctx, background) {
-    const { width: W, height: H } = ctx.canvas;
+  function paintBoard(ctx, background, scale = 1) {
+    const W = ctx.canvas.width / scale, H = ctx.canvas.height / scale;  // in board pixels
     ctx.save();
+    ctx.setTransform(scale, 0, 0, scale, 0, 0);
     ctx.fillStyle = background; ctx.fillRect(0, 0, W, H);
     if (board.base) {
       const img = board.base.image;
@@ -271,8 +276,9 @@
         fr.readAsDataURL(board.base.blob);
       });
     }
-    const c = document.createElement("canvas"); c.width = board.canvas.width; c.height = board.canvas.height;
-    paintBoard(c.getContext("2d"), "#000");
+    const c = document.createElement("canvas");
+    c.width = Math.round(board.canvas.width * SEND_SCALE); c.height = Math.round(board.canvas.height * SEND_SCALE);
+    paintBoard(c.getContext("2d"), "#000", SEND_SCALE);
     return c.toDataURL("image/png");
   }
 
