@@ -91,6 +91,25 @@ def test_conv2d_param_grads_match_backward():
         np.testing.assert_allclose(only[k], full[k], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["logistic", "binary", "lab", "mlp", "cnn", "cnn_tiny"])
+def test_input_gradient_is_backwards_dx_without_the_weight_gradients(name):
+    # explanations use input_gradient / input_grad; training and the gradient checks use backward
+    from digitlens import build_model
+
+    rng = np.random.default_rng(4)
+    m = build_model(name, rng, dtype=np.float64)
+    x = rng.random((3,) + m.input_shape)
+    z, caches = m.forward_with_caches(x)
+    dz = rng.standard_normal(z.shape)
+    dx, _ = m.backward(dz, caches)
+    np.testing.assert_array_equal(m.input_gradient(dz, caches), dx)
+    conv = built(Conv2D(3, 3, stride=2, padding=1), (2, 9, 8))
+    xc = rng.standard_normal((4, 2, 9, 8))
+    zc, cache = conv.forward(xc)
+    dzc = rng.standard_normal(zc.shape)
+    np.testing.assert_array_equal(conv.input_grad(dzc, cache), conv.backward(dzc, cache)[0])
+
+
 def distinct_values(rng, shape, gap=1e-3):
     """Random values whose pairwise differences all exceed ``gap`` (no ties, and the finite-
     difference step cannot swap a window's maximum)."""

@@ -16,7 +16,7 @@ changes or keeps the model:
 Gradients come from the model itself (``Sequential.forward_with_caches`` and ``backward``), so every
 layer type the engine knows (dense, conv, pooling, ...) is covered without new code here.  The
 gradient of a scalar ``s = c · z`` (``c`` a direction over the logits: one-hot for a class,
-``e_a - e_b`` for a gap) with respect to the input is ``model.backward(c, caches)``.
+``e_a - e_b`` for a gap) with respect to the input is ``model.input_gradient(c, caches)``.
 
 Accuracy: pass ``model.astype(np.float64)`` to compute in float64 (what
 :class:`~digitlens.recognizer.Recognizer` does); the integrated-gradients completeness delta is then
@@ -133,7 +133,7 @@ def score_and_grad(model: Sequential, X: np.ndarray, c: np.ndarray):
     """
     z, caches = model.forward_with_caches(X)  # z: (N, K)
     dz = np.broadcast_to(c.astype(model.dtype), z.shape).copy()  # d(z @ c)/dz = c for each row
-    dx, _ = model.backward(dz, caches)  # (N, *input_shape)
+    dx = model.input_gradient(dz, caches)  # (N, *input_shape); no weight gradients needed
     return z @ c.astype(z.dtype), dx, z
 
 
@@ -293,7 +293,7 @@ def _run(layers, a: np.ndarray):
 def _back(layers, d: np.ndarray, caches) -> np.ndarray:
     """Backward through ``layers`` (the layers' own backward); returns the input gradient."""
     for i in range(len(layers) - 1, -1, -1):
-        d, _ = layers[i].backward(d, caches[i])
+        d = layers[i].input_grad(d, caches[i])
     return d
 
 

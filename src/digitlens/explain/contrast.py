@@ -79,7 +79,7 @@ def unit_input_gradients(model: Sequential, x: np.ndarray, index: int,
     d[np.arange(n), units] = 1.0
     d = d.reshape(a.shape)
     for i in range(index - 1, -1, -1):
-        d, _ = model.layers[i].backward(d, caches[i])
+        d = model.layers[i].input_grad(d, caches[i])
     g = np.asarray(d, dtype=np.float64).reshape((n,) + model.input_shape)
     if g.ndim == 4:
         g = g.sum(axis=1)  # (n, H, W)

@@ -195,12 +195,19 @@ def conv2d_backward(dz: np.ndarray, cols: np.ndarray, x_shape, W: np.ndarray, st
     sends ``dcols`` back to the pixels.  Because a filter is reused at every position, its gradient
     is the sum of its gradients at all positions (that sum is inside the matrix product).
     """
-    c_out = W.shape[0]
     dz_mat = _as_matrix(dz)  # (C_out, Ho*Wo*N)
     dW, db = _conv2d_param_grads(dz_mat, cols, W.shape)
-    dcols = W.reshape(c_out, -1).T @ dz_mat  # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N)
-    dx = col2im(dcols, x_shape, W.shape[2:], stride, padding)  # (N, C_in, H, W)
-    return dx, dW, db
+    return _conv2d_input_grad(dz_mat, x_shape, W, stride, padding), dW, db
+
+
+def conv2d_input_grad(dz: np.ndarray, x_shape, W: np.ndarray, stride=(1, 1), padding=(0, 0)):
+    """Only ``dx`` of :func:`conv2d_backward` (explanations need no weight gradients)."""
+    return _conv2d_input_grad(_as_matrix(dz), x_shape, W, stride, padding)
+
+
+def _conv2d_input_grad(dz_mat, x_shape, W, stride, padding):
+    dcols = W.reshape(W.shape[0], -1).T @ dz_mat  # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N)
+    return col2im(dcols, x_shape, W.shape[2:], stride, padding)  # (N, C_in, H, W)
 
 
 def conv2d_param_grads(dz: np.ndarray, cols: np.ndarray, w_shape) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +425,9 @@ class Conv2D(Layer):
     def param_grads(self, dz, cache):
         dW, db = conv2d_param_grads(dz, cache[1], self.params["W"].shape)
         return {"W": dW, "b": db}
+
+    def input_grad(self, dz, cache):
+        return conv2d_input_grad(dz, cache[0], self.params["W"], self.stride, self.padding)
 
 
 @register

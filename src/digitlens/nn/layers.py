@@ -83,6 +83,12 @@ class Layer:
         first layer with parameters).  Override it when skipping ``dx`` saves work."""
         return self.backward(dy, cache)[1]
 
+    def input_grad(self, dy: np.ndarray, cache: Any) -> np.ndarray:
+        """Only the input gradient ``dx`` of :meth:`backward` (explanations differentiate with
+        respect to the image, never the weights).  Override it when skipping the parameter
+        gradients saves work."""
+        return self.backward(dy, cache)[0]
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
@@ -159,6 +165,9 @@ class Dense(Layer):
     def param_grads(self, dz, x):
         dW, db = F.linear_param_grads(dz, x)
         return {"W": dW, "b": db}
+
+    def input_grad(self, dz, x):
+        return dz @ self.params["W"].T  # (N, D_out) @ (D_out, D_in): linear_backward's dx
 
 
 @register

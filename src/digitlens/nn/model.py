@@ -279,6 +279,15 @@ class Sequential:
         """
         return self._backward(dout, caches, need_input_grad=True)
 
+    def input_gradient(self, dout: np.ndarray, caches: list) -> np.ndarray:
+        """Only the ``dx`` of :meth:`backward`: the gradient w.r.t. the input, without computing
+        any parameter gradient (what attributions need; about half the work of a conv layer's
+        backward)."""
+        d = dout
+        for i in range(len(self.layers) - 1, -1, -1):
+            d = self.layers[i].input_grad(d, caches[i])
+        return d
+
     def _backward(self, dout, caches, *, need_input_grad: bool):
         """The backward pass; without ``need_input_grad`` it stops at the first layer that has
         parameters and asks it only for its parameter gradients.  Training never needs ``dx``
