@@ -310,6 +310,24 @@ def test_counterfactual_really_flips_and_stays_in_range(trained, digits):
     assert found >= 4  # the runner-up is usually a few strokes away
 
 
+def test_counterfactual_put_back_in_chunks_is_the_one_by_one_search(trained, digits,
+                                                                    monkeypatch):
+    m = trained("cnn_tiny").astype(np.float64)
+    runs = {}
+    for chunk in (1, 3, 8):  # 1: every trial its own forward pass, on the edit as it stands
+        monkeypatch.setattr(C, "_PUT_BACK_CHUNK", chunk)
+        runs[chunk] = []
+        for i in range(6):
+            xi = digits.x_test[i, 0].astype(np.float64)
+            b = int(np.argsort(-m.forward(xi[None, None])[0])[1])
+            runs[chunk].append(C.counterfactual(m, xi, b))
+    assert any(cf.found for cf in runs[1])
+    for chunk in (3, 8):
+        for one, many in zip(runs[1], runs[chunk]):
+            assert one.found == many.found
+            np.testing.assert_array_equal(one.delta, many.delta)
+
+
 def test_counterfactual_reports_when_no_small_edit_flips(trained, digits):
     m = trained("logistic").astype(np.float64)
     xi = digits.x_test[np.flatnonzero(digits.y_test == 1)[0], 0].astype(np.float64)
