@@ -76,6 +76,20 @@ def test_round_trip_is_exact(name, tmp_path, digits):
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_keeps_the_models_dtype(dtype, tmp_path, digits):
+    model = dl.build_model("cnn_tiny", np.random.default_rng(1), dtype=dtype)
+    again = load_model(save_model(model, tmp_path / "m.npz"))
+    assert again.dtype == np.dtype(dtype)
+    for k, v in model.params().items():
+        assert again.params()[k].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(again.params()[k], v)
+    x = digits.x_test[:20]
+    out = again.forward(x)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, model.forward(x))
+
+
 def test_trained_model_round_trip_keeps_accuracy(trained, digits, tmp_path):
     model = trained("logistic")
     again = load_model(save_model(model, tmp_path / "m.npz"))

@@ -154,9 +154,13 @@ def load_model(path: str | os.PathLike, *, with_meta: bool = False):
             from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: the __meta__ entry is not a JSON object")
+    # the model computes in the dtype it was saved in: float64 (gradient checks, exact
+    # explanations) comes back float64; anything else (float32, as trained) is float32
+    dtypes = {v.dtype for v in params.values()}
+    dtype = np.float64 if dtypes == {np.dtype(np.float64)} else np.float32
     try:
         config = ModelConfig.from_dict(cfg_dict)
-        model = Sequential.from_config(config, rng=np.random.default_rng(0))
+        model = Sequential.from_config(config, rng=np.random.default_rng(0), dtype=dtype)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: the model description is invalid: {e}") from None
     for k, v in params.items():
