@@ -110,7 +110,7 @@ def bench_speed(repeats: int) -> None:
     for k in ("canvas 280", "photo 1000"):
         pre = preprocess(inputs[k])
         t = [timeit(lambda p: json.dumps(p.to_dict()), pre) for _ in range(repeats)]
-        print(f"{k}: Preprocessed.to_dict() + json.dumps for the web page (10 step PNGs): "
+        print(f"{k}: Preprocessed.to_dict() + json.dumps for the web page (one PNG per step): "
               f"{np.median(t) * 1000:.2f} ms median")
 
 

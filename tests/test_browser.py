@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 import digitlens as dl
 from digitlens.nn.checkpoint import save_model
-from digitlens.preprocess import preprocess
+from digitlens.preprocess import SWITCHES, preprocess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -217,7 +217,7 @@ def shown_prediction(pg) -> str:
 
 
 def panels_rendered(pg, *, conv: bool = False):
-    assert pg.locator("#steps .step").count() == 10
+    assert pg.locator("#steps .step").count() == 1 + len(SWITCHES)
     assert pg.locator("#step-detail").inner_text().strip()
     assert pg.locator("#probs .prob").count() == 10
     assert pg.locator("#network .layer").count() >= 3
@@ -374,7 +374,7 @@ def test_keyboard_undo_random_digit_and_photo(page, digits, tmp_path, artifacts)
     wait_settled(page, before)
     assert "photo" in page.inner_text("#source-note").lower()
     steps = page.evaluate("window.digitlens.expl.preprocessing.steps.map(s => s.name)")
-    assert steps[0] == "decode" and len(steps) == 10
+    assert steps[0] == "decode" and len(steps) == 1 + len(SWITCHES)
     page.screenshot(path=str(artifacts / "photo.png"), full_page=True)
 
 

@@ -82,6 +82,6 @@ def test_steps_figure_has_a_panel_per_step(photo):
     fig = steps_figure(pre, sentences=True)
     assert len(fig.axes) == len(pre.steps)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[0] == "1. Decode to grayscale" and titles[-1].startswith("10. ")
+    assert titles[0] == "1. Decode to grayscale" and titles[-1].startswith(f"{len(pre.steps)}. ")
     captions = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "switched off" in captions                            # the centre step

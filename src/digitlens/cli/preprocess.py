@@ -29,6 +29,7 @@ def preprocess_cmd(
                                            "this many decimals (default: one digit per pixel)."),
     polarity: bool = _switch("polarity", "Make the ink bright (invert dark-on-light)."),
     flatten_lighting: bool = _switch("flatten_lighting", "Remove uneven lighting and shadows."),
+    remove_lines: bool = _switch("remove_lines", "Remove ruled or squared paper's lines."),
     threshold: bool = _switch("threshold", "Separate ink from paper (Otsu)."),
     despeckle: bool = _switch("despeckle", "Drop tiny specks."),
     largest_blob: bool = _switch("largest_blob", "Keep only the digit's connected ink."),
@@ -48,7 +49,8 @@ def preprocess_cmd(
 
     if not image.is_file():
         raise UserError(f"file not found: {image}")
-    switches = dict(polarity=polarity, flatten_lighting=flatten_lighting, threshold=threshold,
+    switches = dict(polarity=polarity, flatten_lighting=flatten_lighting,
+                    remove_lines=remove_lines, threshold=threshold,
                     despeckle=despeckle, largest_blob=largest_blob, crop=crop, scale=scale,
                     center=center, normalize=normalize)
     pre = preprocess(image, **switches)

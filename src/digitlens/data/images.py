@@ -351,8 +351,23 @@ def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXEL
     return gray, info
 
 
+def _ruling(rng: np.random.Generator, ph: int, pw: int, grid: bool) -> np.ndarray:
+    """A notebook's printed lines as an (ph, pw) "ink" map in [0, 1] (see synthetic_photo)."""
+    spacing = float(rng.uniform(18, 30))
+    half = float(rng.uniform(0.5, 1.0))                  # half the thickness: 1-2 px lines
+    level = float(rng.uniform(0.15, 0.35))               # printed lighter than the pen's ink
+    tilt = np.tan(np.deg2rad(rng.uniform(-3, 3)))
+    yy, xx = np.mgrid[:ph, :pw].astype(np.float32)
+    out = np.zeros((ph, pw), np.float32)
+    for pos in (yy - tilt * xx, xx + tilt * yy)[:2 if grid else 1]:    # across, then down
+        m = (pos - rng.uniform(0, spacing)) % spacing
+        dist = np.minimum(m, spacing - m)                # to the nearest line, in pixels
+        out = np.maximum(out, level * np.clip(half + 0.5 - dist, 0.0, 1.0))  # anti-aliased
+    return out
+
+
 def synthetic_photo(digit: np.ndarray, rng: np.random.Generator, *, page: tuple[int, int] |
-                    None = None, quality: int | None = None) -> bytes:
+                    None = None, quality: int | None = None, ruled: str | None = None) -> bytes:
     """A fake phone photo of an MNIST digit, as JPEG bytes: for testing robustness.
 
     The digit is enlarged to a random height (25-60 % of the page's shorter side), put at a random
@@ -368,6 +383,11 @@ def synthetic_photo(digit: np.ndarray, rng: np.random.Generator, *, page: tuple[
         Default: random, 160-320 pixels a side.
     quality : int, optional
         JPEG quality; default random in 55..90.
+    ruled : None, "lines" or "grid"
+        Paper from a notebook: ruled lines across the page (``"grid"``: and down it, squared
+        paper), 18-30 pixels apart, 1-2 pixels thick, tilted up to 3 degrees, printed in a gray
+        15-35 % of the way from paper to ink.  ``None`` draws (and uses the ``rng``) exactly as
+        before this option existed.
     """
     from PIL import Image
     from scipy import ndimage
@@ -393,6 +413,10 @@ def synthetic_photo(digit: np.ndarray, rng: np.random.Generator, *, page: tuple[
         ink_map = np.maximum(ink_map, ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r) *
                              float(rng.uniform(0.3, 0.8)))
     paper, ink = rng.uniform(0.75, 0.95), rng.uniform(0.05, 0.3)
+    if ruled is not None:
+        if ruled not in ("lines", "grid"):
+            raise ValueError(f"ruled must be None, 'lines' or 'grid'; got {ruled!r}")
+        ink_map = np.maximum(ink_map, _ruling(rng, ph, pw, ruled == "grid"))
     img = paper - (paper - ink) * ink_map                            # dark ink on light paper
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[:ph, :pw].astype(np.float32)

@@ -22,6 +22,8 @@ _KEY_NUMBERS = {
     "polarity": lambda n: "inverted" if n.get("inverted") else "kept",
     "flatten_lighting": lambda n: f"paper {n.get('background_min', 0):.2f}–"
                                   f"{n.get('background_max', 0):.2f}",
+    "remove_lines": lambda n: (f"{n.get('lines_across', 0) + n.get('lines_down', 0)} lines"
+                               if n.get("lines_across") or n.get("lines_down") else "no lines"),
     "threshold": lambda n: f"threshold {n.get('threshold', 0):.2f}",
     "despeckle": lambda n: f"removed {n.get('removed', 0)} of {n.get('components', 0)}",
     "largest_blob": lambda n: f"kept {n.get('kept', 0)} of {n.get('components', 0)}",
