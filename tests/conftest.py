@@ -47,3 +47,16 @@ def train_zoo_model(name: str, epochs: int | None = None, seed: int = 0):
 def trained():
     """``trained(name, epochs=None)`` -> a model trained with its default recipe (cached)."""
     return lambda name, epochs=None: train_zoo_model(name, epochs)[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_lab_study():
+    """A callable making a tiny activation-lab study: every part and rule of the quick one, on
+    200 digits for 1 epoch and 2 seeds (about a second, in process)."""
+    from digitlens import experiments as ex
+
+    def make():
+        p = ex.get_preset("quick", seeds=2, epochs=1, n_train=200, n_test=100, widths=(4, 16),
+                          depths=(1, 2), bench_rounds=1)
+        return ex.lab_study(p)
+    return make

@@ -63,7 +63,7 @@ def artifacts():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits):
+def server(tmp_path_factory, trained, digits, tiny_lab_study):
     """A real uvicorn server on a free loopback port, serving models saved in a temp home."""
     _need_browser()
     import uvicorn
@@ -78,7 +78,10 @@ def server(tmp_path_factory, trained, digits):
         m = trained(name, epochs) if epochs else trained(name)
         _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
         save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    app = create_app(default_model="mlp", seed=0)
+    from digitlens.lab_jobs import LabRunner
+
+    app = create_app(default_model="mlp", seed=0,
+                     lab=LabRunner(home / "lab", study=tiny_lab_study, max_workers=1))
     # count concurrent /api/explain requests on the server side: the page must never overlap them
     seen = {"now": 0, "max": 0, "total": 0}
     lock = threading.Lock()
@@ -413,6 +416,28 @@ def test_training_view_streams_curves_and_can_cancel(page, artifacts):
     page.click("#btn-cancel")
     page.wait_for_selector("body[data-training='cancelled']", state="attached")
     assert "nothing was saved" in page.inner_text("#train-status")
+
+
+def test_the_activation_lab_runs_and_shows_every_rule_with_its_figures(page, artifacts):
+    page.click("#tab-lab")
+    assert page.is_visible("#view-lab") and not page.is_visible("#view-explore")
+    page.wait_for_selector("#lab-status[data-state='none']", state="attached")
+    assert "No lab results yet" in page.inner_text("#lab-status")
+    page.click("#btn-lab")
+    page.wait_for_selector("#lab-status[data-state='completed']", state="attached",
+                           timeout=120_000)
+    verdicts = page.locator("#lab-verdicts .verdict")
+    assert verdicts.count() >= 5
+    rules = page.locator("#lab-verdicts .verdict h3").all_inner_texts()
+    assert any("ReLU" in r for r in rules) and any("output" in r.lower() for r in rules)
+    assert page.locator("#lab-verdicts .status").count() == verdicts.count()
+    page.wait_for_function("() => [...document.querySelectorAll('#lab-verdicts img')]"
+                           ".every((i) => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#lab-verdicts img").count() >= 5
+    page.locator("#lab-verdicts details >> nth=0").click()          # the numbers behind it
+    assert page.locator("#lab-verdicts details >> nth=0").get_attribute("open") is not None
+    assert page.is_enabled("#btn-lab") and "again" in page.inner_text("#btn-lab")
+    page.screenshot(path=str(artifacts / "activation_lab.png"), full_page=True)
 
 
 def test_tablet_layout_and_keyboard_access(browser, server, artifacts):

@@ -18,6 +18,10 @@ Endpoints (all JSON unless said otherwise; the OpenAPI schema is at ``/openapi.j
     GET  /api/train/{id}           one job's state
     GET  /api/train/{id}/events    its progress as server-sent events (text/event-stream)
     POST /api/train/{id}/cancel    stop it at the next mini-batch
+    GET  /api/lab                  the activation lab: the last study's verdicts, a running one
+    POST /api/lab/run              run the quick lab study in the background
+    POST /api/lab/cancel           stop it (finished runs are kept)
+    GET  /api/lab/figures/{name}   one of the report's figures (PNG)
 
 Safety: request bodies over ``max_body_bytes`` get 413; images over the pipeline's pixel limit get
 413; every bad request gets a 4xx with ``{"error": code, "message": sentence}`` — never a 500.
@@ -347,7 +351,7 @@ def _page_files() -> dict[str, bytes]:
 
 def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = True,
                jobs=None, max_body_bytes: int = MAX_BODY_BYTES, max_pixels: int | None = None,
-               seed: int | None = None, compute_threads: int = 2) -> FastAPI:
+               seed: int | None = None, compute_threads: int = 2, lab=None) -> FastAPI:
     """Build the FastAPI app.
 
     Parameters
@@ -360,6 +364,8 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     max_body_bytes : the request body limit (413 above it).
     max_pixels : the image pixel limit passed to the pre-processing (None: its default).
     seed : seeds the Generator that picks random test digits (None: fresh entropy).
+    lab : a :class:`digitlens.lab_jobs.LabRunner` (None: the quick study, reported into
+        ``<DIGITLENS_HOME>/lab/all-quick``).  It runs only when ``training`` is on.
     compute_threads : explanations computed at once; more requests wait their turn in order.
         An explanation is mostly Python holding the GIL, so extra threads only add switching:
         measured with benchmarks/load_test.py (8 clients, cnn, 2 cores), 2 threads answer
@@ -382,6 +388,11 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     if default_model not in registry.names():
         raise ValueError(f"default_model must be one of {registry.names()}, got "
                          f"{default_model!r}")
+    if lab is None:
+        from .. import paths
+        from ..lab_jobs import LabRunner
+
+        lab = LabRunner(paths.home() / "lab" / "all-quick")
     if jobs is None:
         jobs = TrainingJobs(on_trained=registry.put)
     elif jobs.on_trained is None:
@@ -395,6 +406,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     async def lifespan(app):
         yield
         jobs.shutdown(timeout=5)  # a running training thread stops at its next mini-batch
+        lab.shutdown(timeout=5)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -405,6 +417,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         docs_url="/docs", redoc_url=None,
     )
     app.state.registry, app.state.jobs, app.state.explainer = registry, jobs, explainer
+    app.state.lab = lab
     limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def compute_limiter() -> anyio.CapacityLimiter:
@@ -674,6 +687,60 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    # -- the activation lab ----------------------------------------------------------------
+    def _lab_state() -> dict:
+        run = lab.current
+        try:
+            report = lab.report()
+            error = None
+        except Exception as e:  # noqa: BLE001 - a damaged result.json: say so, run again
+            report, error = None, f"the last lab result could not be read ({e}); run it again"
+        return {"enabled": training, "run": run.summary() if run else None, "report": report,
+                "error": error, "command": "digitlens lab all --quick"}
+
+    @app.get("/api/lab", tags=["lab"])
+    def lab_status() -> dict:
+        """The activation lab: ``report`` holds the last finished study's verdicts (each rule
+        of thumb, its status, the numbers, its figures) or null; ``run`` the latest study started
+        from the page (``state``, ``done`` of ``total`` runs)."""
+        return _lab_state()
+
+    @app.post("/api/lab/run", status_code=202, tags=["lab"], responses=_errors_doc(403, 409))
+    def lab_run() -> dict:
+        """Run the quick lab study in the background (the runs of ``digitlens lab all --quick``;
+        finished runs are kept, so running it again only computes what is missing)."""
+        if not training:
+            raise ApiError(403, "training_disabled", "training and the lab are switched off on "
+                           "this server")
+        try:
+            lab.start()
+        except JobConflict as e:
+            raise ApiError(409, "lab_busy", str(e)) from None
+        return _lab_state()
+
+    @app.post("/api/lab/cancel", tags=["lab"], responses=_errors_doc(403))
+    def lab_cancel() -> dict:
+        """Stop the running study after the runs in progress (finished runs are kept)."""
+        if not training:
+            raise ApiError(403, "training_disabled", "training and the lab are switched off on "
+                           "this server")
+        lab.cancel()
+        return _lab_state()
+
+    @app.get("/api/lab/figures/{name}", tags=["lab"],
+             responses={200: {"content": {"image/png": {}}}, **_errors_doc(404)})
+    def lab_figure(name: str) -> Response:
+        """One figure of the last report, by the name the report lists (never a path)."""
+        path = lab.figure_path(name)
+        if path is None:
+            raise ApiError(404, "unknown_figure", f"the lab report has no figure {name!r}")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise ApiError(404, "unknown_figure", f"the figure {name!r} is gone; run the lab "
+                           "again") from None
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
     return app
 

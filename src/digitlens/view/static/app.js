@@ -859,7 +859,7 @@
   }
 
   // --------------------------------------------------------------------- tabs
-  const tabs = [$("tab-explore"), $("tab-train")];
+  const tabs = [$("tab-explore"), $("tab-train"), $("tab-lab")];
   function selectTab(tab) {
     for (const t of tabs) {
       const on = t === tab;
@@ -868,6 +868,7 @@
     }
     $("modelbar").hidden = tab !== tabs[0];
     if (tab === tabs[1]) drawCharts();
+    if (tab === tabs[2]) loadLab();
   }
   tabs.forEach((t, i) => {
     t.addEventListener("click", () => selectTab(t));
@@ -875,6 +876,59 @@
       const d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
       if (d) { const n = tabs[(i + d + tabs.length) % tabs.length]; selectTab(n); n.focus(); }
     });
+  });
+
+  // ------------------------------------------------------------------ the activation lab
+  const lab = { timer: null, shownAt: null };
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const STATUS_CLASS = { "supported": "supported", "supported only when": "when", "not supported here": "not" };
+  async function loadLab() {
+    let st;
+    try { st = await api("/api/lab"); } catch (err) { $("lab-status").textContent = err.message; return; }
+    renderLab(st);
+    clearTimeout(lab.timer);
+    if (st.run && st.run.state === "running") lab.timer = setTimeout(loadLab, 700);
+  }
+  function renderLab(st) {
+    const run = st.run, running = !!run && run.state === "running";
+    $("btn-lab").disabled = !st.enabled || running;
+    $("btn-lab-cancel").disabled = !st.enabled || !running;
+    $("btn-lab").textContent = st.report ? "Run the quick lab again" : "Run the quick lab";
+    $("lab-where").textContent = `the same runs as \`${st.command}\`; finished runs are kept, so running it again is instant`;
+    let status;
+    if (running) status = `Running: ${run.done} of ${run.total || "?"} networks trained${run.label ? ` (last: ${run.label})` : ""}…`;
+    else if (run && run.state !== "completed") status = run.message;
+    else if (st.error) status = st.error;
+    else if (st.report) status = `Measured on ${st.report.n_train} training digits, ${plural(st.report.epochs, "epoch")}, ${plural(st.report.seeds, "seed")} per setting${run ? ` — ${run.message}` : ""}.`;
+    else status = st.enabled ? "No lab results yet. The quick lab trains a few hundred small networks in about a minute." :
+      `The lab is switched off on this server. Run \`${st.command}\` in a terminal, or ask for it to be switched on.`;
+    $("lab-status").textContent = status;
+    $("lab-status").dataset.state = running ? "running" : (run ? run.state : (st.report ? "report" : "none"));
+    $("lab-bar").style.width = running && run.total ? `${(100 * run.done / run.total).toFixed(1)}%` : (st.report && !running ? "100%" : "0");
+    const box = $("lab-verdicts");
+    const key = st.report ? `${st.report.seconds}|${st.report.verdicts.length}|${st.report.figures.join(",")}` : null;
+    if (key === lab.shownAt) return;   // unchanged: keep the figures as they are
+    lab.shownAt = key;
+    box.replaceChildren();
+    if (!st.report) return;
+    for (const v of st.report.verdicts) {
+      const figs = el("div", { class: "figs" }, ...(v.figures || []).map((f) =>
+        el("img", { src: `/api/lab/figures/${encodeURIComponent(f)}?v=${encodeURIComponent(st.report.seconds)}`, alt: `figure: ${f.replace(/_/g, " ")}`, loading: "lazy" })));
+      box.append(el("article", { class: "verdict", "data-verdict": v.id },
+        el("h3", { text: v.rule }),
+        el("p", {}, el("span", { class: `status ${STATUS_CLASS[v.status] || ""}`, text: v.status }), v.headline),
+        el("details", {}, el("summary", { text: "the numbers" }), el("p", { text: v.text }),
+          v.measurement ? el("p", { class: "muted small", text: `Measured: ${v.measurement}` }) : null),
+        figs));
+    }
+  }
+  $("btn-lab").addEventListener("click", async () => {
+    try { renderLab(await api("/api/lab/run", { method: "POST" })); } catch (err) { $("lab-status").textContent = err.message; }
+    loadLab();
+  });
+  $("btn-lab-cancel").addEventListener("click", async () => {
+    try { renderLab(await api("/api/lab/cancel", { method: "POST" })); } catch (err) { $("lab-status").textContent = err.message; }
+    loadLab();
   });
 
   // ------------------------------------------------------------------ training
