@@ -465,5 +465,10 @@ def test_explanation_json_round_trip(trained, digits):
     refs = {i for u in d["units"]["units"] for i in u["top_examples"]}
     refs |= {n["index"] for n in d["nearest"]["examples"]}
     assert refs <= {ex["index"] for ex in d["examples"]}
+    for ex in d["examples"]:  # training digits travel as 8-bit PNGs, exactly
+        assert ex["image"].startswith("data:image/png;base64,") and len(ex["image"]) < 1200
+        np.testing.assert_allclose(back.examples[ex["index"]].image,
+                                   digits.x_train[ex["index"], 0], atol=1e-7)
+        assert ex["label"] == digits.y_train[ex["index"]]
     with pytest.raises(ValueError, match="version"):
         Explanation.from_dict({**d, "version": 99})

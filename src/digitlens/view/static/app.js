@@ -112,7 +112,14 @@
     ctx.putImageData(img, 0, 0);
     return canvas;
   }
-  const grayImage = (canvas, grid) => paint(canvas, grid, (v) => { const g = 255 * Math.max(0, Math.min(1, v)); return [g, g, g]; });
+  /** A gray image into a canvas: rows of intensities in [0, 1], or a PNG data URL (training digits). */
+  function grayImage(canvas, grid) {
+    if (typeof grid !== "string") return paint(canvas, grid, (v) => { const g = 255 * Math.max(0, Math.min(1, v)); return [g, g, g]; });
+    const im = new Image();
+    im.onload = () => { canvas.width = im.width; canvas.height = im.height; canvas.getContext("2d").drawImage(im, 0, 0); };
+    im.src = grid;
+    return canvas;
+  }
   function signedMap(canvas, grid, under = null) {
     const m = maxAbs(grid);
     return paint(canvas, grid, (v, x, y) => {
