@@ -697,9 +697,11 @@ class Explanation:
         return d
 
     def to_json(self) -> str:
-        import json
+        """:meth:`to_dict` as compact JSON text (orjson: ~10x faster than :mod:`json` on the
+        thousands of numbers an explanation holds)."""
+        import orjson
 
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return orjson.dumps(self.to_dict()).decode("utf-8")
 
     # ---------------------------------------------------------------------------- display
     def summary(self) -> str:
