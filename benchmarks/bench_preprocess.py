@@ -2,14 +2,16 @@
 
 Inputs, all encoded files so decoding is included (as in ``digitlens predict`` and the web page):
 
-- ``canvas 280``: a 280x280 RGBA PNG like the web page's canvas (anti-aliased black strokes on
+- ``page 140``: the 140x140 opaque RGBA PNG the web page sends on every stroke;
+- ``canvas 280``: a 280x280 RGBA PNG like a drawing app's canvas (anti-aliased black strokes on
   transparent pixels) — the target is under 10 ms;
+- ``ruled 320``: a 320x320 JPEG photo of a digit on ruled notebook paper (the lines are removed);
 - ``photo 1000``: a 1000x1000 JPEG "photo" of a digit (``synthetic_photo``: lighting gradient,
   noise, blur, dust);
 - ``photo 12MP``: a 4000x3000 JPEG, a phone camera's size;
 - ``mnist 28``: one bundled digit as a (28, 28) array (the training-data path).
 
-For each: ``digitlens`` is ``preprocess(data)``, all ten steps; ``plain`` is what a naive app
+For each: ``digitlens`` is ``preprocess(data)``, every step; ``plain`` is what a naive app
 does — Pillow decode, grayscale, ``resize((28, 28))``; ``decode`` is Pillow's decode and
 grayscale conversion alone, the floor any pipeline pays.  Rounds are interleaved and the best
 and median of ``--repeats`` are reported; ratios (digitlens / plain) are from the same run.
@@ -51,6 +53,15 @@ def canvas_png(digit: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def page_png(digit: np.ndarray) -> bytes:
+    """What the web page sends now: its board at half size, 140x140, white ink on black, as
+    Chromium exports a canvas (RGBA, every pixel opaque)."""
+    im = Image.fromarray(np.uint8(np.rint(digit * 255))).resize((140, 140), Image.BILINEAR)
+    buf = io.BytesIO()
+    im.convert("RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def big_jpeg(digit: np.ndarray, rng, size) -> bytes:
     return synthetic_photo(digit, rng, page=size, quality=85)
 
@@ -81,7 +92,9 @@ def bench_speed(repeats: int) -> None:
     rng = np.random.default_rng(0)
     digit = d.x_test[0, 0]
     inputs = {
+        "page 140": page_png(digit),
         "canvas 280": canvas_png(digit),
+        "ruled 320": synthetic_photo(digit, rng, page=(320, 320), quality=85, ruled="lines"),
         "photo 1000": big_jpeg(digit, rng, (1000, 1000)),
         "photo 12MP": big_jpeg(digit, rng, (3000, 4000)),
         "mnist 28": digit,
