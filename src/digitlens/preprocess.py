@@ -531,7 +531,8 @@ def _ruled_lines(a: np.ndarray, paper: float, noise: float, axis: int):
     2. Of that, only thin pixels count: those in a run across the axis of at most 3 pixels or
        3 % of the other side (a line is thin; a drawn stroke usually is not).
     3. Thin pieces that span ``LINE_SPAN`` of the picture are lines (pieces less than half the
-       picture apart along the axis count as one: a thick stroke crossing a line cuts it).
+       picture apart along the axis and 4 pixels across it count as one: a thick stroke
+       crossing a line cuts it).
        Strokes can join several lines into one piece, so each piece counts as many lines as its
        typical cross-section has runs.
 
@@ -565,9 +566,11 @@ def _ruled_lines(a: np.ndarray, paper: float, noise: float, axis: int):
     if thin.sum() < MIN_LINES * LINE_SPAN * length:     # too few thin pixels for the lines
         return removal, levels
     # a line is cut where a thick stroke crosses it: pieces up to half the picture apart along
-    # the axis belong together (the dilation only decides what is connected; only thin pixels
-    # are ever removed)
-    joined = ndi.maximum_filter1d(thin.view(np.uint8), size=max(3, length // 2), axis=axis)
+    # the axis, and up to 4 pixels across it (a line tilted 3 degrees drifts 4 pixels across a
+    # 75-pixel stroke), belong together.  The dilation only decides what is connected; only
+    # thin pixels are ever removed.
+    size = (9, max(3, length // 2)) if axis == 1 else (max(3, length // 2), 9)
+    joined = ndi.maximum_filter(thin.view(np.uint8), size=size)
     labels, n = ndi.label(joined, structure=np.ones((3, 3), dtype=bool))
     labels *= thin
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
