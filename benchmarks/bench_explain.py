@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import os
 import sys
 import time
 
@@ -200,7 +199,7 @@ def main() -> None:
         r95 = p95 / np.percentile(captum, 95)
         print(f"ratio ours core / captum: p50 {r50:.2f}x, p95 {r95:.2f}x (below 1: ours faster)")
         u, c = np.unique(steps_used, return_counts=True)
-        print(f"integrated gradients n_steps used: "
+        print("integrated gradients n_steps used: "
               + ", ".join(f"{int(k)}: {int(v)} digits" for k, v in zip(u, c))
               + f"; worst completeness error {worst_rel:.3%} (class), {worst_gap_rel:.3%} (gap)")
 

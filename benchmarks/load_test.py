@@ -237,11 +237,12 @@ def main(argv=None) -> int:
         for detail, res in floors:
             # with every client always waiting, the cores are busy all the time: each request
             # waits for the CPU work of all the clients' requests, spread over the cores
-            floor = args.clients * (res["server_cpu_ms"] + res["client_cpu_ms"]) / os.cpu_count()
+            cpu = res["server_cpu_ms"] + res["client_cpu_ms"]
+            floor = args.clients * cpu / os.cpu_count()
             if np.isfinite(floor):
                 print(f"{detail}: the CPU work alone puts the mean latency at >= {floor:.0f} ms "
-                      f"here ({args.clients} clients x {res['server_cpu_ms'] + res['client_cpu_ms']:.1f}"
-                      f" ms of server + client CPU per request / {os.cpu_count()} cores)")
+                      f"here ({args.clients} clients x {cpu:.1f} ms of server + client CPU per "
+                      f"request / {os.cpu_count()} cores)")
         return 1 if worst else 0
     finally:
         if proc is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import digitlens as dl
 from digitlens.explain import attribution as A
 
 torch = pytest.importorskip("torch")

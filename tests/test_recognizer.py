@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import digitlens as dl
 from digitlens.nn.checkpoint import CheckpointError, save_model
 from digitlens.recognizer import DEFAULT_METHODS, Recognizer
 

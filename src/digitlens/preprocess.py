@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
