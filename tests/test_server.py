@@ -137,7 +137,8 @@ def test_openapi_documents_every_endpoint_and_the_explain_body(client):
     paths = spec["paths"]
     for p in ("/api/health", "/api/models", "/api/explain", "/api/digits/random", "/api/train",
               "/api/train/{job_id}", "/api/train/{job_id}/events", "/api/train/{job_id}/cancel",
-              "/api/models/{name}/units/{layer}/{unit}"):
+              "/api/models/{name}/units/{layer}/{unit}", "/api/lab", "/api/lab/run",
+              "/api/lab/cancel", "/api/lab/figures/{name}"):
         assert p in paths, p
     ref = client.get("/api")  # the same, readable offline
     assert ref.status_code == 200 and ref.headers["content-type"].startswith("text/html")
