@@ -130,7 +130,7 @@ def serve(
     if not is_loopback(host):
         err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
                           f"this computer on port {port} can use the page"
-                          + (" and train models" if allow_training else "")
+                          + (" and train models or run the activation lab" if allow_training else "")
                           + ". Use --host 127.0.0.1 to keep it private"
                           + ("" if not allow_training else ", or --no-allow-training") + ".",
                           highlight=False, soft_wrap=True)
