@@ -367,6 +367,7 @@ def test_cli_runs_a_study_writes_the_report_and_resumes(tmp_path, monkeypatch):
     from digitlens.cli import app
 
     monkeypatch.setitem(ex.PRESETS, "quick", dataclasses.replace(TINY, name="quick"))
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path / "home"))   # a fresh run cache
     out = tmp_path / "lab"
     runner = CliRunner()
     first = runner.invoke(app, ["lab", "output", "--quick", "--out", str(out), "--workers", "1"])
@@ -380,6 +381,7 @@ def test_cli_runs_a_study_writes_the_report_and_resumes(tmp_path, monkeypatch):
     assert "verdicts" in first.output and "supported" in first.output
     n = len(ex.output_study(TINY))
     assert f"{n} runs computed, 0 taken from the cache" in words(first.output)
+    assert len(list((tmp_path / "home" / "lab" / "runs").glob("*.json"))) == n
     second = runner.invoke(app, ["lab", "output", "--quick", "--out", str(out)])
     assert second.exit_code == 0, second.output
     assert f"0 runs computed, {n} taken from the cache" in words(second.output)

@@ -129,3 +129,32 @@ def test_lab_is_off_with_training_and_a_damaged_result_is_reported(client_for, t
     (tmp_path / "lab" / "result.json").write_text("{not json")
     state = c.get("/api/lab").json()
     assert state["report"] is None and "could not be read" in state["error"]
+
+
+def test_the_page_reuses_the_runs_digitlens_lab_computed(tmp_path, monkeypatch, trained):
+    # the command line and the page share <DIGITLENS_HOME>/lab/runs: what one ran, the other
+    # takes from the cache
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from digitlens import experiments as ex
+    from digitlens.cli import app as cli_app
+
+    tiny = ex.get_preset("quick", seeds=2, epochs=1, n_train=200, n_test=100, widths=(4, 16),
+                         depths=(1, 2), bench_rounds=1)
+    monkeypatch.setitem(ex.PRESETS, "quick", dataclasses.replace(tiny, name="quick"))
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path / "home"))
+    r = CliRunner().invoke(cli_app, ["lab", "output", "--quick", "--out", str(tmp_path / "cli"),
+                                     "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    app = create_app(Recognizer({"mlp": trained("mlp")}), default_model="mlp")
+    app.state.lab.max_workers = 1
+    with TestClient(app) as c:
+        assert c.post("/api/lab/run").status_code == 202
+        run = app.state.lab.wait(120)
+        assert run.state == "completed", run.message
+        assert run.cached == len(ex.output_study("quick")) and run.total == len(ex.lab_study())
+        report = c.get("/api/lab").json()["report"]
+        assert report["study"] == "all" and report["n_train"] == 200
+    assert (tmp_path / "home" / "lab" / "all-quick" / "report.md").is_file()

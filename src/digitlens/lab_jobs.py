@@ -2,8 +2,9 @@
 
 :class:`LabRunner` runs one study (by default ``lab_study("quick")``, the same runs as
 ``digitlens lab all --quick``) in a background thread with :func:`digitlens.experiments.run_study`,
-keeping finished runs in ``<out_dir>/runs`` (so a cancelled or interrupted study resumes where it
-stopped, and a finished one is never recomputed), then writes the report, its figures and
+keeping finished runs in its cache folder (so a cancelled or interrupted study resumes where it
+stopped, and a finished one is never recomputed; the server shares the folder with
+``digitlens lab``), then writes the report, its figures and
 ``result.json`` into ``out_dir`` with :func:`digitlens.lab_report.write_report`.
 
 :meth:`LabRunner.report` reads that ``result.json`` back and judges every rule of thumb again
@@ -58,15 +59,18 @@ class LabRunner:
 
     Parameters
     ----------
-    out_dir : where the report, figures, ``result.json`` and the run cache (``runs/``) live.
+    out_dir : where the report, figures and ``result.json`` go.
+    cache_dir : finished runs (default ``out_dir/runs``); runs are keyed by their spec and the
+        engine's code, so one folder can serve every study (``digitlens lab`` uses the same).
     study : a callable returning the :class:`~digitlens.experiments.Study` to run (default:
         ``lab_study("quick")``, every rule of thumb; under a minute on 2 cores).
     max_workers : worker processes for the runs.
     """
 
     def __init__(self, out_dir, *, study: Callable[[], Any] | None = None,
-                 max_workers: int = 2) -> None:
+                 max_workers: int = 2, cache_dir=None) -> None:
         self.out_dir = Path(out_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.out_dir / "runs"
         self._study = study
         self.max_workers = int(max_workers)
         self._lock = threading.Lock()
@@ -122,7 +126,7 @@ class LabRunner:
         try:
             study = self._study() if self._study is not None else ex.lab_study("quick")
             run.total = len(study)
-            result = ex.run_study(study, cache_dir=self.out_dir / "runs",
+            result = ex.run_study(study, cache_dir=self.cache_dir,
                                   max_workers=self.max_workers, progress=on_progress)
             write_report(result, self.out_dir)
         except _Cancelled:

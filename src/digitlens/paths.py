@@ -26,3 +26,9 @@ def models_dir() -> Path:
 
 def model_path(name: str) -> Path:
     return models_dir() / f"{name}.npz"
+
+
+def lab_runs_dir() -> Path:
+    """The activation lab's finished runs (``<home>/lab/runs``), shared by ``digitlens lab`` and
+    the web page: a run is keyed by its spec and the engine's code, so any study reuses it."""
+    return home() / "lab" / "runs"

@@ -1,8 +1,9 @@
 """``digitlens lab activations | output | all``: the activation lab, from the command line.
 
 A thin shell over :mod:`digitlens.experiments` (the runs) and :mod:`digitlens.lab_report`
-(verdicts, Markdown, figures).  Finished runs are cached in ``<out>/runs``; run the same command
-again after an interruption and it picks up where it stopped.
+(verdicts, Markdown, figures).  Finished runs are cached in ``<DIGITLENS_HOME>/lab/runs``
+(shared with the web page's Activation lab); run the same command again after an interruption
+and it picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def _run(study_name: str, quick: bool, out: Optional[Path], seeds: Optional[int]
     if not 1 <= workers <= 256:
         raise UserError(f"--workers must be between 1 and 256, got {workers}")
     study = ex.STUDIES[study_name](preset, seeds=seeds)
+    from .. import paths
+
     out = out if out is not None else Path("digitlens-lab") / f"{study_name}-{preset}"
-    cache = out / "runs"
+    cache = paths.lab_runs_dir()  # shared with the web page's lab: what one ran, the other reuses
     p = study.preset
     console.print(f"[bold]activation lab[/]: {study_name} study, {preset} preset — {len(study)} "
                   f"runs ({p.seeds} seeds, {p.epochs} epochs on {p.n_train:,} digits), "

@@ -392,7 +392,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         from .. import paths
         from ..lab_jobs import LabRunner
 
-        lab = LabRunner(paths.home() / "lab" / "all-quick")
+        lab = LabRunner(paths.home() / "lab" / "all-quick", cache_dir=paths.lab_runs_dir())
     if jobs is None:
         jobs = TrainingJobs(on_trained=registry.put)
     elif jobs.on_trained is None:
