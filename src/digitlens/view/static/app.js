@@ -293,10 +293,12 @@
   let timer = null, timerDue = Infinity, dirty = false;
   function scheduleUpdate(delay) {
     const due = performance.now() + delay;
-    if (timer !== null && timerDue <= due) return;   // an earlier update is already planned
-    clearTimeout(timer);
-    timerDue = due;
-    timer = setTimeout(() => { timer = null; timerDue = Infinity; sendUpdate(); }, delay);
+    if (timer === null || timerDue > due) {          // else an earlier update is already planned
+      clearTimeout(timer);
+      timerDue = due;
+      timer = setTimeout(() => { timer = null; timerDue = Infinity; sendUpdate(); }, delay);
+    }
+    setBusy();  // a planned update counts as busy (the pen may lift after the last answer came)
   }
   function setBusy() {
     document.body.dataset.busy = (state.stats.inFlight > 0 || timer !== null || dirty) ? "1" : "0";
@@ -304,7 +306,7 @@
 
   async function sendUpdate() {
     if (state.stats.inFlight > 0) { dirty = true; setBusy(); return; }
-    if (!state.model) return;
+    if (!state.model) { setBusy(); return; }
     dirty = false;
     state.stats.inFlight++; state.stats.requests++;
     state.stats.maxInFlight = Math.max(state.stats.maxInFlight, state.stats.inFlight);
