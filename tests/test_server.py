@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 import digitlens as dl
+from digitlens.explain.explanation import Example
 from digitlens.nn.checkpoint import save_model
 from digitlens.preprocess import SWITCHES
 from digitlens.recognizer import Recognizer
@@ -452,7 +453,8 @@ def test_first_layer_unit_shows_its_weights_bias_and_top_digits(client, trained,
     for t in tops[:3]:
         x = digits.x_train[t["index"]]
         assert t["label"] == int(digits.y_train[t["index"]])
-        np.testing.assert_allclose(t["image"], x[0], atol=1e-3)
+        assert t["image"].startswith("data:image/png;base64,")       # exact 8-bit pixels
+        np.testing.assert_allclose(Example.from_dict(t).image, x[0], atol=1e-7)
         tr = model.forward(x[None], trace=True)
         assert t["activation"] == pytest.approx(float(tr.layers[2].output[0, j]), rel=1e-4)
 

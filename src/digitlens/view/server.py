@@ -818,7 +818,7 @@ class _Explainer:
 
     def unit(self, name: str, layer: int, unit: int, image) -> dict[str, Any]:
         from ..explain import contrast as C
-        from ..explain.explanation import image_list, map_list, num
+        from ..explain.explanation import Example, map_list, num
 
         model, _ = self.registry.get(name)
         rec = self.registry.rec
@@ -883,9 +883,9 @@ class _Explainer:
         elif _last_hidden_dense(model, atlas.hidden_layer) == layer:
             acts, top = atlas.hidden[:, unit], atlas.hidden_top[unit]
         if top is not None:
-            out["top_examples"] = [{"index": int(i), "label": int(atlas.y[i]),
-                                    "activation": num(float(acts[i])),
-                                    "image": image_list(atlas.x[i, 0])} for i in top[:8]]
+            # as in explanations: training digits travel as 8-bit PNG data URLs (exact)
+            out["top_examples"] = [{**Example(int(i), int(atlas.y[i]), atlas.x[i, 0]).to_dict(),
+                                    "activation": num(float(acts[i]))} for i in top[:8]]
         return out
 
 
