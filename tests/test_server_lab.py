@@ -9,6 +9,7 @@ import warnings
 import pytest
 
 from digitlens.lab_jobs import LabRunner
+from digitlens.training_jobs import TrainingJobs
 from digitlens.recognizer import Recognizer
 from digitlens.view.server import create_app
 
@@ -34,13 +35,14 @@ def gated(tiny_study):
 
 
 @pytest.fixture
-def client_for(tmp_path, trained, tiny_study):
+def client_for(tmp_path, trained, tiny_study, digits):
     clients = []
 
     def make(study=tiny_study, training=True):
         runner = LabRunner(tmp_path / "lab", study=study, max_workers=1)
         app = create_app(Recognizer({"mlp": trained("mlp")}), default_model="mlp",
-                         training=training, lab=runner)
+                         training=training, lab=runner,
+                         jobs=TrainingJobs(data=digits, save=False))   # nothing written
         c = TestClient(app)
         c.__enter__()
         clients.append(c)
@@ -158,3 +160,18 @@ def test_the_page_reuses_the_runs_digitlens_lab_computed(tmp_path, monkeypatch, 
         report = c.get("/api/lab").json()["report"]
         assert report["study"] == "all" and report["n_train"] == 200
     assert (tmp_path / "home" / "lab" / "all-quick" / "report.md").is_file()
+
+
+def test_one_heavy_job_at_a_time_training_or_the_lab(client_for, gated, digits):
+    gate = threading.Event()
+    c, runner = client_for(gated(gate))
+    assert c.post("/api/lab/run").status_code == 202
+    r = c.post("/api/train", json={"model": "logistic", "epochs": 1})
+    assert r.status_code == 409 and r.json()["error"] == "lab_busy"
+    gate.set()
+    assert runner.wait(120).state == "completed"
+    job = c.post("/api/train", json={"model": "logistic", "epochs": 30})
+    assert job.status_code == 202
+    r = c.post("/api/lab/run")
+    assert r.status_code == 409 and r.json()["error"] == "training_busy"
+    c.post(f"/api/train/{job.json()['id']}/cancel")

@@ -622,6 +622,10 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         if not training:
             raise ApiError(403, "training_disabled", "training is switched off on this server")
         registry.check_name(req.model)
+        if lab.current is not None and lab.current.state == "running":
+            # one heavy job at a time: the lab's runs already keep both cores busy
+            raise ApiError(409, "lab_busy", "the activation lab is running; train when it has "
+                           "finished (or cancel it)")
         try:
             job = jobs.start(req.model, epochs=req.epochs, seed=req.seed)
         except JobConflict as e:
@@ -713,6 +717,9 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         if not training:
             raise ApiError(403, "training_disabled", "training and the lab are switched off on "
                            "this server")
+        if jobs.running() is not None:
+            raise ApiError(409, "training_busy", "a model is training; run the lab when it has "
+                           "finished (or cancel it)")
         try:
             lab.start()
         except JobConflict as e:
