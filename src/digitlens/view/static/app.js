@@ -909,7 +909,7 @@
     else if (run && run.state !== "completed") status = run.message;
     else if (st.error) status = st.error;
     else if (st.report) status = `Measured on ${st.report.n_train} training digits, ${plural(st.report.epochs, "epoch")}, ${plural(st.report.seeds, "seed")} per setting${run ? ` — ${run.message}` : ""}.`;
-    else status = st.enabled ? "No lab results yet. The quick lab trains a few hundred small networks in about a minute." :
+    else status = st.enabled ? `No lab results yet. The quick lab trains about 200 small networks in under a minute (instantly if \`${st.command}\` already ran them).` :
       `The lab is switched off on this server. Run \`${st.command}\` in a terminal, or ask for it to be switched on.`;
     $("lab-status").textContent = status;
     $("lab-status").dataset.state = running ? "running" : (run ? run.state : (st.report ? "report" : "none"));
