@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..nn.model import Sequential
+from ..nn.model import Sequential, input_gradient_through
 from .explanation import Attribution
 
 IG_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
@@ -290,13 +290,6 @@ def _run(layers, a: np.ndarray):
     return a, caches
 
 
-def _back(layers, d: np.ndarray, caches) -> np.ndarray:
-    """Backward through ``layers`` (the layers' own backward); returns the input gradient."""
-    for i in range(len(layers) - 1, -1, -1):
-        d = layers[i].input_grad(d, caches[i])
-    return d
-
-
 def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_steps: int,
              rule: str, batch_size: int, fast: bool = True):
     """One quadrature of the path integral for each direction (row) of ``C`` ``(m, K)``:
@@ -327,7 +320,7 @@ def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_s
         z, caches = _run(rest, chunk)  # z: (n, K) logits, one forward for every direction
         n_path = min(n_steps - i, len(chunk))  # rows of this chunk that are path points
         for j, c in enumerate(C):
-            g = _back(rest, np.broadcast_to(c.astype(model.dtype), z.shape).copy(), caches)
+            g = input_gradient_through(rest, np.broadcast_to(c.astype(model.dtype), z.shape).copy(), caches)
             if n_path > 0:
                 # (n_path,) · (n_path, *p) -> (*p)
                 totals[j] += np.tensordot(w[i:i + n_path], g[:n_path].astype(np.float64), axes=1)
@@ -339,7 +332,7 @@ def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_s
         if k:
             # the prefix is linear: its input gradient is the same at every point, so one backward
             # pass of the weighted sum gives Σ_k w_k ∂s/∂x (x_k)
-            total = _back(head, total[None].astype(model.dtype), cache_x)[0].astype(np.float64)
+            total = input_gradient_through(head, total[None].astype(model.dtype), cache_x)[0].astype(np.float64)
         out.append((_to_map(model, diff[0] * total), float(scores[-2, j]), float(scores[-1, j])))
     return out
 

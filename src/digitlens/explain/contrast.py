@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.model import Sequential
-from .attribution import (as_input, class_index, class_logits, class_probabilities, direction,
-                          image_shape, integrated_gradients, score_and_grad)
+from ..nn.model import Sequential, input_gradient_through
+from .attribution import (_run, as_input, class_index, class_logits, class_probabilities,
+                          direction, image_shape, integrated_gradients, score_and_grad)
 from .explanation import Attribution, Counterfactual, UnitContrast, UnitTerm
 
 REGIONS_V = ("top", "middle", "bottom")
@@ -70,16 +70,10 @@ def unit_input_gradients(model: Sequential, x: np.ndarray, index: int,
     n = len(units)
     if n == 0:
         return np.zeros((0,) + image_shape(model))
-    a = np.repeat(X, n, axis=0)  # (n, *in)
-    caches = []
-    for layer in model.layers[:index]:
-        a, cache = layer.forward(a)
-        caches.append(cache)
+    a, caches = _run(model.layers[:index], np.repeat(X, n, axis=0))  # a: (n, *layer input)
     d = np.zeros_like(a).reshape(n, -1)  # (n, D)
     d[np.arange(n), units] = 1.0
-    d = d.reshape(a.shape)
-    for i in range(index - 1, -1, -1):
-        d = model.layers[i].input_grad(d, caches[i])
+    d = input_gradient_through(model.layers[:index], d.reshape(a.shape), caches)
     g = np.asarray(d, dtype=np.float64).reshape((n,) + model.input_shape)
     if g.ndim == 4:
         g = g.sum(axis=1)  # (n, H, W)

@@ -93,6 +93,16 @@ class Trace:
     output: np.ndarray | None = None  # the output function applied to the logits
 
 
+def input_gradient_through(layers, d: np.ndarray, caches) -> np.ndarray:
+    """Backpropagate ``d`` through ``layers`` (the last first, each with its cache from the
+    forward pass) asking each only for its input gradient (:meth:`Layer.input_grad`); returns
+    the gradient w.r.t. the first layer's input.  ``layers`` may be any run of a model's layers
+    (an explanation splits a model into parts)."""
+    for layer, cache in zip(reversed(layers), reversed(caches)):
+        d = layer.input_grad(d, cache)
+    return d
+
+
 class Sequential:
     """Layers in order.  Build one with :func:`digitlens.nn.zoo.build_model` or directly::
 
@@ -283,10 +293,7 @@ class Sequential:
         """Only the ``dx`` of :meth:`backward`: the gradient w.r.t. the input, without computing
         any parameter gradient (what attributions need; about half the work of a conv layer's
         backward)."""
-        d = dout
-        for i in range(len(self.layers) - 1, -1, -1):
-            d = self.layers[i].input_grad(d, caches[i])
-        return d
+        return input_gradient_through(self.layers, dout, caches)
 
     def _backward(self, dout, caches, *, need_input_grad: bool):
         """The backward pass; without ``need_input_grad`` it stops at the first layer that has
