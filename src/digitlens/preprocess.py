@@ -333,6 +333,14 @@ def _sample(a: np.ndarray, limit: int = 40_000) -> np.ndarray:
     return a[::stride, ::stride]
 
 
+def _median_spread(v: np.ndarray) -> tuple[float, float]:
+    """``(median, robust spread)`` of the values ``v``: the spread is 1.4826 x the median
+    absolute deviation, which equals the standard deviation for Gaussian noise but ignores the
+    few far values (ink among paper pixels)."""
+    med = float(np.median(v))
+    return med, 1.4826 * float(np.median(np.abs(v - med)))
+
+
 def _border(a: np.ndarray) -> np.ndarray:
     h, w = a.shape
     f = max(1, int(round(0.04 * min(h, w))))
@@ -431,9 +439,7 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
             break
         coef = _least_squares(design[paper], y[paper])                  # (k,)
         r = y - design @ coef                                         # (sh*sw,)
-        rp = r[paper]
-        med = float(np.median(rp))
-        spread = 1.4826 * float(np.median(np.abs(rp - med)))
+        med, spread = _median_spread(r[paper])
         new = r <= med + 2.5 * spread + 0.01
         if np.array_equal(new, paper):
             break
@@ -467,9 +473,7 @@ def _flatten_lighting(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     # Paper now sits around 0 with its noise on both sides.  Clipping at 0 would hide half of
     # that noise and make the next step underestimate it; lifting the paper to 3 x noise keeps
     # (almost) all of it visible.
-    rs = _sample(resid)
-    med = float(np.median(rs))
-    noise = 1.4826 * float(np.median(np.abs(rs - med)))
+    med, noise = _median_spread(_sample(resid))
     lift = 3 * noise - med
     out = np.clip(resid + lift, 0.0, 1.0)
     numbers.update(noise=_r(noise), lift=_r(lift))
@@ -510,14 +514,6 @@ unless the picture is cropped to the digit)."""
 MIN_LINES = 2
 """Lines are removed only when at least this many run the same way: ruled or squared paper has
 many, while one long thin stroke can be a tightly cropped 7's bar."""
-
-
-def _paper_stats(a: np.ndarray) -> tuple[float, float]:
-    """The paper's level and noise: median and robust spread (1.4826 x MAD) of a sample of the
-    pixels (ink covers well under half of a picture of a digit)."""
-    s = _sample(a)
-    paper = float(np.median(s))
-    return paper, 1.4826 * float(np.median(np.abs(s - paper)))
 
 
 def _ruled_lines(a: np.ndarray, paper: float, noise: float, axis: int):
@@ -604,7 +600,7 @@ def _remove_lines(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
 
     Both directions are found on the same picture (removing the horizontal lines first would cut
     the vertical ones at every crossing) and, where they cross, the larger removal is used."""
-    paper, noise = _paper_stats(a)
+    paper, noise = _median_spread(_sample(a))  # ink covers well under half of the picture
     across, lv_h = _ruled_lines(a, paper, noise, axis=1)
     down, lv_v = _ruled_lines(a, paper, noise, axis=0)
     numbers = {"lines_across": len(lv_h), "lines_down": len(lv_v)}
@@ -640,8 +636,7 @@ def _threshold(a: np.ndarray, ctx: dict) -> tuple[np.ndarray, dict, str]:
     paper_px = s if np.mean(s > t_otsu) < 0.5 else s[s <= t_otsu]
     if paper_px.size == 0:
         paper_px = s
-    paper = float(np.median(paper_px))
-    noise = 1.4826 * float(np.median(np.abs(paper_px - paper)))
+    paper, noise = _median_spread(paper_px)
     t = max(t_otsu, paper + 5 * noise + 0.01)
     strong = a > t
     if not strong.any():
