@@ -200,9 +200,11 @@ class Preprocessed:
 
     __str__ = text
 
-    def to_dict(self, max_side: int = 192, decimals: int = 4) -> dict[str, Any]:
-        """JSON-able form for the web page: ``image`` as 28 lists of 28 floats, ``steps`` with
-        their images as PNG data URLs (reduced to ``max_side`` pixels)."""
+    def to_dict(self, max_side: int = 192, decimals: int = 4, *, grid: bool = True
+                ) -> dict[str, Any]:
+        """JSON-able form for the web page: ``image`` as 28 lists of 28 floats (left out with
+        ``grid=False``), ``steps`` with their images as PNG data URLs (reduced to ``max_side``
+        pixels)."""
         steps, last = [], (None, None)
         for s in self.steps:
             if s.image is last[0]:  # unchanged by this step (switched off, nothing to do):
@@ -211,8 +213,10 @@ class Preprocessed:
                 d = s.to_dict(max_side)
             last = (s.image, d["image"])
             steps.append(d)
-        return {"image": np.round(self.image.astype(np.float64), decimals).tolist(),
-                "shape": [SIZE, SIZE], "steps": steps}
+        d = {"shape": [SIZE, SIZE], "steps": steps}
+        if grid:
+            d["image"] = np.round(self.image.astype(np.float64), decimals).tolist()
+        return d
 
     def _repr_html_(self) -> str:
         cells = "".join(
@@ -257,8 +261,12 @@ def png_data_url(image: np.ndarray, max_side: int = 192) -> str:
         k = -(-max(h, w) // max_side)                                # ceil(side / max_side)
         small = Image.fromarray(np.ascontiguousarray(a), mode="F").reduce(k)
         a = np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
-    png = gray_png(np.rint(a * 255).astype(np.uint8))
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return gray_png_url(np.rint(a * 255).astype(np.uint8))
+
+
+def gray_png_url(u8: np.ndarray) -> str:
+    """:func:`gray_png` as a ``data:image/png;base64,`` URL."""
+    return "data:image/png;base64," + base64.b64encode(gray_png(u8)).decode("ascii")
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -991,4 +999,5 @@ def plain_resize(source, **kwargs) -> np.ndarray:
 
 __all__ = ["preprocess", "Preprocessed", "Step", "PreprocessError", "NotAnImageError",
            "TruncatedImageError", "ImageTooLargeError", "NoInkError", "SWITCHES", "TITLES",
-           "format_grid", "compact_grid", "png_data_url", "gray_png", "otsu_threshold", "plain_resize"]
+           "format_grid", "compact_grid", "png_data_url", "gray_png", "gray_png_url", "otsu_threshold",
+           "plain_resize"]

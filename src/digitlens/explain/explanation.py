@@ -279,7 +279,7 @@ class TraceReport:
             v = s.values
             if v is not None and prev is not None and prev.shape == v.shape and \
                     np.array_equal(prev, v):
-                d = {**s.to_dict(values=False), "values": None, "values_same_as": source}
+                d = {**s.to_dict(values=False), "values_same_as": source}
             else:
                 d, source = s.to_dict(), s.index
             prev = v
@@ -576,7 +576,7 @@ class Example:
     def from_dict(cls, d: dict[str, Any]) -> "Example":
         img = d["image"]
         if isinstance(img, str):
-            img = _png_url_pixels(img) / 255.0
+            img = _png_url_pixels(img)
         return cls(d["index"], d["label"], arr(img))
 
 
@@ -584,22 +584,20 @@ class Example:
 def _digit_png(pixels: bytes, h: int, w: int) -> str:
     """A (h, w) uint8 image's bytes as a PNG data URL (cached: the same training digits come back
     in explanation after explanation)."""
-    from ..preprocess import gray_png
+    from ..preprocess import gray_png_url
 
-    u8 = np.frombuffer(pixels, dtype=np.uint8).reshape(h, w)
-    return "data:image/png;base64," + base64.b64encode(gray_png(u8)).decode("ascii")
+    return gray_png_url(np.frombuffer(pixels, dtype=np.uint8).reshape(h, w))
 
 
 def _png_url_pixels(url: str) -> np.ndarray:
-    import io
-
-    from PIL import Image
+    """The gray levels in [0, 1] of a PNG data URL, decoded with the pre-processing's guarded
+    reader (size limits, truncation)."""
+    from ..data.images import load_gray
 
     head, _, data = url.partition(",")
     if head != "data:image/png;base64":
         raise ValueError(f"an example image must be a PNG data URL, got {head[:40]!r}")
-    with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as im:
-        return np.asarray(im.convert("L"), dtype=np.float64)
+    return load_gray(base64.b64decode(data, validate=True))[0]
 
 
 # --------------------------------------------------------------------------------- explanation
@@ -690,11 +688,7 @@ class Explanation:
         """The pre-processing steps as JSON (``Preprocessed.to_dict()`` without its ``image``:
         the explanation's own ``image`` is that grid), or ``None``."""
         pre = self.preprocessing
-        if not hasattr(pre, "to_dict"):
-            return pre
-        d = pre.to_dict()
-        d.pop("image", None)
-        return d
+        return pre.to_dict(grid=False) if hasattr(pre, "to_dict") else pre
 
     def to_json(self) -> str:
         """:meth:`to_dict` as compact JSON text (orjson: ~10x faster than :mod:`json` on the
