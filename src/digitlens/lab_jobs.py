@@ -82,7 +82,7 @@ class LabRunner:
     def start(self) -> LabRun:
         """Start the study; :class:`~digitlens.training_jobs.JobConflict` if one is running."""
         with self._lock:
-            if self._run is not None and self._run.state == "running":
+            if self.running:
                 raise JobConflict("the lab is already running; wait for it or cancel it")
             run = LabRun(uuid.uuid4().hex[:12])
             self._run = run
@@ -93,10 +93,14 @@ class LabRunner:
 
     def cancel(self) -> LabRun | None:
         """Stop the running study after its current runs (finished ones stay cached)."""
-        run = self._run
-        if run is not None and run.state == "running":
-            run._cancel.set()
-        return run
+        if self.running:
+            self._run._cancel.set()
+        return self._run
+
+    @property
+    def running(self) -> bool:
+        """Whether a study is running now."""
+        return self._run is not None and self._run.state == "running"
 
     @property
     def current(self) -> LabRun | None:

@@ -604,9 +604,13 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
                 "pixels": pixels.tolist()}
 
     # -- training ----------------------------------------------------------------------------
+    def _need_training() -> None:
+        if not training:  # a teacher switched the heavy jobs off for a class
+            raise ApiError(403, "training_disabled", "training and the activation lab are "
+                           "switched off on this server")
+
     def _job(job_id: str):
-        if not training:
-            raise ApiError(403, "training_disabled", "training is switched off on this server")
+        _need_training()
         if not _JOB_ID.match(job_id):
             raise ApiError(422, "bad_job_id", "a job id is 12 hexadecimal characters")
         try:
@@ -619,10 +623,9 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     def start_training(req: TrainRequest) -> dict:
         """Start training a zoo model on the bundled digits in the background (one job at a time).
         When it completes, the model is saved and the page uses it from then on."""
-        if not training:
-            raise ApiError(403, "training_disabled", "training is switched off on this server")
+        _need_training()
         registry.check_name(req.model)
-        if lab.current is not None and lab.current.state == "running":
+        if lab.running:
             # one heavy job at a time: the lab's runs already keep both cores busy
             raise ApiError(409, "lab_busy", "the activation lab is running; train when it has "
                            "finished (or cancel it)")
@@ -714,9 +717,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     def lab_run() -> dict:
         """Run the quick lab study in the background (the runs of ``digitlens lab all --quick``;
         finished runs are kept, so running it again only computes what is missing)."""
-        if not training:
-            raise ApiError(403, "training_disabled", "training and the lab are switched off on "
-                           "this server")
+        _need_training()
         if jobs.running() is not None:
             raise ApiError(409, "training_busy", "a model is training; run the lab when it has "
                            "finished (or cancel it)")
@@ -729,9 +730,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     @app.post("/api/lab/cancel", tags=["lab"], responses=_errors_doc(403))
     def lab_cancel() -> dict:
         """Stop the running study after the runs in progress (finished runs are kept)."""
-        if not training:
-            raise ApiError(403, "training_disabled", "training and the lab are switched off on "
-                           "this server")
+        _need_training()
         lab.cancel()
         return _lab_state()
 
