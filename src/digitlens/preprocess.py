@@ -279,9 +279,9 @@ def gray_png(u8: np.ndarray, level: int = 1) -> bytes:
 
     Written directly (signature, ``IHDR``, one zlib-compressed ``IDAT`` of the rows, each
     behind filter byte 0, ``IEND``; see the PNG specification, sections 5 and 11): the
-    step thumbnails are encoded on every stroke the page sends, and going through Pillow's
-    general-purpose writer cost ~3x more than the compression itself.  zlib ``level`` 1: fast;
-    these images are mostly black."""
+    step thumbnails are encoded on every stroke the page sends, and Pillow's general-purpose
+    writer spends more time setting up than compressing such small images.  zlib ``level`` 1:
+    fast; these images are mostly black."""
     u8 = np.asarray(u8)
     if u8.dtype != np.uint8 or u8.ndim != 2 or 0 in u8.shape:
         raise ValueError(f"need a non-empty (H, W) uint8 array, got {u8.dtype} {u8.shape}")

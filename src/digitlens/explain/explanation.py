@@ -691,8 +691,8 @@ class Explanation:
         return pre.to_dict(grid=False) if hasattr(pre, "to_dict") else pre
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as compact JSON text (orjson: ~10x faster than :mod:`json` on the
-        thousands of numbers an explanation holds)."""
+        """:meth:`to_dict` as compact JSON text (written by orjson, in C: an explanation holds
+        thousands of numbers)."""
         import orjson
 
         return orjson.dumps(self.to_dict()).decode("utf-8")

@@ -818,8 +818,8 @@ class _Explainer:
     def explain_json(self, name: str, image: bytes, options: ExplainOptions) -> bytes:
         """:meth:`explain` serialised (``to_dict`` already gives NaN and inf as ``null``).
 
-        orjson, not :mod:`json`: a live answer holds thousands of numbers and orjson writes them
-        ~10x faster (1.1 ms -> 0.1 ms for a cnn live answer; measured on this 2-core machine)."""
+        orjson, not :mod:`json`: a live answer holds thousands of numbers, and orjson writes
+        them in C, many times faster than the standard library's encoder."""
         return orjson.dumps(self.explain(name, image, options))
 
     def unit(self, name: str, layer: int, unit: int, image) -> dict[str, Any]:
