@@ -3,11 +3,15 @@ photos of test digits are read (almost) as well as the clean digits — unlike a
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from digitlens.data.images import synthetic_photo
 from digitlens.preprocess import plain_resize, preprocess
+
+P = sys.modules["digitlens.preprocess"]  # the module (digitlens.preprocess is also a function)
 
 N_PHOTOS = 300
 
@@ -93,7 +97,6 @@ def _noisy_paper(shape, rng, level=0.05, noise=0.01):
 
 
 def test_remove_lines_subtracts_tilted_lines_and_keeps_the_stroke():
-    P = __import__("sys").modules["digitlens.preprocess"]
     rng = np.random.default_rng(0)
     a = _noisy_paper((240, 300), rng)
     yy, xx = np.mgrid[:240, :300]
@@ -122,7 +125,6 @@ def test_remove_lines_subtracts_tilted_lines_and_keeps_the_stroke():
 
 
 def test_remove_lines_leaves_drawings_digits_and_a_single_thin_bar_alone(digits):
-    P = __import__("sys").modules["digitlens.preprocess"]
     # every bundled digit: nothing removed, the very same array passed on
     for a in digits.x_test[:300, 0]:
         out, numbers, _ = P._remove_lines(a, {})
