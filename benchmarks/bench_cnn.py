@@ -39,7 +39,9 @@ from threadpoolctl import threadpool_limits
 import digitlens as dl
 from digitlens.nn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from digitlens.nn.optim import make_optimizer
-from digitlens.nn.zoo import MODELS, build_model, default_recipe
+from digitlens.nn.zoo import build_model
+from digitlens.training.recipes import default_recipe
+from digitlens.training.recipes import recipe as recipe_of
 
 PHASES = ("augment", "forward", "backward", "step", "epoch")
 
@@ -163,7 +165,7 @@ def main() -> None:
     x, y = d.x_train, d.y_train
     recipe = default_recipe("cnn")
     bs = recipe.batch_size
-    aug = MODELS["cnn"].augment(recipe) if callable(MODELS["cnn"].augment) else None
+    aug = recipe_of("cnn").augment  # the cnn recipe's augmentation
     model = build_model("cnn", np.random.default_rng(0))
     print(f"cnn ({model.n_params:,} parameters), one epoch over {len(x):,} digits, batch {bs}, "
           f"Adam, float32; {args.repeats} repeats; numpy {np.__version__}, torch "

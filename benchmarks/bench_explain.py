@@ -82,9 +82,10 @@ def canvas_png(digit: np.ndarray) -> bytes:
 
 def load_or_train(name: str, epochs: int):
     import digitlens as dl
-    from digitlens import paths
+    from digitlens._util import paths
     from digitlens.nn.checkpoint import load_model
-    from digitlens.nn.zoo import MODELS, default_recipe
+    from digitlens.nn.zoo import MODELS
+    from digitlens.training.recipes import default_recipe
 
     p = paths.model_path(name)
     if p.exists():

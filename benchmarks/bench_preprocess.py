@@ -37,7 +37,7 @@ from PIL import Image
 
 import digitlens as dl
 from digitlens.data.images import synthetic_photo
-from digitlens.preprocess import plain_resize, preprocess
+from digitlens.preprocessing.pipeline import plain_resize, preprocess
 
 
 def canvas_png(digit: np.ndarray) -> bytes:
@@ -128,7 +128,7 @@ def bench_speed(repeats: int) -> None:
 
 
 def bench_robustness(n: int) -> None:
-    from digitlens.nn.zoo import default_recipe
+    from digitlens.training.recipes import default_recipe
 
     d = dl.load_digits()
     rng = np.random.default_rng(0)

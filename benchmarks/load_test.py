@@ -82,7 +82,7 @@ def free_port() -> int:
 def ensure_model(name: str, home: Path | None) -> Path:
     """A DIGITLENS_HOME holding a trained ``name``: the user's cache if it has one, else a
     temporary directory with a quick 1-epoch model."""
-    from digitlens import paths
+    from digitlens._util import paths
 
     if home is None and paths.model_path(name).exists():
         return paths.home()

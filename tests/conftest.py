@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import digitlens as dl
-from digitlens.nn.zoo import default_recipe
+from digitlens.training.recipes import default_recipe
 
 _TRAINED: dict = {}
 
@@ -30,7 +30,7 @@ def train_zoo_model(name: str, epochs: int | None = None, seed: int = 0):
     Returns ``(model, history)``."""
     import dataclasses
 
-    from digitlens.ladder import train_rung
+    from digitlens.training.recipes import train_rung
 
     key = (name, epochs, seed)
     if key not in _TRAINED:
@@ -53,7 +53,7 @@ def trained():
 def tiny_lab_study():
     """A callable making a tiny activation-lab study: every part and rule of the quick one, on
     200 digits for 1 epoch and 2 seeds (about a second, in process)."""
-    from digitlens import experiments as ex
+    from digitlens.lab import experiments as ex
 
     def make():
         p = ex.get_preset("quick", seeds=2, epochs=1, n_train=200, n_test=100, widths=(4, 16),

@@ -48,7 +48,7 @@ def test_explain_a_canvas_png_through_the_pipeline(rec, digits):
 def test_predict_matches_the_model_on_the_preprocessed_image(rec, digits, trained):
     png = canvas_png(digits.x_test[4, 0])
     p = rec.predict(png, model="mlp")
-    from digitlens.preprocess import preprocess
+    from digitlens.preprocessing.pipeline import preprocess
 
     x = preprocess(png).image[None, None]
     np.testing.assert_allclose(p.probabilities, trained("mlp").predict_proba(x)[0], atol=1e-6)
@@ -78,7 +78,7 @@ def test_explain_switches_and_validation(rec, digits):
         rec.explain(x, model="logistic", skip_preprocess=True, methods=["lime"])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         rec.explain(x * 3, model="logistic", skip_preprocess=True)
-    from digitlens.preprocess import PreprocessError
+    from digitlens.preprocessing.pipeline import PreprocessError
 
     with pytest.raises(PreprocessError):
         rec.explain(b"not an image", model="logistic")
@@ -86,7 +86,7 @@ def test_explain_switches_and_validation(rec, digits):
 
 def test_from_cache_loads_trained_models_and_says_how_to_train(tmp_path, monkeypatch, trained):
     monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    from digitlens import paths
+    from digitlens._util import paths
 
     save_model(trained("logistic"), paths.model_path("logistic"))
     r = Recognizer.from_cache(["logistic"])

@@ -28,7 +28,7 @@ import numpy as np
 from .explain import attribution as A
 from .explain import contrast as C
 from .explain import units as U
-from .explain.explanation import Contrast, Example, Explanation
+from .explain.result import Contrast, Example, Explanation
 from .explain.trace import param_summaries
 from .explain.trace import trace as trace_fn
 from .nn.model import Sequential
@@ -97,12 +97,12 @@ class Recognizer:
     # ------------------------------------------------------------------------------ models
     @classmethod
     def from_cache(cls, names: Iterable[str] | None = None, **kwargs) -> "Recognizer":
-        """Load trained zoo models from the user cache (``digitlens.paths.model_path``).
+        """Load trained zoo models from the user cache (``digitlens._util.paths.model_path``).
 
         ``names=None`` loads every zoo model that has been trained; naming one that is not
         trained raises :class:`~digitlens.nn.checkpoint.CheckpointError` saying how to train it.
         """
-        from . import paths
+        from ._util import paths
         from .nn.checkpoint import CheckpointError, load_model
         from .nn.zoo import model_names
 
@@ -199,8 +199,8 @@ class Recognizer:
     def prepare(self, source, *, skip_preprocess: bool = False, **switches):
         """``(image (28, 28) float32, preprocessed or None)`` for any source.
 
-        ``source`` may be a :class:`~digitlens.preprocess.Preprocessed`, anything
-        :func:`~digitlens.preprocess.preprocess` accepts (bytes, path, PIL image, array), or —
+        ``source`` may be a :class:`~digitlens.preprocessing.Preprocessed`, anything
+        :func:`~digitlens.preprocessing.preprocess` accepts (bytes, path, PIL image, array), or —
         with ``skip_preprocess=True`` — an already-prepared 28×28 array in [0, 1].
         """
         if hasattr(source, "image") and hasattr(source, "steps"):
@@ -216,7 +216,7 @@ class Recognizer:
                 raise ValueError(f"image values must be in [0, 1], got [{a.min():.3g}, "
                                  f"{a.max():.3g}]")
             return a.astype(np.float32), None
-        from .preprocess import preprocess
+        from .preprocessing.pipeline import preprocess
 
         p = preprocess(source, **switches)
         return p.image, p

@@ -22,7 +22,7 @@ def friendly_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from ..nn.checkpoint import CheckpointError
-        from ..train import TrainingDiverged
+        from ..training.fit import TrainingDiverged
 
         try:
             return fn(*args, **kwargs)
@@ -40,7 +40,7 @@ def friendly_errors(fn):
 
 def resolve_model(model: str):
     """``model`` is a path to a ``.npz`` file or the name of a trained zoo model in the cache."""
-    from .. import paths
+    from .._util import paths
     from ..nn.checkpoint import load_model
     from ..nn.zoo import model_names
 

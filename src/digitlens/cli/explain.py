@@ -70,12 +70,12 @@ def explain(
     for s in e.sentences[1:]:
         console.print(f"• {s}", highlight=False)
     if out is not None:
-        from ..view.figures import save_explanation_figure
+        from ..view.figures.explanation import save_explanation_figure
 
         save_explanation_figure(e, out)
         console.print(f"wrote the figure to {out}", highlight=False)
     if json_out is not None:
-        from ..nn.checkpoint import atomic_write
+        from .._util.files import atomic_write
 
         atomic_write(json_out, lambda f: f.write(e.to_json().encode("utf-8")))
         console.print(f"wrote the explanation JSON to {json_out}", highlight=False)

@@ -1,6 +1,6 @@
 """``digitlens lab activations | output | all``: the activation lab, from the command line.
 
-A thin shell over :mod:`digitlens.experiments` (the runs) and :mod:`digitlens.lab_report`
+A thin shell over :mod:`digitlens.lab.experiments` (the runs) and :mod:`digitlens.lab.report`
 (verdicts, Markdown, figures).  Finished runs are cached in ``<DIGITLENS_HOME>/lab/runs``
 (shared with the web page's Activation lab); run the same command again after an interruption
 and it picks up where it stopped.
@@ -28,8 +28,8 @@ app.add_typer(lab_app, name="lab")
 
 def _run(study_name: str, quick: bool, out: Optional[Path], seeds: Optional[int], workers: int,
          fresh: bool) -> None:
-    from .. import experiments as ex
-    from ..lab_report import write_report
+    from ..lab import experiments as ex
+    from ..lab.report import write_report
 
     preset = "quick" if quick else "full"
     if seeds is not None and not 1 <= seeds <= 100:
@@ -37,7 +37,7 @@ def _run(study_name: str, quick: bool, out: Optional[Path], seeds: Optional[int]
     if not 1 <= workers <= 256:
         raise UserError(f"--workers must be between 1 and 256, got {workers}")
     study = ex.STUDIES[study_name](preset, seeds=seeds)
-    from .. import paths
+    from .._util import paths
 
     out = out if out is not None else Path("digitlens-lab") / f"{study_name}-{preset}"
     cache = paths.lab_runs_dir()  # shared with the web page's lab: what one ran, the other reuses

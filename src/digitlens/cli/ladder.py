@@ -59,11 +59,12 @@ def ladder(
     """
     import math
 
-    from .. import paths
+    from .._util import paths
     from ..data import load_digits
-    from ..ladder import RUNGS, run_ladder
+    from ..training.ladder import RUNGS, run_ladder
     from ..nn.checkpoint import save_model
-    from ..nn.zoo import MODELS, default_recipe
+    from ..nn.zoo import MODELS
+    from ..training.recipes import default_recipe
 
     names = [r.name for r in RUNGS] if only is None else [
         s.strip() for s in only.split(",") if s.strip()]

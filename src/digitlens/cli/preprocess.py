@@ -45,7 +45,7 @@ def preprocess_cmd(
 
     Switch a step off with --no-STEP (e.g. --no-center) to see what it does.
     """
-    from ..preprocess import preprocess
+    from ..preprocessing.pipeline import preprocess
 
     if not image.is_file():
         raise UserError(f"file not found: {image}")
@@ -66,7 +66,7 @@ def preprocess_cmd(
                                                                "dim"), ": ", s.sentence)
         console.print(line, highlight=False)
     if out is not None:
-        from ..view.preprocess_figure import save_steps_png
+        from ..view.figures.preprocessing import save_steps_png
 
         save_steps_png(pre, out, sentences=True)
         console.print(f"wrote the steps to {out}", highlight=False)

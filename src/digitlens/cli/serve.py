@@ -47,7 +47,7 @@ def url_for(host: str, port: int) -> str:
 def train_missing(names, *, epochs: int | None = None) -> list[str]:
     """Train (with progress bars) and cache every zoo model in ``names`` that is not cached yet;
     returns the names trained."""
-    from .. import paths
+    from .._util import paths
     from .train import train_and_save
 
     missing = [n for n in names if not paths.model_path(n).exists()]
@@ -96,7 +96,7 @@ def serve(
 
     from ..nn.zoo import MODELS
     from ..recognizer import Recognizer
-    from ..view.server import SERVE_ENV, create_app, warm_up
+    from ..view.server.app import SERVE_ENV, create_app, warm_up
 
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
@@ -121,7 +121,7 @@ def serve(
             os.environ[var] = str(blas_threads)
         os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model],
                                            "compute_threads": compute_threads})
-        web = "digitlens.view.server:app_from_env"
+        web = "digitlens.view.server.app:app_from_env"
     else:
         web = create_app(Recognizer(), default_model=model, training=allow_training,
                          compute_threads=compute_threads)

@@ -55,9 +55,10 @@ def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float
     """Train zoo model ``name`` with its default recipe (overridable) and save it; shared by the
     commands that need a trained model.  Returns ``(model, history, test_accuracy)``."""
     from ..data import load_digits
-    from ..ladder import train_rung
+    from ..training.recipes import train_rung
     from ..nn.checkpoint import save_model
-    from ..nn.zoo import MODELS, default_recipe
+    from ..nn.zoo import MODELS
+    from ..training.recipes import default_recipe
 
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {list(MODELS)}")
@@ -99,7 +100,7 @@ def train(
 
     Ctrl-C stops after saving the last complete epoch.
     """
-    from .. import paths
+    from .._util import paths
     from ..data import load_dataset
     from ..nn.zoo import MODELS
 
@@ -130,7 +131,7 @@ def train(
 def prepare_image(path: Path) -> np.ndarray:
     """The image as the network reads it, ``(1, 1, 28, 28)``: through the one pre-processing
     path (a path, so the byte limit is checked before reading)."""
-    from ..preprocess import preprocess
+    from ..preprocessing.pipeline import preprocess
 
     return preprocess(path).image[None, None]
 
@@ -198,7 +199,7 @@ def predict(
 def info(model: Optional[str] = typer.Argument(None, help="A model file or zoo name; "
                                                 "omit to list the zoo.")):
     """Show a model's layers and parameter counts (or list the zoo)."""
-    from .. import paths
+    from .._util import paths
     from ..nn.zoo import MODELS, build_model
 
     if model is None:

@@ -20,6 +20,7 @@ short array.
 
 from __future__ import annotations
 
+from ..errors import IDXError  # noqa: F401  (re-exported)
 import gzip
 import io
 import os
@@ -42,10 +43,6 @@ DTYPES: dict[int, np.dtype] = {
 }
 _CODES = {(v.kind, v.itemsize): k for k, v in DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class IDXError(ValueError):
-    """An IDX file that cannot be read; the message names the file and the broken rule."""
 
 
 def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
@@ -148,7 +145,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
               ) -> Path:
     """Write ``array`` to ``path`` as IDX, atomically; gzip-compressed if ``compress`` is True
     or (by default) if the name ends in ``.gz``.  Returns the path."""
-    from ..nn.checkpoint import atomic_write
+    from .._util.files import atomic_write
 
     path = Path(path)
     payload = to_idx_bytes(array)

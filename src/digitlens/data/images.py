@@ -1,6 +1,6 @@
 """Reading a user's image safely: bytes, a path, a Pillow image or a NumPy array -> grayscale.
 
-This is the first step of pre-processing (``digitlens.preprocess``) and the only place that
+This is the first step of pre-processing (``digitlens.preprocessing``) and the only place that
 touches Pillow's decoders.  It is written for untrusted input (the web page posts whatever the
 browser sends):
 
@@ -10,7 +10,7 @@ browser sends):
 - the pixel count in the header is checked against :data:`MAX_PIXELS` *before* decoding, so a
   decompression bomb (a tiny file declaring 50,000 x 50,000 pixels) never allocates its pixels;
   we do not rely on Pillow's global ``Image.MAX_IMAGE_PIXELS``, which other code may change;
-- every failure becomes one of the :class:`~digitlens.preprocess.PreprocessError` subclasses with
+- every failure becomes one of the :class:`~digitlens.preprocessing.PreprocessError` subclasses with
   a message a learner can act on.
 
 The result is a 2-D float32 array in [0, 1] (0 = black, 1 = white) plus a dict of what was done:
@@ -20,13 +20,18 @@ large photo was reduced to the working resolution.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .. import errors as E
 
 MAX_BYTES = 20 * 1024 * 1024
 """Largest encoded image accepted (bytes)."""
@@ -45,17 +50,8 @@ FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _errors():
-    # Imported lazily: digitlens.preprocess imports this module.
-    import importlib
-
-    # the module, not the function of the same name that ``digitlens`` re-exports
-    return importlib.import_module("digitlens.preprocess")
-
-
 def read_source_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> bytes:
     """The bytes of the file at ``path``, refusing files over ``max_bytes`` without reading them."""
-    E = _errors()
     path = Path(path)
     size = path.stat().st_size  # FileNotFoundError propagates: the CLI shows it as one line
     if size > max_bytes:
@@ -68,7 +64,6 @@ def read_source_bytes(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> by
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    E = _errors()
     if width <= 0 or height <= 0:
         raise E.NotAnImageError(f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
@@ -84,7 +79,6 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    E = _errors()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -161,7 +155,6 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
     """
     from PIL import Image
 
-    E = _errors()
     _check_pixels(im.width, im.height, max_pixels)
     info: dict[str, Any] = {}
     mode = im.mode
@@ -247,7 +240,6 @@ def array_to_gray(a: np.ndarray, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarr
     (1, 28, 28) or (1, 1, 28, 28); dtypes uint8 (0..255), bool, other integers within 0..255, or
     floats within [0, 1].  Anything else raises :class:`NotAnImageError` naming the rule.
     """
-    E = _errors()
     a = np.asarray(a)
     while a.ndim > 2 and a.shape[0] == 1:
         a = a[0]
@@ -307,6 +299,42 @@ def reduce_to_working_size(gray: np.ndarray, max_side: int = WORK_MAX_SIDE
     return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0), factor
 
 
+#: ``data:<image type>[;params];base64,`` — the prefix of the data URLs the page sends
+_DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+|application/octet-stream)?(;[a-z0-9=.+-]+)*"
+                       r";base64,", re.IGNORECASE)
+
+
+def decode_data_url(text: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a ``data:image/...;base64,`` URL (or of plain base64): the one decoder of
+    data URLs.  The text is refused before decoding if its bytes could exceed ``max_bytes``.
+
+    Raises :class:`~digitlens.errors.NotAnImageError` (a ``ValueError``) for a malformed URL or
+    base64, :class:`~digitlens.errors.ImageTooLargeError` for one that is too long."""
+    if not isinstance(text, str):
+        raise E.NotAnImageError(f"a data URL must be text, got {type(text).__name__}")
+    text = text.strip()
+    if text.startswith("data:"):
+        m = _DATA_URL.match(text)
+        if m is None:
+            raise E.NotAnImageError("the image must be a base64 data URL such as "
+                                    "'data:image/png;base64,iVBOR...'")
+        text = text[m.end():]
+    if len(text) // 4 * 3 > max_bytes:
+        raise E.ImageTooLargeError(f"the data URL holds over {max_bytes:,} bytes, the limit")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise E.NotAnImageError("the image is not valid base64") from None
+
+
+def gray_from_data_url(text: str, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
+                       ) -> np.ndarray:
+    """The gray levels (H, W) float32 in [0, 1] of an image data URL, decoded by
+    :func:`decode_data_url` and the guarded :func:`load_gray` (size limits, truncation)."""
+    return load_gray(decode_data_url(text, max_bytes), max_bytes=max_bytes,
+                     max_pixels=max_pixels)[0]
+
+
 def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
               ) -> tuple[np.ndarray, dict[str, Any]]:
     """Any supported ``source`` -> ``(gray, info)``: (H, W) float32 in [0, 1], 1 = white.
@@ -314,7 +342,6 @@ def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXEL
     ``source`` may be ``bytes`` (an encoded file), a path (``str`` or ``os.PathLike``), a binary
     file object, a Pillow image, or a NumPy array (see :func:`array_to_gray`).
     """
-    E = _errors()
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency

@@ -14,6 +14,7 @@ The MNIST files are by Yann LeCun, Corinna Cortes and Christopher J. C. Burges (
 
 from __future__ import annotations
 
+from ..errors import DownloadError, ChecksumError  # noqa: F401  (re-exported)
 import hashlib
 import http.client
 import os
@@ -59,17 +60,9 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 """``progress(file_name, bytes_done, bytes_total_or_None)``."""
 
 
-class DownloadError(OSError):
-    """A file could not be fetched from any mirror; the message lists what each mirror did."""
-
-
-class ChecksumError(DownloadError):
-    """Every mirror that answered sent bytes whose MD5 did not match the known checksum."""
-
-
 def default_dir() -> Path:
-    """Where downloaded MNIST lives: ``<digitlens home>/mnist`` (see :mod:`digitlens.paths`)."""
-    from .. import paths
+    """Where downloaded MNIST lives: ``<digitlens home>/mnist`` (see :mod:`digitlens._util.paths`)."""
+    from .._util import paths
 
     return paths.home() / "mnist"
 
@@ -85,7 +78,7 @@ def md5_file(path: str | os.PathLike) -> str:
 def _fetch(url: str, dest: Path, expected_md5: str, timeout: float, max_bytes: int,
            progress: ProgressCallback | None) -> None:
     """Stream ``url`` into ``dest`` atomically, checking size and MD5 before the rename."""
-    from ..nn.checkpoint import atomic_write
+    from .._util.files import atomic_write
 
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):

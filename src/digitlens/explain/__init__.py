@@ -14,15 +14,11 @@ one :class:`Explanation`.
   (activations over the training digits) and nearest training examples.
 """
 
-from .attribution import (METHODS, attribute, gradient_x_input, integrated_gradients,
-                          integrated_gradients_many, occlusion, saliency)
+from .attribution import (METHODS, attribute, gradient_x_input, integrated_gradients, integrated_gradients_many, occlusion, saliency)
 from .contrast import counterfactual, pixel_contrast, unit_contrast
-from .explanation import (Attribution, Contrast, Counterfactual, Example, Explanation,
-                          KernelResponse, LayerStep, Nearest, Neighbour, TraceReport,
-                          UnitContrast, UnitReport, UnitTerm, UnitView)
+from .result import (Attribution, Contrast, Counterfactual, Example, Explanation, KernelResponse, LayerStep, Nearest, Neighbour, TraceReport, UnitContrast, UnitReport, UnitTerm, UnitView)
 from . import trace  # the module; its function is trace.trace (a name clash otherwise)
-from .units import (UnitAtlas, build_atlas, first_layer_units, hand_kernels, kernel_responses,
-                    nearest_examples)
+from .units import (UnitAtlas, build_atlas, first_layer_units, hand_kernels, kernel_responses, nearest_examples)
 
 __all__ = ["METHODS", "attribute", "gradient_x_input", "integrated_gradients",
            "integrated_gradients_many", "occlusion", "saliency", "counterfactual",

@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 from ..nn.model import Sequential, input_gradient_through
-from .explanation import Attribution
+from .result import Attribution
 
 IG_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
             "riemann_trapezoid")

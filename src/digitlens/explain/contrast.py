@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.model import Sequential, input_gradient_through
-from .attribution import (_run, as_input, class_index, class_logits, class_probabilities,
-                          direction, image_shape, integrated_gradients, score_and_grad)
-from .explanation import Attribution, Counterfactual, UnitContrast, UnitTerm
+from .attribution import (_run, as_input, class_index, class_logits, class_probabilities, direction, image_shape, integrated_gradients, score_and_grad)
+from .result import Attribution, Counterfactual, UnitContrast, UnitTerm
 
 REGIONS_V = ("top", "middle", "bottom")
 REGIONS_H = ("left", "centre", "right")

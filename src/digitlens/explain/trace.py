@@ -12,7 +12,7 @@ import numpy as np
 
 from ..nn.model import Sequential
 from .attribution import as_input, class_logits
-from .explanation import LayerStep, TraceReport
+from .result import LayerStep, TraceReport
 
 MAX_VALUES = 2048  # outputs with more numbers than this are summarised, not listed
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..nn.model import Sequential
 from .attribution import as_input, image_shape
 from .contrast import _layer_input, final_dense_index, where_words
-from .explanation import KernelResponse, Nearest, Neighbour, UnitReport, UnitView
+from .result import KernelResponse, Nearest, Neighbour, UnitReport, UnitView
 
 
 # ------------------------------------------------------------------------------------ the atlas

@@ -1,6 +1,7 @@
 """Named models, from the one the learner knows (logistic regression) upwards.
 
-Each entry says in one sentence what it is.  ``build_model(name, rng)`` returns a fresh,
+Each entry says in one sentence what it is.  How each is trained (its recipe) is
+:mod:`digitlens.training.recipes`: the engine knows nothing of training.  ``build_model(name, rng)`` returns a fresh,
 randomly initialised :class:`~digitlens.nn.model.Sequential`.
 """
 
@@ -11,8 +12,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..augment import AugmentConfig
-from ..train import TrainConfig
 from .conv import Conv2D, MaxPool2D
 from .layers import Activation, Dense, Dropout, Flatten, Layer
 from .model import Sequential
@@ -25,12 +24,6 @@ class ZooEntry:
     layers: Callable[[], list[Layer]]
     loss: str = "softmax_cross_entropy"
     classes: tuple[int, ...] = tuple(range(10))
-    #: the training recipe ``digitlens train --model NAME`` uses by default
-    recipe: TrainConfig = TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")
-    #: optional data augmentation that belongs to the recipe: ``augment(recipe)`` returns the
-    #: ``(x_batch, rng) -> x_batch`` function handed to ``fit(..., augment=...)``
-    augment: Callable[[TrainConfig], Callable[[np.ndarray, np.random.Generator], np.ndarray]] \
-        | None = None
 
 
 MODELS: dict[str, ZooEntry] = {}
@@ -46,7 +39,6 @@ register_model(ZooEntry(
     "Multinomial logistic regression: one weighted sum of the 784 pixels per digit, turned into ten "
     "probabilities by softmax — the logistic regression you know, with ten outputs instead of one.",
     lambda: [Flatten(), Dense(10)],
-    recipe=TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
 ))
 register_model(ZooEntry(
     "binary",
@@ -61,7 +53,6 @@ register_model(ZooEntry(
     "The course's network, 784→25→15→10 with ReLU: 25 units each learn a pixel template, 15 combine "
     "them, and softmax turns the last 10 sums into probabilities.",
     lambda: [Flatten(), Dense(25), Activation("relu"), Dense(15), Activation("relu"), Dense(10)],
-    recipe=TrainConfig(epochs=20, batch_size=64, lr=2e-3, schedule="cosine"),
 ))
 register_model(ZooEntry(
     "mlp",
@@ -69,11 +60,7 @@ register_model(ZooEntry(
     "learn many stroke templates and their combinations.",
     lambda: [Flatten(), Dense(256), Activation("relu"), Dropout(0.2),
              Dense(128), Activation("relu"), Dense(10)],
-    recipe=TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
 ))
-
-#: random tilt up to 10°, size ±10%, shift up to 2 pixels: the CNN recipes' augmentation
-CNN_AUGMENT = AugmentConfig(rotation=10, scale=0.1, shift=2)
 
 register_model(ZooEntry(
     "cnn_tiny",
@@ -81,8 +68,6 @@ register_model(ZooEntry(
     "where their stroke pattern appears, 2×2 max-pooling keeps the strongest marks, and one "
     "weighted sum per digit reads the pooled maps — few enough filters to look at one by one.",
     lambda: [Conv2D(6, 5, padding=2), Activation("relu"), MaxPool2D(2), Flatten(), Dense(10)],
-    recipe=TrainConfig(epochs=15, batch_size=64, lr=3e-3, schedule="onecycle"),
-    augment=lambda recipe: CNN_AUGMENT,
 ))
 register_model(ZooEntry(
     "cnn",
@@ -93,16 +78,7 @@ register_model(ZooEntry(
     lambda: [Conv2D(16, 3, padding=1), Activation("relu"), MaxPool2D(2),
              Conv2D(32, 3, padding=1), Activation("relu"), MaxPool2D(2), Flatten(),
              Dropout(0.25), Dense(128), Activation("relu"), Dropout(0.5), Dense(10)],
-    recipe=TrainConfig(epochs=20, batch_size=64, lr=3e-3, schedule="onecycle"),
-    augment=lambda recipe: CNN_AUGMENT,
 ))
-
-
-def default_recipe(name: str) -> TrainConfig:
-    """The training settings that give ``name`` its documented accuracy on the bundled digits."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
-    return MODELS[name].recipe
 
 
 def model_names() -> list[str]:

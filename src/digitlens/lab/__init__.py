@@ -1,0 +1,2 @@
+"""The activation lab: measured experiments on activation functions, and verdicts on the rules of
+thumb."""

@@ -1,0 +1,1 @@
+"""Fitting the engine's models: the training loop, augmentation, recipes and the ladder."""

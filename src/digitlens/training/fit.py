@@ -1,0 +1,355 @@
+"""Training: mini-batch gradient descent with everything visible and nothing printed.
+
+``fit(model, x, y, config, rng)`` loops over epochs and shuffled mini-batches, asks the model for
+``loss, grads`` and hands the gradients to the optimizer.  It reports through callbacks and
+returns a :class:`History`; it never prints.
+
+Safety:
+
+- a NaN or inf loss stops training with :class:`TrainingDiverged` (the message says when and
+  suggests a fix); the model keeps the weights of the last completed epoch;
+- ``KeyboardInterrupt`` (Ctrl-C) stops cleanly: the model keeps the weights of the last complete
+  epoch and the history says ``stop_reason == "interrupted"``;
+- with a validation set and ``patience``, training stops early and restores the best epoch.
+"""
+
+from __future__ import annotations
+
+from ..errors import TrainingDiverged  # noqa: F401  (re-exported)
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..nn.model import Sequential
+from ..nn.optim import make_optimizer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's settings (JSON-serialisable).
+
+    Parameters
+    ----------
+    epochs : passes over the training set.
+    batch_size : examples per gradient step.
+    optimizer : ``"adam"`` or ``"sgd"`` (with ``momentum``).
+    lr : peak learning rate.
+    schedule : ``"constant"``, ``"cosine"`` (decays to 0) or ``"onecycle"`` (warm up for the first
+        ``warmup`` fraction of steps from lr/25 to lr, then cosine down to lr/10⁴).
+    l2 : L2 penalty λ on weights (``λ/2 · ΣW²``).
+    validation_fraction : fraction of the training data held out for validation when no
+        validation set is given (0 = none).
+    patience : stop after this many epochs without a better validation loss (None = never).
+        The model ends with the best epoch's weights, whether training stopped early or ran all
+        its epochs.  Needs validation data.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "constant"
+    warmup: float = 0.3
+    l2: float = 0.0
+    validation_fraction: float = 0.0
+    patience: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        if self.patience is not None:
+            _check_int("patience", self.patience, 1)
+        _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
+        _check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("warmup", self.warmup, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number("l2", self.l2, ">= 0", lambda v: v >= 0)
+        _check_number("validation_fraction", self.validation_fraction, "in [0, 1)",
+                      lambda v: 0 <= v < 1)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+
+
+def _constant(t: float, warmup: float) -> float:
+    return 1.0
+
+
+def _cosine(t: float, warmup: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _onecycle(t: float, warmup: float) -> float:
+    lo, end = 1 / 25, 1e-4
+    if t < warmup:
+        return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * t / warmup))
+    u = (t - warmup) / max(1 - warmup, 1e-12)
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * u))
+
+
+SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    "constant": _constant, "cosine": _cosine, "onecycle": _onecycle}
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate at ``step`` (0-based) of ``total_steps``."""
+    t = step / max(total_steps, 1)
+    return config.lr * SCHEDULES[config.schedule](t, config.warmup)
+
+
+@dataclass
+class History:
+    """What happened during training, epoch by epoch and batch by batch (JSON-serialisable)."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    batches: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str = "completed"  # completed | early_stopping | interrupted | callback | diverged
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        return cls(**d)
+
+    def last(self, key: str) -> float | None:
+        return self.epochs[-1].get(key) if self.epochs else None
+
+
+class Callback(Protocol):
+    """Anything with these optional methods; returning True from either asks training to stop."""
+
+    def on_batch_end(self, log: dict[str, float]) -> bool | None: ...
+    def on_epoch_end(self, log: dict[str, float]) -> bool | None: ...
+
+
+def accuracy_from_logits(model: Sequential, z: np.ndarray, y: np.ndarray) -> float:
+    idx = model.class_index(y)
+    pred = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else z.argmax(axis=1)
+    return float((pred == idx).mean())
+
+
+def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
+    """``(loss, accuracy)`` over a data set, in inference mode."""
+    losses, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        z = model.forward(xb)
+        loss, _ = model._loss_fn(z, model.targets(yb, z.shape[1]))
+        losses += loss * len(xb)
+        correct += accuracy_from_logits(model, z, yb) * len(xb)
+    n = max(len(x), 1)
+    return losses / n, correct / n
+
+
+def _call(callbacks, method: str, log: dict) -> bool:
+    stop = False
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None and fn(log):
+            stop = True
+    return stop
+
+
+def _snapshot(model: Sequential) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in model.params().items()}
+
+
+def _check_data(model: Sequential, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a data set once, up front, and convert the images to the model's dtype."""
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"{what} data: x has {len(x)} examples but y has {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError(f"{what} data: no examples")
+    x = model._as_input(x)  # checks shape and dtype; float64 input is converted once, not per batch
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} images contain NaN or inf")
+    model.class_index(y)  # labels must be this model's classes
+    return x, y
+
+
+def _check_augmented(xb, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    xb = np.asarray(xb)
+    if xb.shape != (n, *shape):
+        raise ValueError(f"augment must return a batch of shape {(n, *shape)}, got {xb.shape}")
+    if not np.all(np.isfinite(xb)):
+        raise ValueError("augment returned images containing NaN or inf")
+    return xb
+
+
+def _diverged(model, good, history, t_start, what: str, epoch: int):
+    model.set_params(good)
+    history.stop_reason = "diverged"
+    history.seconds = time.perf_counter() - t_start
+    kept = "its initial weights" if epoch == 1 else f"the weights of epoch {epoch - 1}"
+    raise TrainingDiverged(f"training diverged: {what}; the model keeps {kept}. "
+                           "Try a smaller learning rate.", history)
+
+
+def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | None = None, *,
+        rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
+        callbacks: list | tuple = (),
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        blas_threads: int | None = 1) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Parameters
+    ----------
+    model : the model to train (its parameters are updated in place).
+    x : (N, *input_shape) float images; y : (N,) labels.
+    config : :class:`TrainConfig` (defaults if None).
+    rng : the only source of randomness (shuffling, dropout, augmentation, validation split).
+    validation : optional ``(x_val, y_val)``; else ``config.validation_fraction`` of ``x`` is held out.
+    callbacks : objects with ``on_batch_end(log)`` / ``on_epoch_end(log)``; a True return stops.
+    augment : optional ``augment(x_batch, rng) -> x_batch`` applied to each training batch.
+    blas_threads : BLAS threads while training (restored afterwards); None leaves BLAS alone.
+        One is the default because mini-batch matrices are small: a second thread gains at most
+        ~1.3x on an idle machine, but on a busy one the threads spin waiting for each other
+        and an epoch can take 20x longer (measured: 61 s instead of 3.6 s for ``mlp``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from digitlens import load_digits, build_model
+    >>> d = load_digits()
+    >>> m = build_model("logistic", np.random.default_rng(0))
+    >>> h = fit(m, d.x_train, d.y_train, TrainConfig(epochs=1), rng=np.random.default_rng(0))
+    >>> len(h.batches), h.stop_reason        # 4,000 digits in batches of 64
+    (63, 'completed')
+    >>> loss, accuracy = evaluate(m, d.x_test, d.y_test)
+    >>> accuracy > 0.75                      # after one pass over the training digits
+    True
+    """
+    config = config or TrainConfig()
+    if blas_threads is None:
+        return _fit(model, x, y, config, rng, validation, callbacks, augment)
+    _check_int("blas_threads", blas_threads, 1)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _fit(model, x, y, config, rng, validation, callbacks, augment)
+
+
+def _fit(model, x, y, config, rng, validation, callbacks, augment) -> History:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    x, y = _check_data(model, x, y, "training")
+    if validation is not None:
+        validation = _check_data(model, *validation, "validation")
+    if config.patience is not None and validation is None and config.validation_fraction == 0:
+        raise ValueError(f"patience={config.patience} needs validation data: pass validation=(x, y) "
+                         "or set validation_fraction > 0")
+    if validation is None and config.validation_fraction > 0:
+        perm = rng.permutation(len(x))
+        n_val = max(1, int(round(config.validation_fraction * len(x))))
+        validation = (x[perm[:n_val]], y[perm[:n_val]])
+        x, y = x[perm[n_val:]], y[perm[n_val:]]
+
+    history = History(config=config.to_dict())
+    opt = make_optimizer(config.optimizer, config.lr, config.momentum)
+    params = model.params()
+    n, bs = len(x), int(config.batch_size)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * config.epochs
+    good = _snapshot(model)  # weights at the end of the last complete epoch
+    best_loss, best_params, bad_epochs = math.inf, None, 0
+    t_start = time.perf_counter()
+    step = 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            perm = rng.permutation(n)
+            sum_loss, sum_correct = 0.0, 0.0
+            stop_cb = False
+            for b in range(steps_per_epoch):
+                idx = perm[b * bs:(b + 1) * bs]
+                xb, yb = np.take(x, idx, axis=0), y[idx]  # take: ~2x faster than x[idx] for 4-D x
+                if augment is not None:
+                    xb = _check_augmented(augment(xb, rng), len(idx), x.shape[1:])
+                opt.lr = learning_rate(config, step, total_steps)
+                loss, grads, z = model.loss_and_grads(xb, yb, l2=config.l2, training=True,
+                                                      rng=rng, return_logits=True)
+                if not math.isfinite(loss):
+                    _diverged(model, good, history, t_start,
+                              f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
+                              f"(learning rate {opt.lr:.3g})", epoch)
+                opt.step(params, grads)
+                acc = accuracy_from_logits(model, z, yb)
+                sum_loss += loss * len(idx)
+                sum_correct += acc * len(idx)
+                step += 1
+                blog = {"epoch": epoch, "batch": b + 1, "batches": steps_per_epoch,
+                        "loss": loss, "accuracy": acc, "lr": opt.lr}
+                history.batches.append(blog)
+                if _call(callbacks, "on_batch_end", blog):
+                    stop_cb = True
+                    break
+            if stop_cb:
+                model.set_params(good)
+                history.stop_reason = "callback"
+                break
+            # a finite loss can still come with an infinite gradient on the epoch's last batch:
+            # never keep non-finite weights as "good"
+            bad = [k for k, v in params.items() if not np.all(np.isfinite(v))]
+            if bad:
+                _diverged(model, good, history, t_start,
+                          f"parameter {bad[0]} became NaN or inf at the end of epoch {epoch} "
+                          f"(learning rate {opt.lr:.3g})", epoch)
+            log = {"epoch": epoch, "epochs": config.epochs, "loss": sum_loss / n,
+                   "accuracy": sum_correct / n, "lr": opt.lr,
+                   "seconds": time.perf_counter() - t0}
+            if validation is not None:
+                log["val_loss"], log["val_accuracy"] = evaluate(model, *validation)
+            history.epochs.append(log)
+            good = _snapshot(model)
+            if validation is not None:
+                if log["val_loss"] < best_loss - 1e-12:
+                    best_loss, best_params, bad_epochs = log["val_loss"], good, 0
+                    history.best_epoch = epoch
+                else:
+                    bad_epochs += 1
+            if _call(callbacks, "on_epoch_end", log):
+                history.stop_reason = "callback"
+                break
+            if config.patience is not None and validation is not None \
+                    and bad_epochs >= config.patience:
+                model.set_params(best_params)
+                history.stop_reason = "early_stopping"
+                break
+        else:
+            if config.patience is not None and best_params is not None \
+                    and history.best_epoch != len(history.epochs):
+                # ran all epochs, but a better one came earlier: early stopping keeps the best
+                model.set_params(best_params)
+    except KeyboardInterrupt:
+        model.set_params(good)
+        history.stop_reason = "interrupted"
+    history.seconds = time.perf_counter() - t_start
+    return history

@@ -1,0 +1,117 @@
+"""The ladder: from logistic regression to a convolutional network, one idea per rung.
+
+Each rung is a zoo model trained with its own default recipe on the same 4,000 bundled digits and
+tested on the same 1,000, so the table shows what each step up buys:
+
+============  =========================================================================
+rung          what it adds
+============  =========================================================================
+logistic      the start: one pixel template per digit (logistic regression)
+lab           hidden layers: pixel templates combined into stroke detectors
+mlp           width and dropout: many more stroke detectors, less memorising
+cnn           convolution: the same detector everywhere in the image (and pooling)
+============  =========================================================================
+
+The ``cnn`` recipe also trains on randomly tilted, resized and shifted digits (augmentation; see
+:mod:`digitlens.training.augment`), and the table says so.  On the bundled split (seed 0) the rungs reach
+about 89%, 91%, 95% and 98.4% test accuracy.
+
+:func:`run_ladder` is pure: it trains, evaluates and returns :class:`LadderRow` objects (with the
+trained models); it prints nothing and writes nothing.  ``digitlens ladder`` shows the progress
+and the table and saves the models.  A rung is trained exactly like ``digitlens train --model
+NAME`` with the same seed (same initial weights, same shuffling, same augmentation), so the two
+give the same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from ..nn.zoo import MODELS
+from .fit import TrainConfig
+from .recipes import LadderRow, default_recipe, train_rung
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the ladder: a zoo model and a sentence on what it adds to the rung below."""
+
+    name: str
+    adds: str
+
+
+RUNGS: tuple[Rung, ...] = (
+    Rung("logistic", "the start: one weighted sum of the pixels per digit, a pixel template "
+                     "— logistic regression"),
+    Rung("lab", "hidden layers: combine pixel templates into stroke detectors"),
+    Rung("mlp", "width and dropout: many more stroke detectors, less memorising"),
+    Rung("cnn", "convolution: the same detector everywhere in the image; pooling forgives "
+                "small shifts"),
+)
+"""The default ladder, bottom to top."""
+
+
+def run_ladder(data=None, *, rungs: Sequence[Rung | str] = RUNGS, seed: int = 0,
+               epochs: int | None = None, augment: bool = True,
+               callbacks_for: Callable[[Rung, TrainConfig], Sequence] | None = None,
+               on_rung_end: Callable[[LadderRow], Any] | None = None) -> list[LadderRow]:
+    """Train every rung in order on the bundled split (or ``data``) and return one row each.
+
+    Parameters
+    ----------
+    data : a :class:`digitlens.data.Digits` split; the bundled one if None.
+    rungs : :class:`Rung` objects or zoo names (a name from :data:`RUNGS` keeps its sentence).
+    seed : the seed for every rung (each rung starts from its own fresh Generator).
+    epochs : train every rung for this many epochs instead of its recipe's (for quick looks).
+    augment : use the recipes' augmentation (the ``cnn`` recipe has one).
+    callbacks_for : ``callbacks_for(rung, config)`` returns the ``fit`` callbacks for a rung
+        (e.g. a progress bar); returning True from one stops that rung early.
+    on_rung_end : called with each finished :class:`LadderRow` (e.g. to save the model at once).
+        A rung interrupted by Ctrl-C is still reported, and ends the ladder.
+
+    Returns
+    -------
+    list of :class:`LadderRow`, bottom rung first.
+
+    Examples
+    --------
+    >>> rows = run_ladder(rungs=["logistic"], epochs=1)  # doctest: +SKIP
+    >>> rows[0].test_accuracy > 0.8                      # doctest: +SKIP
+    True
+    """
+    if data is None:
+        from ..data import load_digits
+
+        data = load_digits()
+    known = {r.name: r for r in RUNGS}
+    resolved = [r if isinstance(r, Rung) else known.get(r, Rung(r, "")) for r in rungs]
+    if not resolved:
+        raise ValueError("rungs must name at least one model")
+    for r in resolved:
+        if r.name not in MODELS:
+            raise ValueError(f"unknown model {r.name!r} in rungs; choose from {list(MODELS)}")
+        if MODELS[r.name].classes != tuple(range(10)):
+            raise ValueError(f"the ladder compares 10-digit classifiers; {r.name!r} reads only "
+                             f"{MODELS[r.name].classes}")
+    if epochs is not None and int(epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    rows = []
+    for rung in resolved:
+        config = default_recipe(rung.name)
+        if epochs is not None:
+            config = dataclasses.replace(config, epochs=int(epochs))
+        callbacks = callbacks_for(rung, config) if callbacks_for else ()
+        row = train_rung(rung.name, data.x_train, data.y_train, data.x_test, data.y_test,
+                         adds=rung.adds, seed=seed, config=config, augment=augment,
+                         callbacks=callbacks)
+        rows.append(row)
+        if on_rung_end is not None:
+            on_rung_end(row)
+        if row.history.stop_reason == "interrupted":  # Ctrl-C ends the whole ladder
+            break
+    return rows
+
+
+__all__ = ["Rung", "RUNGS", "LadderRow", "train_rung", "run_ladder"]

@@ -1,0 +1,1 @@
+"""The web page's server: FastAPI routes, background jobs and the static page."""
