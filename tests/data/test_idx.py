@@ -8,7 +8,14 @@ import struct
 import numpy as np
 import pytest
 
-from digitlens.data.idx import (IDXError, parse_idx, read_idx, read_mnist_pair, to_idx_bytes, write_idx)
+from digitlens.data.idx import (
+    IDXError,
+    parse_idx,
+    read_idx,
+    read_mnist_pair,
+    to_idx_bytes,
+    write_idx,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32,

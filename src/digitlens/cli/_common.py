@@ -21,8 +21,7 @@ def friendly_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ..nn.checkpoint import CheckpointError
-        from ..training.fit import TrainingDiverged
+        from ..errors import CheckpointError, TrainingDiverged
 
         try:
             return fn(*args, **kwargs)

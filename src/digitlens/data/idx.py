@@ -20,7 +20,6 @@ short array.
 
 from __future__ import annotations
 
-from ..errors import IDXError  # noqa: F401  (re-exported)
 import gzip
 import io
 import os
@@ -29,6 +28,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import IDXError  # noqa: F401  (callers catch them here too)
 
 MAX_BYTES = 512 * 1024 * 1024
 """Largest (decompressed) IDX payload accepted; full MNIST train images are 47 MB."""

@@ -14,7 +14,6 @@ The MNIST files are by Yann LeCun, Corinna Cortes and Christopher J. C. Burges (
 
 from __future__ import annotations
 
-from ..errors import DownloadError, ChecksumError  # noqa: F401  (re-exported)
 import hashlib
 import http.client
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ChecksumError, DownloadError  # noqa: F401  (callers catch them here too)
 from .bundled import Digits, to_float
 from .idx import read_mnist_pair
 
@@ -61,7 +61,8 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 def default_dir() -> Path:
-    """Where downloaded MNIST lives: ``<digitlens home>/mnist`` (see :mod:`digitlens._util.paths`)."""
+    """Where downloaded MNIST lives: ``<digitlens home>/mnist`` (see :mod:`digitlens._util.paths`).
+    """
     from .._util import paths
 
     return paths.home() / "mnist"
