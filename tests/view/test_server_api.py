@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+from pathlib import Path
 
 import warnings
 
@@ -24,6 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 import digitlens as dl
+import digitlens.view
 from digitlens.explain.result import Example
 from digitlens.nn.checkpoint import save_model
 from digitlens.preprocessing.pipeline import SWITCHES
@@ -110,19 +113,70 @@ def mlp_client(home, trained):
 def test_page_and_static_files_are_served_with_a_strict_policy(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "<canvas id=\"board\"" in r.text and "/static/app.js" in r.text
+    assert "<canvas id=\"board\"" in r.text
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-eval" not in csp
     assert r.headers["x-content-type-options"] == "nosniff"
-    for name, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
-        r = client.get(f"/static/{name}")
-        assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
-        assert len(r.content) > 1000
+    # every script and stylesheet the page names is served, with the type a browser requires
+    scripts = re.findall(r"<script[^>]*\bsrc=\"(/static/[^\"]+)\"", r.text)
+    sheets = re.findall(r"<link[^>]*\bhref=\"(/static/[^\"]+\.css)\"", r.text)
+    assert scripts and sheets
+    for url, kind in [(u, "text/javascript") for u in scripts] + [(u, "text/css") for u in sheets]:
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind), url
+        assert r.headers["content-security-policy"] == csp
+        assert len(r.content) > 500
+
+
+def test_every_file_under_static_is_served_from_the_allow_list_with_its_type(app, client):
+    root = Path(digitlens.view.__file__).parent / "static"
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+               and p.suffix in (".js", ".css", ".html", ".png", ".svg")}
+    assert set(app.state.static_files) == on_disk  # read once, at start-up
+    kinds = {".js": "text/javascript", ".css": "text/css", ".png": "image/png",
+             ".svg": "image/svg+xml"}
+    for rel in sorted(on_disk - {"index.html"}):
+        r = client.get(f"/static/{rel}")
+        assert r.status_code == 200, rel
+        assert r.headers["content-type"].startswith(kinds[Path(rel).suffix]), rel
+        assert r.content == (root / rel).read_bytes()
+
+
+def test_nested_static_files_are_served_as_javascript_modules(tmp_path, home):
+    """A folder under static/ (the page's ES modules in js/) is served recursively."""
+    from digitlens.view.server.page import static_files
+
+    (tmp_path / "js" / "panels").mkdir(parents=True)
+    (tmp_path / "index.html").write_text("<!doctype html><script type=module src="
+                                         "'/static/js/main.js'></script>")
+    (tmp_path / "js" / "main.js").write_text("import { draw } from './panels/draw.js';\n")
+    (tmp_path / "js" / "panels" / "draw.js").write_text("export function draw() {}\n")
+    (tmp_path / "js" / "notes.txt").write_text("not part of the page")
+    (tmp_path / "icon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    app = create_app(default_model="cnn", training=False)
+    app.state.static_files = static_files(tmp_path)
+    with TestClient(app) as c:
+        for url, kind in (("/static/js/main.js", "text/javascript"),
+                          ("/static/js/panels/draw.js", "text/javascript"),
+                          ("/static/icon.svg", "image/svg+xml")):
+            r = c.get(url)
+            assert r.status_code == 200 and r.headers["content-type"].startswith(kind), url
+        assert c.get("/static/js/panels/draw.js").text == "export function draw() {}\n"
+        assert c.get("/").text.startswith("<!doctype html>")
+        (tmp_path / "js" / "late.js").write_text("export {}")  # added after start-up: not served
+        for url in ("/static/js/notes.txt", "/static/js/late.js", "/static/index.html",
+                    "/static/../x", "/static/js/../../app.py", "/static/js/..%2F..%2Fapp.py",
+                    "/static/js/", "/static/js", "/static//etc/passwd", "/static/%2Fetc/passwd"):
+            r = c.get(url)
+            assert r.status_code == 404, (url, r.status_code)
+            assert r.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize("path", ["/static/server.py", "/static/..%2Fserver.py",
                                   "/static/%2e%2e/%2e%2e/paths.py", "/static/index.html",
-                                  "/etc/passwd", "/api/nothing"])
+                                  "/static/../x", "/static/js/../../app.py",
+                                  "/static/js/../../server/app.py", "/static/nothing.js",
+                                  "/static/js/nothing.js", "/etc/passwd", "/api/nothing"])
 def test_nothing_outside_the_allow_list_is_served(client, path):
     r = client.get(path)
     assert r.status_code == 404

@@ -37,12 +37,10 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import html
 import json
 import re
 import threading
 import weakref
-from importlib import resources
 from typing import Any, Literal
 
 import anyio
@@ -52,66 +50,30 @@ import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from ... import __version__
 
 #: largest request body accepted (bytes): a phone photo fits, even as a base64 data URL (+33 %)
 MAX_BODY_BYTES = 12 * 1024 * 1024
-#: the page's files, read once at start-up; nothing else under static/ is reachable
-STATIC_FILES = {"index.html": "text/html; charset=utf-8",
-                "app.js": "text/javascript; charset=utf-8",
-                "style.css": "text/css; charset=utf-8"}
 #: the models the page offers, simplest first (only those in the zoo are shown)
 LADDER = ("logistic", "lab", "mlp", "cnn_tiny", "cnn")
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'")
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+|application/octet-stream)?(;[a-z0-9=.+-]+)*"
                        r";base64,", re.IGNORECASE)
 
 
-# ------------------------------------------------------------------------------------ errors
-class ApiError(Exception):
-    """A request the server refuses, with an HTTP status, a short code and a sentence."""
+from .errors import ApiError, ErrorBody  # noqa: F401  (re-exported)
+from .errors import HTTP_CODES as _HTTP_CODES  # noqa: F401
+from .errors import error_response as _error_response
+from .errors import errors_doc as _errors_doc
+from .errors import install_handlers
+from .errors import preprocess_error as _preprocess_error
+from .page import PAGE_CSP, api_reference_html, static_files  # noqa: F401
+from .page import router as page_router
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-class ErrorBody(BaseModel):
-    """What every 4xx (and the rare 5xx) response carries."""
-
-    error: str = Field(description="a short machine-readable code, e.g. 'no_ink'")
-    message: str = Field(description="one sentence for the learner")
-
-
-def _error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
-
-
-_HTTP_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-               406: "not_acceptable", 409: "conflict", 413: "too_large",
-               415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests"}
-
-
-def _preprocess_error(e: Exception) -> ApiError:
-    """Map the pipeline's documented errors onto HTTP statuses (imported lazily: the
-    pre-processing module may be absent in a partial install)."""
-    name = type(e).__name__
-    code = re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() or "bad_image"
-    status = 413 if "TooLarge" in name else 422
-    return ApiError(status, code, str(e) or name)
-
-
-def _errors_doc(*statuses: int) -> dict[int, dict]:
-    return {s: {"model": ErrorBody, "description": _HTTP_CODES.get(s, "error").replace("_", " ")}
-            for s in statuses}
 
 
 # --------------------------------------------------------------------------- request limits
@@ -346,11 +308,6 @@ def decode_data_url(text: str) -> bytes:
 
 
 # ------------------------------------------------------------------------------- the app
-def _page_files() -> dict[str, bytes]:
-    root = resources.files("digitlens.view").joinpath("static")
-    return {name: root.joinpath(name).read_bytes() for name in STATIC_FILES}
-
-
 def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = True,
                jobs=None, max_body_bytes: int = MAX_BODY_BYTES, max_pixels: int | None = None,
                seed: int | None = None, compute_threads: int = 2, lab=None) -> FastAPI:
@@ -362,7 +319,8 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         it does not hold are loaded into it from the cache on first use (None: an empty one).
     default_model : the model the page opens with (falls back to the best trained one).
     training : offer the training endpoints (a teacher may switch them off for a class).
-    jobs : a :class:`digitlens.view.server.training_jobs.TrainingJobs` (None: one that saves to the cache).
+    jobs : a :class:`digitlens.view.server.training_jobs.TrainingJobs` (None: one that saves to
+        the cache).
     max_body_bytes : the request body limit (413 above it).
     max_pixels : the image pixel limit passed to the pre-processing (None: its default).
     seed : seeds the Generator that picks random test digits (None: fresh entropy).
@@ -401,7 +359,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         jobs.on_trained = registry.put
     rng = np.random.default_rng(seed)
     rng_lock = threading.Lock()
-    page = _page_files()
+    app_static = static_files()
     explainer = _Explainer(registry, max_pixels=max_pixels)
 
     @contextlib.asynccontextmanager
@@ -420,6 +378,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     )
     app.state.registry, app.state.jobs, app.state.explainer = registry, jobs, explainer
     app.state.lab = lab
+    app.state.static_files = app_static
     limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def compute_limiter() -> anyio.CapacityLimiter:
@@ -434,56 +393,8 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
 
-    # -- errors: always JSON, never a traceback -------------------------------------------
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, e: ApiError):
-        return _error_response(e.status, e.code, e.message, **e.extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, e: StarletteHTTPException):
-        code = _HTTP_CODES.get(e.status_code, "error")
-        msg = e.detail if isinstance(e.detail, str) else code.replace("_", " ")
-        if e.status_code == 404 and msg == "Not Found":
-            msg = f"nothing at {request.url.path}; the API is described at /docs"
-        return _error_response(e.status_code, code, msg)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, e: RequestValidationError):
-        problems = []
-        for err in e.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
-            problems.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
-        return _error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, e: Exception):  # a bug, not the client's fault
-        return _error_response(500, "internal_error", f"the server hit an unexpected "
-                               f"{type(e).__name__}; please report it")
-
-    # -- the page ----------------------------------------------------------------------------
-    def _file(name: str) -> Response:
-        return Response(page[name], media_type=STATIC_FILES[name],
-                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": PAGE_CSP,
-                                 "Referrer-Policy": "no-referrer"})
-
-    @app.get("/", include_in_schema=False)
-    def index():
-        return _file("index.html")
-
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str):
-        if name not in STATIC_FILES or name == "index.html":
-            raise ApiError(404, "not_found", f"no static file {name!r}")
-        return _file(name)
-
-    @app.get("/api", include_in_schema=False)
-    def api_reference():
-        """The API described in plain HTML from the OpenAPI schema (works offline, unlike /docs,
-        whose assets come from a CDN)."""
-        return Response(api_reference_html(app.openapi()), media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": PAGE_CSP,
-                                 "X-Content-Type-Options": "nosniff"})
+    install_handlers(app)
+    app.include_router(page_router)
 
     # -- the API -----------------------------------------------------------------------------
     @app.get("/api/health", tags=["server"])
@@ -912,36 +823,6 @@ def _last_hidden_dense(model, final: int) -> int | None:
         if kind not in ("activation", "dropout"):
             return None
     return None
-
-
-def api_reference_html(spec: dict) -> str:
-    """A readable page listing every endpoint of an OpenAPI ``spec``: method, path, summary,
-    description, parameters and response codes."""
-    esc = html.escape
-    parts = []
-    for path, ops in spec.get("paths", {}).items():
-        for method, op in ops.items():
-            params = "".join(
-                f"<li><code>{esc(p['name'])}</code> ({esc(p.get('in', ''))}): "
-                f"{esc(p.get('description', '') or '')}</li>" for p in op.get("parameters", []))
-            body = op.get("requestBody", {}).get("content", {})
-            codes = ", ".join(sorted(op.get("responses", {})))
-            parts.append(
-                f"<section class='card'><h2><code>{esc(method.upper())} {esc(path)}</code></h2>"
-                f"<p><strong>{esc(op.get('summary', ''))}</strong></p>"
-                f"<p class='lead' style='white-space:pre-line'>{esc(op.get('description', ''))}</p>"
-                + (f"<p>request body: {esc(', '.join(body))}</p>" if body else "")
-                + (f"<ul>{params}</ul>" if params else "")
-                + f"<p class='small muted'>responses: {esc(codes)}</p></section>")
-    title = esc(spec.get("info", {}).get("title", "API"))
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{title} API</title><link rel='stylesheet' href='/static/style.css'></head>"
-            f"<body><main style='max-width:60rem;margin:auto;display:flex;flex-direction:column;"
-            f"gap:1rem'><h1>{title} API</h1><p>{esc(spec.get('info', {}).get('description', ''))}"
-            f"</p><p>Machine-readable schema: <a href='/openapi.json'>/openapi.json</a>; "
-            f"interactive explorer (loads its scripts from the internet): <a href='/docs'>/docs</a>"
-            f"; back to <a href='/'>the page</a>.</p>{''.join(parts)}</main></body></html>")
 
 
 #: environment variable carrying ``digitlens serve`` settings to its worker processes
