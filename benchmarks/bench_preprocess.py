@@ -37,7 +37,7 @@ from PIL import Image
 
 import digitlens as dl
 from digitlens.data.images import synthetic_photo
-from digitlens.preprocessing.pipeline import plain_resize, preprocess
+from digitlens.preprocessing import plain_resize, preprocess
 
 
 def canvas_png(digit: np.ndarray) -> bytes:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from digitlens.cli import app
 from digitlens.data.images import synthetic_photo
-from digitlens.preprocessing.pipeline import SWITCHES
+from digitlens.preprocessing import SWITCHES
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_predict_reads_a_photo_through_the_pipeline(tmp_path, digits, trained):
 
 
 def test_steps_figure_has_a_panel_per_step(photo):
-    from digitlens.preprocessing.pipeline import preprocess
+    from digitlens.preprocessing import preprocess
     from digitlens.view.figures.preprocessing import steps_figure
 
     pre = preprocess(photo, center=False)

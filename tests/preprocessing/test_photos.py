@@ -3,14 +3,12 @@ photos of test digits are read (almost) as well as the clean digits — unlike a
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from digitlens.data.images import synthetic_photo
-from digitlens.preprocessing.pipeline import plain_resize, preprocess
-
-import digitlens.preprocessing.pipeline as P  # noqa: E402
+from digitlens.preprocessing import plain_resize, preprocess
+from digitlens.preprocessing.steps import remove_lines
 
 N_PHOTOS = 300
 
@@ -105,7 +103,7 @@ def test_remove_lines_subtracts_tilted_lines_and_keeps_the_stroke():
     a[on_line] += 0.3
     bar = (xx >= 140) & (xx < 152) & (yy >= 40) & (yy < 200)   # a thick vertical stroke
     a[bar] = 0.9
-    out, numbers, sentence = P._remove_lines(a, {})
+    out, numbers, sentence = remove_lines(a, {})
     assert numbers["lines_across"] == 8 and numbers["lines_down"] == 0
     assert numbers["line_level"] == pytest.approx(0.3, abs=0.05)
     away = on_line & ~bar
@@ -119,25 +117,25 @@ def test_remove_lines_subtracts_tilted_lines_and_keeps_the_stroke():
     for k in range(10):
         down |= np.abs(xx - (10 + 30 * k)) < 0.75
     g[down & ~bar] = np.maximum(g[down & ~bar], 0.05 + 0.3)
-    _, numbers, _ = P._remove_lines(g, {})
+    _, numbers, _ = remove_lines(g, {})
     assert numbers["lines_across"] == 8 and numbers["lines_down"] >= 9   # one may touch the bar
 
 
 def test_remove_lines_leaves_drawings_digits_and_a_single_thin_bar_alone(digits):
     # every bundled digit: nothing removed, the very same array passed on
     for a in digits.x_test[:300, 0]:
-        out, numbers, _ = P._remove_lines(a, {})
+        out, numbers, _ = remove_lines(a, {})
         assert out is a and numbers == {"lines_across": 0, "lines_down": 0}
     # a canvas 7 whose thick bar spans the whole width is a stroke, not a ruled line
     c = np.zeros((140, 140), np.float32)
     c[10:20, 2:138] = 1.0
     c[20:130, 100:110] = 1.0
-    out, numbers, _ = P._remove_lines(c, {})
+    out, numbers, _ = remove_lines(c, {})
     assert out is c and numbers["lines_across"] == 0
     # a photo cropped tight around a thin-pen 7: one thin bar across is not ruled paper
     rng = np.random.default_rng(1)
     t = _noisy_paper((120, 100), rng)
     t[8:10, :] = 0.8
     t[10:115, 70:72] = 0.8
-    out, numbers, _ = P._remove_lines(t, {})
+    out, numbers, _ = remove_lines(t, {})
     assert out is t and numbers["lines_across"] == 0

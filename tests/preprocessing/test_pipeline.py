@@ -14,7 +14,14 @@ from PIL import Image, ImageDraw, features
 from scipy import ndimage
 
 from digitlens.data import load_raw
-from digitlens.preprocessing.pipeline import (SWITCHES, ImageTooLargeError, NoInkError, NotAnImageError, Preprocessed, PreprocessError, TruncatedImageError, otsu_threshold, plain_resize, preprocess)
+from digitlens.errors import (
+    ImageTooLargeError,
+    NoInkError,
+    NotAnImageError,
+    PreprocessError,
+    TruncatedImageError,
+)
+from digitlens.preprocessing import SWITCHES, Preprocessed, otsu_threshold, plain_resize, preprocess
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -28,7 +35,8 @@ def seven(size=280, mode="RGB", bg=(255, 255, 255), ink=(0, 0, 0), width=18):
     im = Image.new(mode, (size, size), bg)
     d = ImageDraw.Draw(im)
     s = size / 280
-    d.line([(90 * s, 60 * s), (190 * s, 60 * s), (120 * s, 225 * s)], fill=ink, width=int(width * s))
+    d.line([(90 * s, 60 * s), (190 * s, 60 * s), (120 * s, 225 * s)], fill=ink,
+           width=int(width * s))
     return im
 
 
@@ -445,7 +453,8 @@ def test_big_photo_is_reduced_to_the_working_size():
     photo[500:1000, 900:1000] = 0.0
     p = preprocess(photo)
     n = p.step("decode").numbers
-    assert n["working_size"] == [512, 384] and n["reduced_by"] == pytest.approx(2000 / 512, abs=1e-3)
+    assert n["working_size"] == [512, 384]
+    assert n["reduced_by"] == pytest.approx(2000 / 512, abs=1e-3)
     assert np.all(np.abs(com(p.image) - 14) <= 0.5)
 
 

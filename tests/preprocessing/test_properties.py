@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
-from digitlens.preprocessing.pipeline import SWITCHES, PreprocessError, Preprocessed, preprocess
+from digitlens.errors import PreprocessError
+from digitlens.preprocessing import SWITCHES, Preprocessed, preprocess
 
 # 60 examples per property keeps the suite fast; HYP_N=2000 runs a deeper search by hand.
 SETTINGS = settings(max_examples=int(os.environ.get("HYP_N", 60)), deadline=None,

@@ -1,4 +1,5 @@
-"""PNG files and ``data:image/png;base64,`` URLs for gray images (the page and the JSON carry them)."""
+"""PNG files and ``data:image/png;base64,`` URLs for gray images (the page and the JSON carry
+them).  Decoding them back is :func:`digitlens.data.images.decode_data_url`'s job (guarded)."""
 
 from __future__ import annotations
 

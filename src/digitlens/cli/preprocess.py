@@ -45,7 +45,7 @@ def preprocess_cmd(
 
     Switch a step off with --no-STEP (e.g. --no-center) to see what it does.
     """
-    from ..preprocessing.pipeline import preprocess
+    from ..preprocessing import preprocess
 
     if not image.is_file():
         raise UserError(f"file not found: {image}")

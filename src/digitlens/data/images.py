@@ -10,8 +10,8 @@ browser sends):
 - the pixel count in the header is checked against :data:`MAX_PIXELS` *before* decoding, so a
   decompression bomb (a tiny file declaring 50,000 x 50,000 pixels) never allocates its pixels;
   we do not rely on Pillow's global ``Image.MAX_IMAGE_PIXELS``, which other code may change;
-- every failure becomes one of the :class:`~digitlens.preprocessing.PreprocessError` subclasses with
-  a message a learner can act on.
+- every failure becomes one of the :class:`~digitlens.errors.PreprocessError` subclasses with a
+  message a learner can act on.
 
 The result is a 2-D float32 array in [0, 1] (0 = black, 1 = white) plus a dict of what was done:
 EXIF orientation applied, transparency flattened onto which background, and whether a very
@@ -150,8 +150,8 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
     """A loaded Pillow image -> ``(gray, info)``, ``gray`` (H, W) float32 in [0, 1].
 
     Opaque 8-bit images larger than :data:`WORK_MAX_SIDE` come back already reduced to it
-    (``info["reduced_by"]``).  Transparency is flattened onto the background that contrasts with the visible ink (see
-    :func:`flatten_alpha`); 16-bit and float images are scaled to [0, 1].
+    (``info["reduced_by"]``).  Transparency is flattened onto the background that contrasts with
+    the visible ink (see :func:`flatten_alpha`); 16-bit and float images are scaled to [0, 1].
     """
     from PIL import Image
 
@@ -319,7 +319,9 @@ def decode_data_url(text: str, max_bytes: int = MAX_BYTES) -> bytes:
             raise E.NotAnImageError("the image must be a base64 data URL such as "
                                     "'data:image/png;base64,iVBOR...'")
         text = text[m.end():]
-    if len(text) // 4 * 3 > max_bytes:
+    # 4 base64 characters carry 3 bytes, less one per "=" of padding at the end (at most two)
+    pad = min(2, len(text) - len(text.rstrip("=")))
+    if len(text) // 4 * 3 - pad > max_bytes:
         raise E.ImageTooLargeError(f"the data URL holds over {max_bytes:,} bytes, the limit")
     try:
         return base64.b64decode(text, validate=True)

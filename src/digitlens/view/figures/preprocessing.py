@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...preprocessing.pipeline import Preprocessed, Step
+from ...preprocessing import Preprocessed, Step
 
 # A few numbers worth printing under each panel, by step.
 _KEY_NUMBERS = {
