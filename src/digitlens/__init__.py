@@ -30,7 +30,7 @@ _PUBLIC = {
     "History": "digitlens.training.fit", "TrainConfig": "digitlens.training.fit",
     "TrainingDiverged": "digitlens.errors", "evaluate": "digitlens.training.fit",
     "fit": "digitlens.training.fit",
-    "preprocess": "digitlens.preprocessing.pipeline", "Preprocessed": "digitlens.preprocessing.pipeline",
+    "preprocess": "digitlens.preprocessing", "Preprocessed": "digitlens.preprocessing",
     "PreprocessError": "digitlens.errors", "NoInkError": "digitlens.errors",
     "Recognizer": "digitlens.recognizer",
 }
@@ -57,6 +57,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .nn.checkpoint import load_model, save_model  # noqa: F401
     from .nn.model import ModelConfig, Sequential  # noqa: F401
     from .nn.zoo import build_model, model_names  # noqa: F401
-    from .preprocessing.pipeline import Preprocessed, preprocess  # noqa: F401
+    from .preprocessing import Preprocessed, preprocess  # noqa: F401
     from .recognizer import Recognizer  # noqa: F401
     from .training.fit import History, TrainConfig, evaluate, fit  # noqa: F401
