@@ -19,7 +19,6 @@ under a lock, once, and then only read.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -27,15 +26,23 @@ import numpy as np
 
 from .explain import attribution as A
 from .explain import contrast as C
+from .explain import steps as S
+from .explain import unit_detail as D
 from .explain import units as U
-from .explain.result import Contrast, Example, Explanation
+from .explain import words
+from .explain.result import Explanation
 from .explain.trace import param_summaries
 from .explain.trace import trace as trace_fn
 from .nn.model import Sequential
 
 DEFAULT_METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "occlusion")
-REGION_NAMES = (("top left", "top", "top right"), ("left", "centre", "right"),
-                ("bottom left", "bottom", "bottom right"))
+#: the attribution settings :meth:`Recognizer.explain` uses unless told otherwise — the one table
+#: of defaults (its keyword defaults read it, and so do the extra targets of :meth:`explain_dict`)
+METHOD_OPTIONS = {"integrated_gradients": {"baseline": "black", "n_steps": A.DEFAULT_IG_STEPS},
+                  "occlusion": {"patch": 4, "stride": 2}}
+_IG, _OCC = METHOD_OPTIONS["integrated_gradients"], METHOD_OPTIONS["occlusion"]
+#: the ``detail`` levels of :meth:`Recognizer.explain_dict`
+DETAILS = ("full", "live")
 
 
 @dataclass
@@ -52,16 +59,6 @@ class Prediction:
         return {"model": self.model, "label": int(self.label),
                 "probabilities": [round(float(p), 6) for p in self.probabilities],
                 "classes": [int(c) for c in self.classes]}
-
-
-def _where(m: np.ndarray) -> str:
-    """Which ninth of the image holds most of the positive part of a map."""
-    pos = np.maximum(np.asarray(m, dtype=np.float64), 0)
-    h, w = pos.shape
-    rb, cb = [0, h // 3, 2 * h // 3, h], [0, w // 3, 2 * w // 3, w]
-    sums = np.add.reduceat(np.add.reduceat(pos, rb[:-1], axis=0), cb[:-1], axis=1)  # (3, 3)
-    i, j = np.unravel_index(np.argmax(sums), sums.shape)
-    return REGION_NAMES[i][j]
 
 
 class Recognizer:
@@ -233,8 +230,8 @@ class Recognizer:
 
     def explain(self, source, model: str | None = None, vs: int | None = None, *,
                 methods: Iterable[str] = DEFAULT_METHODS, contrast_maps: bool = False,
-                ig_steps: int = A.DEFAULT_IG_STEPS, baseline="black",
-                occlusion_patch: int = 4, occlusion_stride: int = 2,
+                ig_steps: int = _IG["n_steps"], baseline=_IG["baseline"],
+                occlusion_patch: int = _OCC["patch"], occlusion_stride: int = _OCC["stride"],
                 trace: bool = True, contrast: bool = True, counterfactual: bool = True,
                 units: bool = True, nearest: bool = True, counterfactual_pixels: int = 40,
                 skip_preprocess: bool = False, **switches) -> Explanation:
@@ -253,165 +250,150 @@ class Recognizer:
             and ``nearest`` use the precomputed atlas (built on first use); ``counterfactual``
             runs a search of up to ``counterfactual_pixels`` pixel changes.
         skip_preprocess, **switches : passed to :meth:`prepare` / ``preprocess``.
+
+        The steps, each timed in ``timings_ms``: pre-processing, the answer, the trace, the
+        attribution maps, the atlas, the contrast, the counterfactual, the units, the nearest
+        training digits.
         """
-        t_all = time.perf_counter()
-        timings: dict[str, float] = {}
-
-        def tick(key: str, t0: float) -> None:
-            timings[key] = (time.perf_counter() - t0) * 1e3
-
-        t0 = time.perf_counter()
-        name = self._name(model)
-        image, pre = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
-        tick("preprocess", t0)
+        clock = S.Clock()
+        with clock("preprocess"):
+            name = self._name(model)
+            image, pre = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
         m = self.exact_model(name)
         methods = list(methods)
         for meth in methods:
             if meth not in A.METHODS:
                 raise ValueError(f"methods must be among {sorted(A.METHODS)}, got {meth!r}")
         x = image.reshape((1,) + m.input_shape)
-        labels = list(m.classes)
-
-        t0 = time.perf_counter()
-        # with the trace on, its forward pass gives the logits too (the same one forward pass)
-        fwd = m.forward(x, trace=True) if trace else None
-        out = m.forward(x) if fwd is None else fwd.logits  # (1, K) logits
-        z = A.class_logits(m, out)[0]
-        p = A.class_probabilities(m, out)[0]
-        order = np.argsort(-z)
-        pred = labels[int(order[0])]
-        runner = labels[int(order[1])] if len(order) > 1 else pred
-        if vs is not None:
-            A.class_index(m, vs)  # validates
-            if int(vs) == pred:
-                raise ValueError(f"vs must differ from the prediction {pred}, got {vs}")
-            b = int(vs)
-        else:
-            b = runner
-        tick("predict", t0)
-        sentences = [f"The {name} model reads a {pred} with probability {p[labels.index(pred)]:.1%}"
-                     f"; the runner-up is {runner} ({p[labels.index(runner)]:.1%})."]
-
+        with clock("predict"):
+            ans = S.answer(m, x, vs, trace)
+        pred, b = ans.pred, ans.b
+        sentences = [words.answer(name, pred, ans.p_of(pred), ans.runner, ans.p_of(ans.runner))]
         tr = None
         if trace:
-            t0 = time.perf_counter()
-            ps = self._params.get(name)
-            if ps is None:  # the weights do not change once added: their statistics neither
-                ps = self._params.setdefault(name, param_summaries(m))
-            tr = trace_fn(m, x, forward=fwd, params=ps)
-            tick("trace", t0)
-
-        mf = self.attribution_model(name)
-        options = {"occlusion": {"patch": occlusion_patch, "stride": occlusion_stride}}
-        attributions: dict[str, dict[int, Any]] = {}
+            with clock("trace"):
+                tr = trace_fn(m, x, forward=ans.forward, params=self._param_summaries(name, m))
+        options = {"integrated_gradients": {"baseline": baseline, "n_steps": ig_steps},
+                   "occlusion": {"patch": occlusion_patch, "stride": occlusion_stride}}
         targets = [pred] + ([b] if contrast_maps and b != pred else [])
-        # integrated gradients of the class(es) and of the gap share one pass along the path
-        ig_targets = (targets if "integrated_gradients" in methods else []) + \
-            ([(pred, b)] if contrast else [])
-        ig_results: dict[Any, Any] = {}
-        if ig_targets:
-            t0 = time.perf_counter()
-            res = A.integrated_gradients_many(mf, x, ig_targets, baseline=baseline,
-                                              n_steps=ig_steps)
-            ig_results = dict(zip([t if isinstance(t, int) else tuple(t) for t in ig_targets],
-                                  res))
-            tick("integrated_gradients", t0)
-        for meth in methods:
-            t0 = time.perf_counter()
-            if meth == "integrated_gradients":
-                attributions[meth] = {t: ig_results[t] for t in targets}
-                continue
-            # occlusion only runs the model forward, in the attribution dtype; the gradient
-            # methods are one pass each, in the exact dtype
-            model_for = mf if meth == "occlusion" else m
-            attributions[meth] = {t: A.attribute(model_for, x, t, meth, **options.get(meth, {}))
-                                  for t in targets}
-            tick(meth, t0)
-        gxi = attributions.get("gradient_x_input", {}).get(pred)
-        if gxi is not None and gxi.meta.get("note"):
-            sentences.append(gxi.meta["note"])
-        ig = attributions.get("integrated_gradients", {}).get(pred)
-        if ig is not None:
-            sentences.append(
-                f"Integrated gradients ({ig.meta['baseline']} baseline, {ig.meta['n_steps']} "
-                f"steps): the ink moves the logit of {pred} from {ig.meta['f_baseline']:.3g} to "
-                f"{ig.meta['f_x']:.3g}; the pixel map adds up to {ig.map.sum():.3g} (completeness "
-                f"error {ig.meta['relative_delta'] or 0:.2%}), most of it at the {_where(ig.map)}.")
-        occ = attributions.get("occlusion", {}).get(pred)
-        if occ is not None:
-            sentences.append(
-                f"Occlusion: covering a {occ.meta['patch']}×{occ.meta['patch']} square lowers the "
-                f"logit of {pred} by up to {occ.meta['largest_drop']:.3g}; the most important ink "
-                f"is at the {_where(occ.map)}.")
+        maps, ig_results = S.attributions(m, self.attribution_model(name), x, methods, targets,
+                                          (pred, b) if contrast else None, options, clock)
+        sentences.extend(S.attribution_sentences(maps, pred))
 
-        con = None
-        atlas = None
+        atlas = con = cf = ur = nr = None
         if units or nearest or contrast:
-            t0 = time.perf_counter()
-            atlas = self.atlas(name)
-            tick("atlas", t0)
+            with clock("atlas"):
+                atlas = self.atlas(name)
         if contrast:
-            t0 = time.perf_counter()
-            pix = ig_results[(pred, b)]
-            uc = C.unit_contrast(m, x, pred, b, atlas=atlas)
-            zb = float(z[labels.index(b)])
-            con = Contrast(pred, b, float(z[labels.index(pred)]), zb, pix, uc,
-                           C.contrast_sentences(pred, b, float(z[labels.index(pred)]) - zb, uc,
-                                                pix))
-            sentences.extend(con.sentences)
-            tick("contrast", t0)
-
-        cf = None
+            with clock("contrast"):
+                con = S.contrast(m, x, ans, ig_results[(pred, b)], atlas)
+                sentences.extend(con.sentences)
         if counterfactual:
-            t0 = time.perf_counter()
-            cf = C.counterfactual(mf, x, b, max_pixels=counterfactual_pixels)
-            sentences.append(cf.sentence)
-            tick("counterfactual", t0)
-
-        ur = None
+            with clock("counterfactual"):
+                cf = C.counterfactual(self.attribution_model(name), x, b,
+                                      max_pixels=counterfactual_pixels)
+                sentences.append(cf.sentence)
         if units:
-            t0 = time.perf_counter()
-            ur = U.first_layer_units(m, x, atlas=atlas, top=6, examples=3)
-            sentences.extend(ur.sentences)
-            tick("units", t0)
-
-        nr = None
+            with clock("units"):
+                ur = U.first_layer_units(m, x, atlas=atlas, top=6, examples=3)
+                sentences.extend(ur.sentences)
         if nearest:
-            t0 = time.perf_counter()
-            nr = U.nearest_examples(m, x, atlas, contrast_class=b)
-            labs = ", ".join(str(e.label) for e in nr.examples)
-            space = ("In pixel space (this model has no hidden layer)" if nr.space == "pixels"
-                     else "In the last hidden layer's space (the numbers the output layer reads)")
-            s = f"{space} your digit is closest to training digits labelled {labs}"
-            if nr.contrast_examples:
-                s += (f"; the closest {b} is at distance {nr.contrast_examples[0].distance:.3g} "
-                      f"(vs {nr.examples[0].distance:.3g} for the closest of all)")
-            sentences.append(s + ".")
-            tick("nearest", t0)
+            with clock("nearest"):
+                nr = U.nearest_examples(m, x, atlas, contrast_class=b)
+                sentences.append(words.nearest(nr, b))
 
-        examples: dict[int, Example] = {}
-        if atlas is not None:
-            refs: set[int] = set()
-            if ur is not None:
-                for u in ur.units:
-                    refs.update(u.top_examples)
-            if con is not None and con.units is not None:
-                for t in con.units.for_a + con.units.for_b:
-                    t.top_examples = t.top_examples[:3]
-                    refs.update(t.top_examples)
-            if nr is not None:
-                refs.update(e.index for e in nr.examples + nr.contrast_examples)
-            for i in sorted(refs):
-                examples[i] = Example(i, int(atlas.y[i]), np.asarray(atlas.x[i, 0]))
-
-        timings["total"] = (time.perf_counter() - t_all) * 1e3
         src = self._models[name]
         return Explanation(
-            model=name, classes=labels, prediction=int(pred), runner_up=int(runner),
-            probabilities=p, logits=z, image=np.asarray(image, dtype=np.float64),
+            model=name, classes=list(m.classes), prediction=int(pred),
+            runner_up=int(ans.runner), probabilities=ans.p, logits=ans.z,
+            image=np.asarray(image, dtype=np.float64),
             output_function={"softmax_cross_entropy": "softmax",
                              "sigmoid_binary_cross_entropy": "sigmoid"}.get(src.loss, "identity"),
             model_description=src.description,
             preprocessing=pre,  # turned into JSON (step PNGs) only by to_dict()
-            trace=tr, attributions=attributions, contrast=con, counterfactual=cf, units=ur,
-            nearest=nr, examples=examples, sentences=sentences, timings_ms=timings)
+            trace=tr, attributions=maps, contrast=con, counterfactual=cf, units=ur,
+            nearest=nr, examples=S.examples(atlas, ur, con, nr), sentences=sentences,
+            timings_ms=clock.total())
+
+    def _param_summaries(self, name: str, m: Sequential) -> list:
+        ps = self._params.get(name)
+        if ps is None:  # the weights do not change once added: their statistics neither
+            ps = self._params.setdefault(name, param_summaries(m))
+        return ps
+
+    # ------------------------------------------------------------------------ the JSON API
+    def explain_dict(self, source, model: str | None = None, *, detail: str = "full",
+                     vs: int | None = None, method: str | None = None, target: int | None = None,
+                     counterfactual: bool = True, **switches) -> dict[str, Any]:
+        """The web page's explanation: :meth:`explain` as JSON, with ``detail`` and ``notes``.
+
+        Parameters
+        ----------
+        source, model, **switches : as for :meth:`explain` (``switches`` go to :meth:`prepare`;
+            ``vs`` and ``target`` are checked before the image is pre-processed).
+        detail : ``"live"`` (the answer, pre-processing and every layer's numbers: what the page
+            asks for while a stroke is drawn) or ``"full"`` (adds the attributions, the
+            contrast, the counterfactual, the units and the nearest training digits).
+        vs : the digit to contrast with (default: the runner-up).  If the network reads this
+            very digit, the runner-up is used instead and ``notes`` says so.
+        method : compute only this attribution method (default: all of :data:`DEFAULT_METHODS`).
+        target : also compute the attribution maps for this digit, with :data:`METHOD_OPTIONS`.
+        counterfactual : search for the smallest ink edit that changes the answer to ``vs``.
+
+        Returns
+        -------
+        dict
+            ``Explanation.to_dict()`` plus ``"detail"`` and ``"notes"`` (a list of sentences).
+
+        Raises
+        ------
+        ValueError
+            ``detail``, ``method``, ``vs`` or ``target`` not among the allowed values (a digit
+            the model does not know: ``"options.vs: the 'binary' model only knows the digits
+            [0, 1], got 7"``); a :class:`~digitlens.errors.PreprocessError` for a bad image.
+        """
+        name = self._name(model)
+        classes = list(self._models[name].classes)
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {list(DETAILS)}, got {detail!r}")
+        if method is not None and method not in A.METHODS:
+            raise ValueError(f"method must be one of {sorted(A.METHODS)}, got {method!r}")
+        for key, v in (("vs", vs), ("target", target)):
+            if v is not None and v not in classes:
+                raise ValueError(f"options.{key}: the {name!r} model only knows the digits "
+                                 f"{classes}, got {v}")
+        image, pre = self.prepare(source, **switches)
+        prepared = {"source": pre, "skip_preprocess": False} if pre is not None else \
+            {"source": image, "skip_preprocess": True}
+        notes: list[str] = []
+        live = detail == "live"
+        if live:
+            vs = None  # no contrast while a stroke is drawn (the digit may well read as vs)
+        elif vs is not None and self.predict(model=name, **prepared).label == vs:
+            notes.append(words.vs_is_the_answer(vs))
+            vs = None
+        methods = () if live else ((method,) if method else DEFAULT_METHODS)
+        e = self.explain(model=name, vs=vs, methods=methods, trace=True, contrast=not live,
+                         counterfactual=not live and counterfactual, units=not live,
+                         nearest=not live, **prepared)
+        if not live and target is not None and target != e.prediction:
+            m = self.exact_model(name)
+            for meth in methods:
+                e.attributions.setdefault(meth, {})[target] = A.attribute(
+                    m, e.image, target, meth, **METHOD_OPTIONS.get(meth, {}))
+        d = e.to_dict()
+        d["detail"] = detail
+        d["notes"] = notes
+        return d
+
+    def unit_detail(self, name: str | None, layer: int, unit: int, image=None) -> dict[str, Any]:
+        """What unit ``unit`` of layer ``layer`` of model ``name`` looks for: its bias, weights,
+        pixel template (for a deeper Dense unit only with ``image``, a 28×28 array in [0, 1]) and
+        the training digits exciting it most.  See
+        :func:`digitlens.explain.unit_detail.unit_detail` for the dict and the errors
+        (:class:`~digitlens.errors.UnknownUnitError`,
+        :class:`~digitlens.errors.NotAUnitLayerError`, ``ValueError`` for a bad image)."""
+        name = self._name(name)
+        return D.unit_detail(self._models[name], layer, unit, atlas=lambda: self.atlas(name),
+                             image=image, gradient_model=lambda: self.exact_model(name),
+                             name=name)

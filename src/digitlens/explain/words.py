@@ -1,0 +1,240 @@
+"""Every sentence the explanations say, in one place.
+
+The explainers compute numbers; this module turns them into the plain words a learner reads (the
+CLI prints them, the page shows them, :attr:`Explanation.sentences` collects them).  Keeping the
+wording here means one voice, one set of region names and one table of method titles, and a
+change of phrasing touches one file.  Functions take numbers and result objects and return
+strings; nothing here computes a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: attribution method -> its title (figures, reports)
+METHOD_TITLES = {
+    "saliency": "gradient (saliency)",
+    "gradient_x_input": "gradient × input",
+    "integrated_gradients": "integrated gradients",
+    "occlusion": "occlusion",
+}
+
+REGIONS_V = ("top", "middle", "bottom")
+REGIONS_H = ("left", "centre", "right")
+
+
+# ------------------------------------------------------------------------------------- where
+def ninth(part: np.ndarray) -> str:
+    """The name of the ninth of a 2-D array holding most of its (non-negative) mass:
+    ``"top left"``, ``"top"``, ..., ``"centre"``, ..., ``"bottom right"``."""
+    part = np.asarray(part, dtype=np.float64)
+    h, w = part.shape
+    rb, cb = [0, h // 3, 2 * h // 3, h], [0, w // 3, 2 * w // 3, w]
+    # (3, 3) sums over the ninths: reduceat sums between consecutive boundaries
+    sums = np.add.reduceat(np.add.reduceat(part, rb[:-1], axis=0), cb[:-1], axis=1)
+    i, j = np.unravel_index(np.argmax(sums), sums.shape)
+    if (i, j) == (1, 1):
+        return "centre"
+    if i == 1:
+        return REGIONS_H[j]
+    if j == 1:
+        return REGIONS_V[i]
+    return f"{REGIONS_V[i]} {REGIONS_H[j]}"
+
+
+def where_most(m: np.ndarray) -> str:
+    """Which ninth of the image holds most of the positive part of a map (``"top left"``...)."""
+    return ninth(np.maximum(np.asarray(m, dtype=np.float64), 0))
+
+
+def where_words(template: np.ndarray) -> str:
+    """A rough reading of a pixel template: where its positive and negative weights sit.
+
+    The 28×28 grid is cut into 3×3 regions; the region holding the most positive weight is what
+    the unit "likes" ink in, the one with the most negative weight what it "dislikes".
+    """
+    t = np.asarray(template, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] < 9 or not np.any(t):
+        return ""
+    pos, neg = np.maximum(t, 0), np.maximum(-t, 0)
+    rp = f"the {ninth(pos)}" if pos.sum() > 0 else None
+    rn = f"the {ninth(neg)}" if neg.sum() > 0 else None
+    if rp is not None and rp == rn:  # a small template: an edge or stroke detector
+        return f"looks at a small pattern at {rp}"
+    words = []
+    if rp is not None:
+        words.append(f"likes ink at {rp}")
+    if rn is not None:
+        words.append(f"dislikes ink at {rn}")
+    return ", ".join(words)
+
+
+# ------------------------------------------------------------------------------ the answer
+def answer(name: str, pred: int, p_pred: float, runner: int, p_runner: float) -> str:
+    return (f"The {name} model reads a {pred} with probability {p_pred:.1%}; the runner-up is "
+            f"{runner} ({p_runner:.1%}).")
+
+
+def vs_is_the_answer(vs: int) -> str:
+    """The note when a learner asks "why not ``vs``" and the network now reads ``vs``."""
+    return (f"You asked why not {vs}, but the network now reads {vs}; this compares it with the "
+            f"runner-up instead.")
+
+
+# ------------------------------------------------------------------------------ attribution
+def describe_target(target) -> str:
+    if isinstance(target, tuple):
+        return f"the gap z_{target[0]} − z_{target[1]}"
+    return f"the logit z_{target}"
+
+
+def linear_gradient_x_input(target, total: float, bias: float, score: float) -> str:
+    return (f"This model is one weighted sum of the pixels, so gradient × input is exactly each "
+            f"pixel's term W·x in {describe_target(target)}: the map sums to {total:.4g}, which "
+            f"plus the bias {bias:.4g} gives the score {score:.4g}.")
+
+
+def integrated_gradients(pred: int, ig) -> str:
+    """``ig``: the :class:`Attribution` of integrated gradients for the predicted class."""
+    return (f"Integrated gradients ({ig.meta['baseline']} baseline, {ig.meta['n_steps']} steps): "
+            f"the ink moves the logit of {pred} from {ig.meta['f_baseline']:.3g} to "
+            f"{ig.meta['f_x']:.3g}; the pixel map adds up to {ig.map.sum():.3g} (completeness "
+            f"error {ig.meta['relative_delta'] or 0:.2%}), most of it at the {where_most(ig.map)}.")
+
+
+def occlusion(pred: int, occ) -> str:
+    """``occ``: the :class:`Attribution` of occlusion for the predicted class."""
+    return (f"Occlusion: covering a {occ.meta['patch']}×{occ.meta['patch']} square lowers the "
+            f"logit of {pred} by up to {occ.meta['largest_drop']:.3g}; the most important ink "
+            f"is at the {where_most(occ.map)}.")
+
+
+# --------------------------------------------------------------------------------- contrast
+def contrast(a: int, b: int, gap: float, units, pixels) -> list[str]:
+    """Plain words for a contrast, with the real numbers (``units``: a :class:`UnitContrast` or
+    None; ``pixels``: the integrated gradients of the gap, or None)."""
+    out = [f"Why {a} and not {b}: the logit of {a} is {gap:+.3g} above the logit of {b}."
+           if gap >= 0 else
+           f"Why not {a} but {b}: the logit of {a} is {-gap:.3g} below the logit of {b}."]
+    if units is not None and units.kind == "hidden":
+        def names(terms):
+            return ", ".join(f"{t.name or f'unit {t.unit}'} ({t.contribution:+.2f}"
+                             + (f"; {t.where}" if t.where else "") + ")" for t in terms[:3])
+        if units.for_a:
+            out.append(f"Hidden units feeding the output layer (layer {units.layer}) that argue "
+                       f"for {a}: {names(units.for_a)}.")
+        if units.for_b:
+            out.append(f"Units arguing for {b}: {names(units.for_b)}.")
+        pos = float(units.contributions[units.contributions > 0].sum())
+        neg = float(units.contributions[units.contributions < 0].sum())
+        out.append(f"All {units.n_units} units together: {pos:+.3g} for {a}, {neg:+.3g} for {b}, "
+                   f"bias difference {units.bias_term:+.3g}; the sum is exactly the gap "
+                   f"{units.gap:+.3g}.")
+    elif units is not None:
+        out.append(f"This model has no hidden layer: each pixel's term (W_ia − W_ib)·x_i is its "
+                   f"exact share of the gap, plus a bias difference of {units.bias_term:+.3g}.")
+    if pixels is not None:
+        m = pixels.map
+        out.append(f"Over the pixels (integrated gradients): ink worth {m[m > 0].sum():+.3g} "
+                   f"argues for {a} and {m[m < 0].sum():+.3g} for {b} "
+                   f"(completeness error {pixels.meta.get('relative_delta') or 0:.2%}).")
+    return out
+
+
+def unit_name(j: int, maps: tuple[int, ...] | None) -> str:
+    """``"unit 12"``, or for input ``j`` of a flattened stack of ``maps`` ``(C, H, W)``
+    ``"map 5 at row 2, col 3"`` (the map's own coordinates)."""
+    if maps is not None:
+        c, r, q = np.unravel_index(int(j), maps)
+        return f"map {c} at row {r}, col {q}"
+    return f"unit {int(j)}"
+
+
+def counterfactual(found: bool, a: int, b: int, delta: np.ndarray, p_b: float, pred: int,
+                   max_pixels: int, radius: int) -> str:
+    """The counterfactual's sentence; ``delta`` = new image − old image."""
+    if found:
+        n = int(np.count_nonzero(delta))
+        add, rem = int(np.count_nonzero(delta > 0)), int(np.count_nonzero(delta < 0))
+        parts = []
+        if add:
+            parts.append(f"adding ink at {add} (total {delta[delta > 0].sum():.2f})")
+        if rem:
+            parts.append(f"removing ink at {rem} (total {-delta[delta < 0].sum():.2f})")
+        return (f"Changing {n} pixel{'s' if n != 1 else ''} near the strokes — "
+                f"{' and '.join(parts)} — turns this {a} into a {b} (P({b}) = {p_b:.0%}).")
+    return (f"No edit of up to {max_pixels} pixels within {radius} px of the strokes turns this "
+            f"{a} into a {b}; the best one found gives P({b}) = {p_b:.1%} (the model still says "
+            f"{pred}).")
+
+
+# ------------------------------------------------------------------------------------ units
+def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, classes=(),
+                top=None, n_filters: int = 0, kh: int = 0, kw: int = 0,
+                similar=()) -> list[str]:
+    """The first layer's sentences: a dense layer (``act`` the units' activations for this
+    image, ``top`` the most active one) or conv filters (``similar``: the units that look like a
+    hand-made kernel)."""
+    if kind == "dense":
+        if no_hidden and binary:
+            return [f"This model has no hidden layer: its one weighted sum of the pixels is the "
+                    f"log-odds that the digit is a {classes[1]} (here z = {act[0]:.3g}), and its "
+                    f"weight image is the template (red: ink here raises z, blue: lowers it)."]
+        if no_hidden:
+            return [f"This model has no hidden layer: each digit's logit is one weighted sum of "
+                    f"the pixels, and its weight image is its template (red: ink here raises the "
+                    f"logit, blue: lowers it). Here digit {classes[int(top)]}'s sum is largest "
+                    f"({act[top]:.3g})."]
+        n_on = int(np.count_nonzero(act > 0))
+        return [f"{n_on} of {act.size} first-layer units respond to this digit; each one's weight "
+                f"image is its template (red: ink here raises it, blue: ink here lowers it)."]
+    out = [f"{n_filters} filters of {kh}×{kw} slide over the image; each feature map shows where "
+           f"that filter's pattern appears."]
+    if similar:
+        out.append("Filters that look like a hand-made detector: " + ", ".join(
+            f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
+            f"(cos {abs(u.similarity):.2f})" for u in similar[:4]) + ".")
+    return out
+
+
+def nearest(nr, b: int) -> str:
+    """The nearest training digits' sentence (``nr``: a :class:`Nearest`)."""
+    labs = ", ".join(str(e.label) for e in nr.examples)
+    space = ("In pixel space (this model has no hidden layer)" if nr.space == "pixels"
+             else "In the last hidden layer's space (the numbers the output layer reads)")
+    s = f"{space} your digit is closest to training digits labelled {labs}"
+    if nr.contrast_examples:
+        s += (f"; the closest {b} is at distance {nr.contrast_examples[0].distance:.3g} "
+              f"(vs {nr.examples[0].distance:.3g} for the closest of all)")
+    return s + "."
+
+
+# ------------------------------------------------------------------------------ one unit
+UNIT_WEIGHTS_CAPTION = "its 784 weights: ink on red pixels raises z, on blue pixels lowers it"
+UNIT_GRADIENT_CAPTION = ("how its activation changes with a little more ink on each pixel of "
+                         "this digit")
+FILTER_SENTENCE = ("A filter: the same small grid of weights is applied at every position of the "
+                   "image.")
+DEEP_UNIT_SENTENCE = ("This unit reads other units, not pixels, so it has no fixed picture; this "
+                      "is what it responds to around your digit.")
+DEEP_UNIT_NO_IMAGE = ("This unit reads other units, not pixels; send the image to see what it "
+                      "responds to around a digit.")
+
+
+def filter_caption(kh: int, kw: int) -> str:
+    return f"its {kh}×{kw} filter, slid over the image"
+
+
+def pixel_unit(template: np.ndarray) -> str:
+    return (f"This unit reads the pixels directly; it "
+            f"{where_words(template) or 'has no clear preference'}.")
+
+
+# ------------------------------------------------------------------------------------ trace
+def active_units(index: int, fn: str, n_on: int, size: int) -> str:
+    return f"layer {index} ({fn}): {n_on} of {size} units are active (above 0) for this digit."
+
+
+def softmax(z_max: float, sum_exp: float, label: int, p: float) -> str:
+    return (f"softmax: subtract the largest logit ({z_max:.3g}), exponentiate, divide by the sum "
+            f"({sum_exp:.4g}): digit {label} gets {p:.1%}.")
