@@ -140,7 +140,7 @@ def test_the_page_reuses_the_runs_digitlens_lab_computed(tmp_path, monkeypatch, 
 
     from typer.testing import CliRunner
 
-    from digitlens.lab import experiments as ex
+    from digitlens import lab as ex
     from digitlens.cli import app as cli_app
 
     tiny = ex.get_preset("quick", seeds=2, epochs=1, n_train=200, n_test=100, widths=(4, 16),

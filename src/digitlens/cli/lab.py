@@ -1,9 +1,9 @@
 """``digitlens lab activations | output | all``: the activation lab, from the command line.
 
-A thin shell over :mod:`digitlens.lab.experiments` (the runs) and :mod:`digitlens.lab.report`
-(verdicts, Markdown, figures).  Finished runs are cached in ``<DIGITLENS_HOME>/lab/runs``
-(shared with the web page's Activation lab); run the same command again after an interruption
-and it picks up where it stopped.
+A thin shell over :mod:`digitlens.lab` (the studies, the runs and the verdicts) and
+:mod:`digitlens.view.report` (the Markdown report and its figures).  Finished runs are cached in
+``<DIGITLENS_HOME>/lab/runs`` (shared with the web page's Activation lab); run the same command
+again after an interruption and it picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ app.add_typer(lab_app, name="lab")
 
 def _run(study_name: str, quick: bool, out: Optional[Path], seeds: Optional[int], workers: int,
          fresh: bool) -> None:
-    from ..lab import experiments as ex
-    from ..lab.report import write_report
+    from .. import lab
+    from ..view.report import write_report
 
     preset = "quick" if quick else "full"
     if seeds is not None and not 1 <= seeds <= 100:
         raise UserError(f"--seeds must be between 1 and 100, got {seeds}")
     if not 1 <= workers <= 256:
         raise UserError(f"--workers must be between 1 and 256, got {workers}")
-    study = ex.STUDIES[study_name](preset, seeds=seeds)
+    study = lab.STUDIES[study_name](preset, seeds=seeds)
     from .._util import paths
 
     out = out if out is not None else Path("digitlens-lab") / f"{study_name}-{preset}"
@@ -53,12 +53,12 @@ def _run(study_name: str, quick: bool, out: Optional[Path], seeds: Optional[int]
         with progress:
             task = progress.add_task("starting", total=len(study))
 
-            def on_progress(ev: "ex.ProgressEvent") -> None:
+            def on_progress(ev: "lab.ProgressEvent") -> None:
                 counts[ev.status] += 1
                 progress.update(task, completed=ev.done,
                                 description=f"{ev.status} {ev.label}"[:48].ljust(48))
 
-            result = ex.run_study(study, cache_dir=cache, max_workers=workers,
+            result = lab.run_study(study, cache_dir=cache, max_workers=workers,
                                   progress=on_progress, recompute=fresh)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: {counts['computed'] + counts['cached']} finished "

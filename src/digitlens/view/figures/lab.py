@@ -1,8 +1,9 @@
-"""Figures of the activation lab: a :class:`~digitlens.lab.experiments.StudyResult` -> matplotlib.
+"""Figures of the activation lab: a :class:`~digitlens.lab.result.StudyResult` -> matplotlib.
 
 No numerics here beyond averaging over seeds for display: every number comes from the result.
 Each function returns a :class:`matplotlib.figure.Figure` (no pyplot state, safe in servers and
-notebooks); :func:`save_figures` writes every figure the result has data for as PNG.
+notebooks); :func:`figure` draws one by name (in a notebook, ``figure(result, "speed")`` shows
+inline) and :func:`save_figures` writes every figure the result has data for as PNG.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ...lab.experiments import HEADS, StudyResult, grad_ratio, grad_rms, output_example
+from ...errors import LabError
+from ...lab.measure import grad_ratio, grad_rms
+from ...lab.result import StudyResult
+from ...lab.specs import HEADS
+from ...lab.verdicts import output_example
 
 COLORS = {"relu": "#d62728", "leaky_relu": "#ff7f0e", "sigmoid": "#1f77b4", "tanh": "#2ca02c",
           "elu": "#9467bd", "gelu": "#8c564b", "identity": "#7f7f7f"}
@@ -308,6 +313,29 @@ FIGURES = {
     "output_layers": (output_layers, ("output",)),
 }
 """figure name -> (function, parts of the study it needs)."""
+
+
+def figure(result: StudyResult, name: str) -> Figure:
+    """One of the report's figures as a matplotlib Figure (shown inline in a notebook).
+
+    Parameters
+    ----------
+    result : the study's result.
+    name : one of :data:`FIGURES`.
+
+    Raises
+    ------
+    LabError
+        if ``name`` is not a figure, or the study lacks the parts the figure needs.
+    """
+    if name not in FIGURES:
+        raise LabError(f"figure must be one of {list(FIGURES)}, got {name!r}")
+    fn, needs = FIGURES[name]
+    missing = [p for p in needs if p not in result.parts]
+    if missing:
+        raise LabError(f"figure {name!r} needs the {missing} part(s), which this "
+                       f"{result.study!r} study does not have")
+    return fn(result)
 
 
 def save_figures(result: StudyResult, out_dir: str | os.PathLike, *, dpi: int = 110

@@ -1,15 +1,15 @@
 """The activation lab in the background: what the web page's "rules of thumb, measured" view runs.
 
 :class:`LabRunner` runs one study (by default ``lab_study("quick")``, the same runs as
-``digitlens lab all --quick``) in a background thread with :func:`digitlens.lab.experiments.run_study`,
+``digitlens lab all --quick``) in a background thread with :func:`digitlens.lab.runner.run_study`,
 keeping finished runs in its cache folder (so a cancelled or interrupted study resumes where it
 stopped, and a finished one is never recomputed; the server shares the folder with
 ``digitlens lab``), then writes the report, its figures and
-``result.json`` into ``out_dir`` with :func:`digitlens.lab.report.write_report`.
+``result.json`` into ``out_dir`` with :func:`digitlens.view.report.write_report`.
 
 :meth:`LabRunner.report` reads that ``result.json`` back and judges every rule of thumb again
-(:func:`digitlens.lab.report.assess`), so the page shows whatever the last finished study measured,
-also one run from the command line with ``--out`` pointing here.
+(:func:`digitlens.lab.verdicts.assess`), so the page shows whatever the last finished study
+measured, also one run from the command line with ``--out`` pointing here.
 
 Nothing here prints; the runs draw their randomness from their own seeds.
 """
@@ -62,7 +62,7 @@ class LabRunner:
     out_dir : where the report, figures and ``result.json`` go.
     cache_dir : finished runs (default ``out_dir/runs``); runs are keyed by their spec and the
         engine's code, so one folder can serve every study (``digitlens lab`` uses the same).
-    study : a callable returning the :class:`~digitlens.lab.experiments.Study` to run (default:
+    study : a callable returning the :class:`~digitlens.lab.specs.Study` to run (default:
         ``lab_study("quick")``, every rule of thumb; under a minute on 2 cores).
     max_workers : worker processes for the runs.
     """
@@ -80,7 +80,7 @@ class LabRunner:
 
     # ---------------------------------------------------------------------------- control
     def start(self) -> LabRun:
-        """Start the study; :class:`~digitlens.view.server.training_jobs.JobConflict` if one is running."""
+        """Start the study; :class:`~digitlens.errors.JobConflict` if one is running."""
         with self._lock:
             if self.running:
                 raise JobConflict("the lab is already running; wait for it or cancel it")
@@ -118,19 +118,19 @@ class LabRunner:
         self.wait(timeout)
 
     def _work(self, run: LabRun) -> None:
-        from ...lab import experiments as ex
-        from ...lab.report import write_report
+        from ... import lab
+        from ..report import write_report
 
-        def on_progress(ev: "ex.ProgressEvent") -> None:
+        def on_progress(ev: "lab.ProgressEvent") -> None:
             run.done, run.total, run.label = ev.done, ev.total, ev.label
             run.cached += ev.status == "cached"
             if run._cancel.is_set():
                 raise _Cancelled
 
         try:
-            study = self._study() if self._study is not None else ex.lab_study("quick")
+            study = self._study() if self._study is not None else lab.lab_study("quick")
             run.total = len(study)
-            result = ex.run_study(study, cache_dir=self.cache_dir,
+            result = lab.run_study(study, cache_dir=self.cache_dir,
                                   max_workers=self.max_workers, progress=on_progress)
             write_report(result, self.out_dir)
         except _Cancelled:
@@ -153,7 +153,7 @@ class LabRunner:
         ``{"study", "preset", "seconds", "verdicts": [Verdict.to_dict()...], "figures":
         [names]}``; a figure's PNG is :meth:`figure_path` ``(name)``.
         """
-        from ...lab.report import assess, load_result
+        from ...lab import assess, load_result
 
         path = self.out_dir / "result.json"
         try:
