@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import shutil
 import socket
 import threading
@@ -35,8 +36,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
-BRUSH = 20   # the page's stroke width on its 280×280 board (app.js STROKE_WIDTH)
-SEND = 0.5   # the page sends the board at this scale, 140×140 (app.js SEND_SCALE)
+BRUSH = 20   # the page's stroke width on its 280×280 board (static/js/draw.js STROKE_WIDTH)
+SEND = 0.5   # the page sends the board at this scale, 140×140 (static/js/draw.js SEND_SCALE)
 TIMEOUT = 60_000  # ms: the machine may be busy
 
 
@@ -127,18 +128,40 @@ def browser(server):
         b.close()
 
 
+#: console errors that are the API's answers, shown on the page as messages (e.g. 422 "no ink
+#: found" for a blank board); Chromium logs every 4xx response as a failed resource
+_API_REFUSAL = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
+
+
 @pytest.fixture
-def page(browser, server):
+def console_log():
+    """What the page said: uncaught exceptions (``page``) and console errors (``console``)."""
+    return {"page": [], "console": []}
+
+
+def listen(pg, log):
+    pg.on("pageerror", lambda e: log["page"].append(str(e)))
+    pg.on("console", lambda m: log["console"].append(m.text) if m.type == "error" else None)
+
+
+def assert_quiet(log, *, refusals_allowed=True):
+    """No uncaught exception, no console error (but, if allowed, the API's 4xx answers)."""
+    assert not log["page"], log["page"]
+    noise = [m for m in log["console"] if not (refusals_allowed and _API_REFUSAL.match(m))]
+    assert not noise, noise
+
+
+@pytest.fixture
+def page(browser, server, console_log):
     ctx = browser.new_context(viewport={"width": 1366, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT)
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    listen(pg, console_log)
     pg.goto(server["url"])
     pg.wait_for_selector("body[data-ready='1']", state="attached")
     yield pg
     ctx.close()
-    assert not errors, errors
+    assert_quiet(console_log)
 
 
 # ------------------------------------------------------------------------------- drawing
@@ -242,7 +265,31 @@ def panels_rendered(pg, *, conv: bool = False):
 
 
 # --------------------------------------------------------------------------------- tests
-def test_a_vertical_stroke_is_read_as_1(page, server, artifacts):
+def test_the_page_loads_its_es_modules_and_logs_nothing(browser, server, console_log):
+    """index.html loads js/main.js as a module; every module under static/js/ is reached from it
+    (none is dead), each comes as JavaScript, and loading the page logs no error at all."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    listen(pg, console_log)
+    loaded = {}
+    pg.on("response", lambda r: loaded.__setitem__(r.url.split("/static/", 1)[-1],
+                                                  (r.status, r.headers.get("content-type", "")))
+          if "/static/" in r.url else None)
+    pg.goto(server["url"])
+    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    ctx.close()
+    folder = Path(dl.__file__).parent / "view" / "static" / "js"
+    modules = {f"js/{p.name}" for p in folder.glob("*.js")}
+    assert "js/main.js" in modules and not (folder.parent / "app.js").exists()
+    assert {k for k in loaded if k.startswith("js/")} == modules
+    for name in modules:
+        status, ctype = loaded[name]
+        assert status == 200 and ctype.startswith("text/javascript"), (name, status, ctype)
+    assert_quiet(console_log, refusals_allowed=False)
+
+
+def test_a_vertical_stroke_is_read_as_1(page, server, console_log, artifacts):
     draw_and_wait(page, [[(140, 40 + 6 * k) for k in range(34)]])
     assert shown_prediction(page) == "1"
     assert page.get_attribute("body", "data-detail") == "full"
@@ -252,9 +299,10 @@ def test_a_vertical_stroke_is_read_as_1(page, server, artifacts):
     assert stats["requests"] >= 2  # live updates while drawing, then the full one
     assert server["seen"]["max"] == 1  # never more than one request in flight
     page.screenshot(path=str(artifacts / "one_stroke_mlp.png"), full_page=True)
+    assert_quiet(console_log, refusals_allowed=False)  # drawing and explaining log nothing
 
 
-def test_a_circle_is_read_as_0_and_every_panel_renders(page, server, artifacts):
+def test_a_circle_is_read_as_0_and_every_panel_renders(page, server, console_log, artifacts):
     draw_and_wait(page, [circle()])
     assert shown_prediction(page) == "0"
     panels_rendered(page)
@@ -272,6 +320,7 @@ def test_a_circle_is_read_as_0_and_every_panel_renders(page, server, artifacts):
     page.screenshot(path=str(artifacts / "circle_mlp_full.png"), full_page=True)
     page.screenshot(path=str(artifacts / "circle_mlp_top.png"))
     assert server["seen"]["max"] == 1
+    assert_quiet(console_log, refusals_allowed=False)
 
 
 def test_a_traced_test_digit_is_read_as_its_label(page, trained, digits, artifacts):
@@ -381,7 +430,7 @@ def test_keyboard_undo_random_digit_and_photo(page, digits, tmp_path, artifacts)
     page.screenshot(path=str(artifacts / "photo.png"), full_page=True)
 
 
-def test_a_cnn_shows_filters_feature_maps_and_hand_designed_detectors(page, artifacts):
+def test_a_cnn_shows_filters_feature_maps_and_hand_designed_detectors(page, console_log, artifacts):
     before = updates(page)
     page.click("#model-options label:has(input[value='cnn_tiny'])")
     draw_and_wait(page, [circle()])
@@ -396,6 +445,8 @@ def test_a_cnn_shows_filters_feature_maps_and_hand_designed_detectors(page, arti
     page.wait_for_selector("#unit-detail dl")
     assert "filter" in page.inner_text("#unit-detail").lower()
     page.screenshot(path=str(artifacts / "cnn_tiny.png"), full_page=True)
+    # switching the model on a blank board asked once and was told "no ink" (a 422): nothing else
+    assert_quiet(console_log)
 
 
 def test_training_view_streams_curves_and_can_cancel(page, artifacts):
@@ -407,6 +458,7 @@ def test_training_view_streams_curves_and_can_cancel(page, artifacts):
     page.wait_for_selector("body[data-training='completed']", state="attached")
     assert page.locator("#epoch-table tbody tr").count() == 2
     assert "held-out test digits" in page.inner_text("#train-status")
+    assert "width: 100%" in page.get_attribute("#train-bar", "style")  # (a .2 s CSS transition)
     page.screenshot(path=str(artifacts / "training_done.png"), full_page=True)
     # a long run, cancelled
     page.select_option("#train-model", "mlp")
@@ -440,10 +492,11 @@ def test_the_activation_lab_runs_and_shows_every_rule_with_its_figures(page, art
     page.screenshot(path=str(artifacts / "activation_lab.png"), full_page=True)
 
 
-def test_tablet_layout_and_keyboard_access(browser, server, artifacts):
+def test_tablet_layout_and_keyboard_access(browser, server, console_log, artifacts):
     ctx = browser.new_context(viewport={"width": 768, "height": 1024}, has_touch=True)
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT)
+    listen(pg, console_log)
     pg.goto(server["url"])
     pg.wait_for_selector("body[data-ready='1']", state="attached")
     before = updates(pg)
@@ -466,6 +519,7 @@ def test_tablet_layout_and_keyboard_access(browser, server, artifacts):
     assert "Unit 1 of layer" in pg.inner_text("#unit-detail h3")
     pg.screenshot(path=str(artifacts / "tablet_portrait.png"), full_page=True)
     ctx.close()
+    assert_quiet(console_log, refusals_allowed=False)
 
 
 def test_touch_and_pen_strokes_and_switching_a_step_off(page, artifacts):

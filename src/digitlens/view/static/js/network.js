@@ -1,0 +1,137 @@
+/* 2. The network: one column per layer — the input, feature maps, hidden units, the output —
+ * coloured by this digit's activations, and the softmax worked out as a table. A unit (or a
+ * filter's map) opens its details in units.js; the arrow keys walk a grid of units. */
+import { actMap, actRamp, css, grayImage, mapCanvas, paint } from "./colours.js";
+import { activationName, networkColumns } from "./columns.js";
+import { $, el, fmt, pct } from "./dom.js";
+import { state } from "./state.js";
+import { showUnit } from "./units.js";
+
+export function renderNetwork(expl) {
+  const box = $("network");
+  box.replaceChildren();
+  const cols = networkColumns(expl);
+  const hasMaps = cols.some((c) => c.kind === "maps");
+  $("network-lead").textContent = (hasMaps ? "Each small picture is a feature map: where one filter found its pattern (bright = strongly). " : "") +
+    "Each square is one unit; its colour is its activation for your digit: dark = silent (0), bright = firing. Click a unit or a map (or use the arrow keys) to see the numbers behind it.";
+  cols.forEach((col, ci) => {
+    if (ci) box.append(el("span", { class: "layer-arrow", "aria-hidden": "true", text: "→" }));
+    const wrap = el("div", { class: "layer", "data-layer": col.layer });
+    wrap.append(el("div", { class: "lname", text: col.name }));
+    if (col.kind === "input") {
+      const c = mapCanvas("map mid", "the 28×28 input");
+      grayImage(c, expl.image);
+      wrap.append(c);
+    } else if (col.kind === "maps") {
+      wrap.append(renderMaps(col, expl));
+    } else {
+      wrap.append(renderUnitGrid(col, expl));
+    }
+    wrap.append(el("div", { class: "ldesc", title: col.desc || "", text: shortDesc(col) }));
+    box.append(wrap);
+  });
+  if (cols.some((c) => c.kind === "dense" || c.kind === "output")) {
+    const bar = el("canvas", { class: "legend-bar", width: 64, height: 1 });
+    paint(bar, [Array.from({ length: 64 }, (_, i) => i / 63)], (v) => actRamp(v));
+    box.append(el("div", { class: "legend", style: "align-self:flex-end" }, "0", bar, "max"));
+  }
+  renderSoftmax(expl);
+  // while drawing, refresh the selected unit's numbers but not what it looks for (one request
+  // per stroke end is enough)
+  if (state.selected) showUnit(state.selected.layer, state.selected.unit, false, expl.detail !== "live");
+}
+
+function shortDesc(col) {
+  const fn = activationName(col);
+  if (col.kind === "input") return "784 pixel intensities";
+  if (col.kind === "output") return "10 sums z = W·a + b";
+  if (col.kind === "dense") return `z = W·a + b, then ${fn || "no activation"}`;
+  return `${col.shape.join("×")}${fn ? ", then " + fn : ""}`;
+}
+
+/** A column's feature maps as C grids of H×W, or null when the server did not send them. */
+function columnMaps(col, expl) {
+  const [C, H, W] = col.shape;
+  // the trace lists the numbers of small layers only; the first layer's maps come with the units report
+  if (col.values && col.shape.length === 3) {
+    const maps = [];
+    for (let c = 0; c < C; c++) {
+      const grid = [];
+      for (let y = 0; y < H; y++) grid.push(col.values.slice((c * H + y) * W, (c * H + y + 1) * W));  // row y of map c
+      maps.push(grid);
+    }
+    return maps;
+  }
+  if (expl.units && expl.units.kind === "conv" && expl.units.layer === col.layer) return expl.units.units.map((u) => u.feature_map);
+  return null;
+}
+
+function renderMaps(col, expl) {
+  const [C, H, W] = col.shape;
+  const box = el("div", { class: "units maps", style: `grid-template-columns: repeat(${Math.min(C, 4)}, auto)` });
+  const maps = columnMaps(col, expl);
+  if (!maps) {
+    const stack = el("div", { class: "stack", role: "img", "aria-label": `${C} maps of ${H}×${W}` });
+    for (let c = 0; c < Math.min(C, 6); c++) stack.append(el("span", { style: `left:${6 * c}px; top:${6 * c}px` }));
+    box.style.gridTemplateColumns = "auto";
+    box.append(stack, el("span", { class: "small muted", text: `${C} maps, largest value ${fmt(col.stats && col.stats.max, 2)}` }));
+    return box;
+  }
+  let vmax = 0; for (const g of maps) for (const r of g) for (const v of r) vmax = Math.max(vmax, v);
+  maps.slice(0, 16).forEach((g, c) => {
+    const cv = mapCanvas("map tiny", `map ${c}`);
+    actMap(cv, g, vmax);
+    if (col.kind === "maps" && col.dense && col.dense.type === "conv2d") {
+      const b = el("button", { class: "mapbtn", "aria-label": `filter ${c}: show details` }, cv);
+      b.addEventListener("click", () => showUnit(col.layer, c, true));
+      box.append(b);
+    } else box.append(cv);
+  });
+  if (maps.length > 16) box.append(el("span", { class: "small muted", style: "grid-column: 1 / -1", text: `+ ${maps.length - 16} more` }));
+  return box;
+}
+
+function renderUnitGrid(col, expl) {
+  const vals = col.values || [];
+  const n = vals.length;
+  const isOut = col.kind === "output";
+  const ncol = isOut ? 2 : n <= 16 ? 1 : n <= 64 ? 4 : n <= 150 ? 8 : 16;
+  const grid = el("div", { class: "units" + (isOut ? " out" : ""), role: "grid", "aria-label": `${col.name}: ${n} units`, style: isOut ? "" : `grid-template-columns: repeat(${ncol}, 14px)` });
+  let vmax = 0; for (const v of vals) vmax = Math.max(vmax, v);
+  const probs = expl.probabilities;
+  vals.forEach((v, j) => {
+    const colour = isOut ? actRamp(probs[j]) : actRamp(vmax > 0 ? Math.max(0, v) / vmax : 0);
+    const label = isOut ? String(expl.classes[j]) : "";
+    const b = el("button", { class: "unit" + (state.selected && state.selected.layer === col.layer && state.selected.unit === j ? " sel" : ""),
+      style: `background:${css(colour)}`, tabindex: j === 0 ? "0" : "-1", "data-unit": j,
+      "aria-label": isOut ? `output ${label}: sum ${fmt(col.z[j], 2)}, probability ${pct(probs[j])}` : `unit ${j}: activation ${fmt(v, 3)}`,
+      text: label });
+    b.addEventListener("click", () => showUnit(col.layer, j, true));
+    b.addEventListener("keydown", (e) => gridKeys(e, grid, ncol));
+    grid.append(b);
+    if (isOut) grid.append(el("span", { class: "val", text: `z=${fmt(col.z[j], 2)} · ${pct(probs[j])}` }));
+  });
+  return grid;
+}
+
+/** Arrow keys, Home and End move the focus within a grid of units (one tab stop per grid). */
+function gridKeys(e, grid, ncol) {
+  const units = [...grid.querySelectorAll(".unit")];
+  const i = units.indexOf(e.target);
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: ncol === 2 ? 1 : ncol, ArrowUp: ncol === 2 ? -1 : -ncol, Home: -i, End: units.length - 1 - i }[e.key];
+  if (step === undefined) return;
+  e.preventDefault();
+  const j = Math.max(0, Math.min(units.length - 1, i + step));
+  units[i].tabIndex = -1; units[j].tabIndex = 0; units[j].focus();
+}
+
+function renderSoftmax(expl) {
+  const sm = expl.trace && expl.trace.softmax;
+  const box = $("softmax-table");
+  if (!sm) { box.replaceChildren(el("p", { class: "muted", text: "This model has no softmax step." })); return; }
+  const rows = [["sum z", sm.logits], ["z − max z", sm.shifted], ["e^(z − max z)", sm.exp], ["÷ " + fmt(sm.sum_exp, 4) + " (the sum)", sm.probabilities]];
+  box.replaceChildren(el("table", {},
+    el("thead", {}, el("tr", {}, el("th", { text: "digit" }), ...expl.classes.map((c) => el("th", { scope: "col", text: String(c) })))),
+    el("tbody", {}, ...rows.map(([name, vals]) => el("tr", {}, el("td", { text: name }), ...vals.map((v) => el("td", { text: fmt(v, 3) })))))),
+    el("p", { class: "small muted", text: "Subtracting the largest sum first changes nothing in the result but keeps e^z from overflowing." }));
+}
