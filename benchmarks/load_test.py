@@ -43,13 +43,13 @@ from pathlib import Path
 import numpy as np
 
 
-#: the options the page sends (app.js sendUpdate): one attribution method at a time
+#: the options the page sends (its sendUpdate, static/js): one attribution method at a time
 PAGE_OPTIONS = {"live": {"detail": "live", "counterfactual": True},
                 "full": {"detail": "full", "counterfactual": True,
                          "method": "integrated_gradients"}}
 
 
-#: the side of the drawing the page sends: its 280×280 board at app.js's SEND_SCALE (0.5)
+#: the side of the drawing the page sends: its 280×280 board at the page's SEND_SCALE (0.5)
 CANVAS_SIDE = 140
 
 

@@ -132,7 +132,7 @@ def test_every_file_under_static_is_served_from_the_allow_list_with_its_type(app
     root = Path(digitlens.view.__file__).parent / "static"
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
                and p.suffix in (".js", ".css", ".html", ".png", ".svg")}
-    assert set(app.state.static_files) == on_disk  # read once, at start-up
+    assert set(app.state.ctx.static_files) == on_disk  # read once, at start-up
     kinds = {".js": "text/javascript", ".css": "text/css", ".png": "image/png",
              ".svg": "image/svg+xml"}
     for rel in sorted(on_disk - {"index.html"}):
@@ -154,7 +154,7 @@ def test_nested_static_files_are_served_as_javascript_modules(tmp_path, home):
     (tmp_path / "js" / "notes.txt").write_text("not part of the page")
     (tmp_path / "icon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     app = create_app(default_model="cnn", training=False)
-    app.state.static_files = static_files(tmp_path)
+    app.state.ctx.static_files = static_files(tmp_path)
     with TestClient(app) as c:
         for url, kind in (("/static/js/main.js", "text/javascript"),
                           ("/static/js/panels/draw.js", "text/javascript"),
@@ -219,6 +219,42 @@ def test_models_lists_the_zoo_with_what_is_trained(client, digits, trained):
     # cnn was asked for but is not trained: the page opens with the best trained ladder model
     assert info["default"] == "cnn_tiny"
     assert [m["name"] for m in info["models"] if m["in_ladder"]][:3] == ["logistic", "lab", "mlp"]
+
+
+def test_the_page_ladder_comes_from_the_zoo(client):
+    """The switcher's models are named once, in the zoo: every model that reads all ten digits,
+    in the zoo's order, the training ladder's rungs among them; the 0-or-1 model is listed but
+    not offered."""
+    from digitlens.nn.zoo import MODELS
+    from digitlens.training.ladder import RUNGS
+
+    models = client.get("/api/models").json()["models"]
+    ladder = [m["name"] for m in models if m["in_ladder"]]
+    assert ladder == [n for n, e in MODELS.items() if tuple(e.classes) == tuple(range(10))]
+    assert {r.name for r in RUNGS} <= set(ladder) and "binary" not in ladder
+    assert [m["name"] for m in models] == ladder + [n for n in MODELS if n not in ladder]
+
+
+def test_the_server_holds_no_numerics():
+    """Route modules parse, call the library and serialise: none imports the explainers or the
+    engine's layers (which layer reads pixels, attributions, ... belong to the recognizer)."""
+    import ast
+
+    root = Path(digitlens.view.__file__).parent / "server"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = "." * node.level + (node.module or "")
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(("...explain", "digitlens.explain")), (path, name)
+                assert not name.startswith(("...nn.layers", "...nn.functional", "...nn.conv",
+                                            "digitlens.nn.layers", "digitlens.nn.functional")), \
+                    (path, name)
 
 
 # ------------------------------------------------------------------------------ explain
@@ -446,7 +482,8 @@ def test_image_pixel_limit(home, digits):
                       headers={"content-type": "image/png"}).status_code == 200
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=600), ctype=st.sampled_from(["image/png", "image/jpeg",
                                                               "application/octet-stream", ""]))
 def test_random_bytes_never_cause_a_server_error(client, body, ctype):

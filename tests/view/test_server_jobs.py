@@ -77,6 +77,30 @@ def test_a_failing_run_ends_with_a_message(home, digits):
     assert not (home / "models" / "logistic.npz").exists()
 
 
+def test_progress_events_are_json_even_when_the_loss_is_not_a_number(home, digits):
+    """Batch and epoch logs go through the one JSON sanitiser: counts stay whole numbers, floats
+    are plain and rounded, and a NaN loss becomes null (the browser's JSON.parse refuses NaN)."""
+    import json
+
+    from digitlens.view.server.training_jobs import TrainingJob, _Reporter
+
+    job = TrainingJob(id="0123456789ab", model="logistic", config={"epochs": 1}, seed=0)
+    rep = _Reporter(job, digits.x_test[:10], digits.y_test[:10])
+    rep.on_batch_end({"epoch": np.int64(1), "batch": 3, "batches": 32,
+                      "loss": np.float32("nan"), "accuracy": np.float32(0.53125),
+                      "lr": 0.1234567891})
+    rep.on_epoch_end({"epoch": 1, "epochs": 1, "loss": float("inf"), "accuracy": 0.5,
+                      "seconds": np.float64(1.25)})
+    batch, epoch = job.events
+    assert batch == {"type": "batch", "step": 1, "epoch": 1, "batch": 3, "batches": 32,
+                     "loss": None, "accuracy": 0.53125, "lr": 0.123457}
+    assert type(batch["epoch"]) is int and type(batch["accuracy"]) is float
+    assert epoch["loss"] is None and epoch["seconds"] == 1.25
+    for e in job.events:
+        json.loads(json.dumps(e, allow_nan=False))  # strict JSON: no NaN or Infinity
+    assert job.summary()["epochs_completed"] == 1
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(name="resnet"), "unknown model"),
     (dict(name="logistic", epochs=0), "epochs"),
@@ -113,6 +137,13 @@ def test_lookup_wait_for_events_and_forgetting(home, digits):
                                            ("::", False), ("example.org", False)])
 def test_is_loopback(host, expected):
     assert serve_mod.is_loopback(host) is expected
+
+
+def test_serve_trains_the_ladders_models_named_once_in_the_ladder():
+    from digitlens.training.ladder import RUNGS
+
+    assert serve_mod.default_models() == tuple(r.name for r in RUNGS)
+    assert set(serve_mod.default_models()) <= set(dl.model_names())
 
 
 def free_port() -> int:

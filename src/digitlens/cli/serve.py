@@ -12,8 +12,14 @@ import typer
 from . import app
 from ._common import UserError, console, err_console, friendly_errors
 
-#: the models the page offers first; the ones missing from the cache are trained before serving
-DEFAULT_MODELS = ("logistic", "lab", "mlp", "cnn")
+
+def default_models() -> tuple[str, ...]:
+    """The models the page offers first: the training ladder's rungs
+    (:data:`digitlens.training.ladder.RUNGS`); those missing from the cache are trained before
+    serving."""
+    from ..training.ladder import RUNGS
+
+    return tuple(r.name for r in RUNGS)
 
 
 def is_loopback(host: str) -> bool:
@@ -73,8 +79,8 @@ def serve(
                              "reachable from this computer; 0.0.0.0 lets a class join (with "
                              "a warning)."),
     port: int = typer.Option(8000, help="Port to listen on.", min=1, max=65535),
-    train: bool = typer.Option(True, "--train/--no-train", help="Train the default models "
-                               "(logistic, lab, mlp, cnn) first if they are not cached yet."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Train the ladder's models "
+                               "(see `digitlens ladder`) first if they are not cached yet."),
     allow_training: bool = typer.Option(True, "--allow-training/--no-allow-training",
                                         help="Let the page's training view train models "
                                              "(and replace the cached ones)."),
@@ -90,18 +96,14 @@ def serve(
                                         min=1, max=64),
 ):
     """Serve the web page: draw a digit and watch the network read it, layer by layer."""
-    import threading
-
     import uvicorn
 
     from ..nn.zoo import MODELS
-    from ..recognizer import Recognizer
-    from ..view.server.app import SERVE_ENV, create_app, warm_up
 
     if model not in MODELS:
         raise UserError(f"unknown model {model!r}; choose one of {list(MODELS)}")
     _check_port_free(host, port)
-    names = [n for n in DEFAULT_MODELS if n in MODELS]
+    names = [n for n in default_models() if n in MODELS]
     if model not in names:
         names.append(model)
     if train:
@@ -111,30 +113,43 @@ def serve(
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=blas_threads, user_api="blas")
-    if workers > 1:
-        if allow_training:
-            console.print(f"{workers} worker processes: the page's training view is off (use "
-                          "`digitlens train`, then reload the page).", highlight=False)
-            allow_training = False
-        # worker processes start afresh: they read these when NumPy loads its BLAS
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(blas_threads)
-        os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model],
-                                           "compute_threads": compute_threads})
-        web = "digitlens.view.server.app:app_from_env"
-    else:
-        web = create_app(Recognizer(), default_model=model, training=allow_training,
-                         compute_threads=compute_threads)
-        # load the opening model and its unit atlas now, so the first drawing is answered quickly
-        threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
+    if workers > 1 and allow_training:
+        console.print(f"{workers} worker processes: the page's training view is off (use "
+                      "`digitlens train`, then reload the page).", highlight=False)
+        allow_training = False
+    web = _web_app(model, workers=workers, blas_threads=blas_threads,
+                   allow_training=allow_training, compute_threads=compute_threads)
     if not is_loopback(host):
+        heavy = " and train models or run the activation lab" if allow_training else ""
         err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
-                          f"this computer on port {port} can use the page"
-                          + (" and train models or run the activation lab" if allow_training else "")
-                          + ". Use --host 127.0.0.1 to keep it private"
+                          f"this computer on port {port} can use the page{heavy}"
+                          ". Use --host 127.0.0.1 to keep it private"
                           + ("" if not allow_training else ", or --no-allow-training") + ".",
                           highlight=False, soft_wrap=True)
     console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
                   highlight=False)
     uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning",
                 **({"workers": workers, "factory": True} if workers > 1 else {}))
+
+
+def _web_app(model: str, *, workers: int, blas_threads: int, allow_training: bool,
+             compute_threads: int):
+    """The app for ``uvicorn.run``: built here for one process, or, for several worker
+    processes, the import string of the factory each worker calls with these settings."""
+    import threading
+
+    from ..recognizer import Recognizer
+    from ..view.server.app import SERVE_ENV, create_app, warm_up
+
+    if workers > 1:
+        # worker processes start afresh: they read these when NumPy loads its BLAS
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(blas_threads)
+        os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model],
+                                           "compute_threads": compute_threads})
+        return "digitlens.view.server.app:app_from_env"
+    web = create_app(Recognizer(), default_model=model, training=allow_training,
+                     compute_threads=compute_threads)
+    # load the opening model and its unit atlas now, so the first drawing is answered quickly
+    threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
+    return web

@@ -14,10 +14,11 @@ import html
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from .errors import ApiError
+from .state import ServerContext, context
 
 #: the content type of each kind of file the page may hold; other files are never served
 CONTENT_TYPES = {".html": "text/html; charset=utf-8",
@@ -80,14 +81,14 @@ router = APIRouter()
 
 
 @router.get("/", include_in_schema=False)
-def index(request: Request):
-    return _file(request.app.state.static_files, "index.html")
+def index(ctx: ServerContext = Depends(context)):
+    return _file(ctx.static_files, "index.html")
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
-def static(path: str, request: Request):
+def static(path: str, ctx: ServerContext = Depends(context)):
     """A file of the allow-list, by its relative path (``index.html`` only at ``/``)."""
-    files = request.app.state.static_files
+    files = ctx.static_files
     if path not in files or path == "index.html":
         raise ApiError(404, "not_found", f"no static file {path!r}")
     return _file(files, path)

@@ -26,7 +26,6 @@ Nothing here prints; randomness comes only from ``np.random.default_rng(seed)``.
 
 from __future__ import annotations
 
-from ...errors import JobConflict, UnknownJob  # noqa: F401  (re-exported)
 import dataclasses
 import threading
 import time
@@ -35,6 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from ..._util.jsonsafe import clean_meta
+from ...errors import JobConflict, UnknownJob
 
 #: the states a job moves through; the last three are final
 STATES = ("queued", "running", "completed", "cancelled", "failed")
@@ -93,8 +95,10 @@ class TrainingJob:
 
 class _Reporter:
     """The ``fit`` callback: turns batch/epoch logs into events and asks ``fit`` to stop when
-    the job is cancelled.  :func:`digitlens.training.ladder.train_rung` hands it the model it builds, so
-    every epoch also reports the accuracy on the held-out test digits."""
+    the job is cancelled.  :func:`digitlens.training.recipes.train_rung` hands it the model it
+    builds, so every epoch also reports the accuracy on the held-out test digits.  Numbers go
+    through :func:`digitlens._util.jsonsafe.clean_meta`: ints stay ints, floats are rounded and
+    a NaN loss becomes ``null`` (the events are JSON)."""
 
     def __init__(self, job: TrainingJob, x_test: np.ndarray, y_test: np.ndarray) -> None:
         self.job = job
@@ -107,23 +111,18 @@ class _Reporter:
 
     def on_batch_end(self, log: dict[str, float]) -> bool:
         self.step += 1
-        self.job._emit({"type": "batch", "step": self.step,
-                        **{k: _num(v) for k, v in log.items()}})
+        self.job._emit({"type": "batch", "step": self.step, **clean_meta(log)})
         return self.job.cancel_requested
 
     def on_epoch_end(self, log: dict[str, float]) -> bool:
         from ...training.fit import evaluate
 
-        event = {"type": "epoch", **{k: _num(v) for k, v in log.items()}}
+        event = {"type": "epoch", **clean_meta(log)}
         if self.model is not None:
             test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
             event.update(test_loss=float(test_loss), test_accuracy=float(test_acc))
         self.job._emit(event)
         return self.job.cancel_requested
-
-
-def _num(v):
-    return int(v) if isinstance(v, (int, np.integer)) else float(v)
 
 
 class TrainingJobs:
@@ -305,3 +304,6 @@ class TrainingJobs:
             self._finish(job, "failed", str(e))
         except Exception as e:  # a background thread must always end its job with a message
             self._finish(job, "failed", f"training failed: {type(e).__name__}: {e}")
+
+
+__all__ = ["STATES", "FINAL_STATES", "JobConflict", "UnknownJob", "TrainingJob", "TrainingJobs"]

@@ -1,0 +1,132 @@
+"""The models the server offers: one loaded model per name, shared by every request.
+
+The list of models and their order come from the zoo (:data:`digitlens.nn.zoo.MODELS`), never
+typed here; the page's model switcher offers the ones that read all ten digits, simplest first
+(the zoo's order, the order of :data:`digitlens.training.ladder.RUNGS`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .errors import ApiError
+
+
+def page_ladder() -> tuple[str, ...]:
+    """The zoo models the page's switcher offers: those that read all ten digits, in the zoo's
+    order (simplest first; a superset of the training ladder's rungs)."""
+    from ...nn.zoo import MODELS
+
+    return tuple(n for n, e in MODELS.items() if tuple(e.classes) == tuple(range(10)))
+
+
+class ModelRegistry:
+    """One loaded model per name, shared by every request, kept in one
+    :class:`~digitlens.recognizer.Recognizer`.
+
+    A zoo model is read from :func:`digitlens._util.paths.model_path` the first time it is asked for
+    (and read again if that file changes, e.g. after ``digitlens train`` in another terminal);
+    :meth:`put` replaces it when the training view finishes a run.  Names are checked against
+    the zoo (or the recognizer's own models) before any path is built.
+    """
+
+    def __init__(self, recognizer) -> None:
+        self.rec = recognizer
+        self._meta: dict[str, dict] = {}
+        self._mtime: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def zoo() -> dict[str, Any]:
+        from ...nn.zoo import MODELS
+
+        return MODELS
+
+    def names(self) -> list[str]:
+        zoo = list(self.zoo())
+        return zoo + [n for n in self.rec.names if n not in zoo]
+
+    def check_name(self, name: str) -> str:
+        if name not in self.names():
+            raise ApiError(404, "unknown_model", f"there is no model called {name!r}; choose one "
+                           f"of {', '.join(self.names())}")
+        return name
+
+    def _path(self, name: str):
+        from ..._util import paths
+
+        return paths.model_path(name) if name in self.zoo() else None
+
+    def is_trained(self, name: str) -> bool:
+        path = self._path(name)
+        return name in self.rec.names or (path is not None and path.is_file())
+
+    def get(self, name: str) -> tuple[Any, dict]:
+        """``(model, meta)``; raises :class:`ApiError` for unknown or untrained names."""
+        from ...nn.checkpoint import CheckpointError, load_model
+
+        self.check_name(name)
+        path = self._path(name)
+        with self._lock:
+            try:
+                mtime = path.stat().st_mtime if path is not None else None
+            except OSError:
+                mtime = None
+            loaded = name in self.rec.names
+            if loaded and (mtime is None or self._mtime.get(name) in (None, mtime)):
+                return self.rec.model(name), self._meta.get(name, {})
+            if mtime is None:
+                raise ApiError(409, "model_not_trained",
+                               f"the {name!r} model has not been trained yet: train it in the "
+                               f"training view, or run `digitlens train --model {name}`")
+            try:
+                model, meta = load_model(path, with_meta=True)
+            except CheckpointError as e:
+                if loaded:  # keep serving the model we have
+                    return self.rec.model(name), self._meta.get(name, {})
+                raise ApiError(503, "model_unreadable", f"the saved {name!r} model cannot be "
+                               f"read ({e}); train it again") from None
+            self.rec.add(name, model)
+            self._meta[name], self._mtime[name] = meta, mtime
+            return model, meta
+
+    def put(self, name: str, model, meta: dict) -> None:
+        """Serve ``model`` under ``name`` from now on (called when training completes)."""
+        self.check_name(name)
+        path = self._path(name)
+        with self._lock:
+            self.rec.add(name, model)
+            self._meta[name] = dict(meta)
+            try:
+                self._mtime[name] = path.stat().st_mtime if path is not None else None
+            except OSError:
+                self._mtime[name] = None
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """What the page's model switcher shows about ``name``."""
+        from ...training.recipes import default_recipe
+
+        e = self.zoo().get(name)
+        info: dict[str, Any] = {"name": name, "sentence": e.sentence if e else "",
+                                "classes": list(e.classes) if e else None,
+                                "trained": self.is_trained(name),
+                                "in_ladder": e is None or name in page_ladder(),
+                                "recipe": default_recipe(name).to_dict() if e else None}
+        if info["trained"]:
+            try:
+                model, meta = self.get(name)
+            except ApiError as err:
+                info.update(trained=False, problem=err.message)
+                return info
+            info.update(n_params=model.n_params, test_accuracy=meta.get("test_accuracy"),
+                        layers=model.summary(), kind=_kind(model), classes=list(model.classes),
+                        sentence=info["sentence"] or model.description)
+        return info
+
+
+def _kind(model) -> str:
+    """``"cnn"`` for a model with convolution layers, else ``"dense"`` (the page's two views)."""
+    from ...nn.topology import is_convolutional
+
+    return "cnn" if is_convolutional(model) else "dense"

@@ -1,0 +1,117 @@
+"""The training view: start, follow (server-sent events) and cancel background training of a zoo
+model (:class:`~digitlens.view.server.training_jobs.TrainingJobs`, one job at a time)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from ...errors import JobConflict, UnknownJob
+from .api import TrainRequest
+from .errors import ApiError, errors_doc
+from .state import ServerContext, context
+
+_JOB_ID = re.compile(r"^[0-9a-f]{12}$")
+#: seconds between looks at a job's event list, and of quiet before a keep-alive comment
+_POLL, _KEEP_ALIVE = 0.1, 10.0
+
+router = APIRouter()
+
+
+def _job(ctx: ServerContext, job_id: str):
+    ctx.need_training()
+    if not _JOB_ID.match(job_id):
+        raise ApiError(422, "bad_job_id", "a job id is 12 hexadecimal characters")
+    try:
+        return ctx.jobs.get(job_id)
+    except UnknownJob as e:
+        raise ApiError(404, "unknown_job", str(e)) from None
+
+
+@router.post("/api/train", status_code=202, tags=["training"],
+             responses=errors_doc(403, 404, 409, 422))
+def start_training(req: TrainRequest, ctx: ServerContext = Depends(context)) -> dict:
+    """Start training a zoo model on the bundled digits in the background (one job at a time).
+    When it completes, the model is saved and the page uses it from then on."""
+    ctx.need_training()
+    ctx.registry.check_name(req.model)
+    if ctx.lab.running:
+        # one heavy job at a time: the lab's runs already keep both cores busy
+        raise ApiError(409, "lab_busy", "the activation lab is running; train when it has "
+                       "finished (or cancel it)")
+    try:
+        job = ctx.jobs.start(req.model, epochs=req.epochs, seed=req.seed)
+    except JobConflict as e:
+        raise ApiError(409, "training_busy", str(e)) from None
+    except ValueError as e:
+        raise ApiError(422, "invalid_request", str(e)) from None
+    return job.summary()
+
+
+@router.get("/api/train", tags=["training"])
+def list_training(ctx: ServerContext = Depends(context)) -> dict:
+    """Recent training jobs, newest first; ``running`` is the id of the active one."""
+    active = ctx.jobs.running() if ctx.training else None
+    return {"enabled": ctx.training, "running": active.id if active else None,
+            "max_epochs": ctx.jobs.max_epochs,
+            "jobs": [j.summary() for j in ctx.jobs.list()] if ctx.training else []}
+
+
+@router.get("/api/train/{job_id}", tags=["training"], responses=errors_doc(403, 404, 422))
+def training_status(job_id: str, ctx: ServerContext = Depends(context)) -> dict:
+    """One job's state; ``events`` lists every progress event so far."""
+    job = _job(ctx, job_id)
+    events, _ = job.events_since(0)
+    return {**job.summary(), "events": events}
+
+
+@router.post("/api/train/{job_id}/cancel", tags=["training"],
+             responses=errors_doc(403, 404, 422))
+def cancel_training(job_id: str, ctx: ServerContext = Depends(context)) -> dict:
+    """Stop the job at its next mini-batch; nothing is saved and the model in use is kept."""
+    return ctx.jobs.cancel(_job(ctx, job_id).id).summary()
+
+
+async def _event_stream(job, request: Request, start: int):
+    """The job's events from index ``start`` on, as server-sent events, until it ends or the
+    client leaves."""
+    i, idle = max(start, 0), 0.0
+    yield "retry: 1000\n\n"
+    while True:
+        events, finished = job.events_since(i)
+        for e in events:
+            yield f"id: {i}\nevent: {e['type']}\ndata: {json.dumps(e)}\n\n"
+            i += 1
+        if finished and not events:
+            return
+        if await request.is_disconnected():
+            return
+        if events:
+            idle = 0.0
+        else:
+            idle += _POLL
+            if idle >= _KEEP_ALIVE:  # a comment line keeps proxies from closing a quiet stream
+                idle = 0.0
+                yield ": keep-alive\n\n"
+        await asyncio.sleep(_POLL)
+
+
+@router.get("/api/train/{job_id}/events", tags=["training"],
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "server-sent events: start, batch, epoch, end"},
+                       **errors_doc(403, 404, 422)})
+async def training_events(job_id: str, request: Request,
+                          ctx: ServerContext = Depends(context)) -> StreamingResponse:
+    """Progress as server-sent events (``event: batch|epoch|start|end``, JSON data, ``id`` =
+    the event's index so a reconnecting browser resumes with ``Last-Event-ID``)."""
+    job = _job(ctx, job_id)
+    try:
+        start = int(request.headers.get("last-event-id", "-1")) + 1
+    except ValueError:
+        start = 0
+    return StreamingResponse(_event_stream(job, request, start), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
