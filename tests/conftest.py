@@ -53,7 +53,7 @@ def trained():
 def tiny_lab_study():
     """A callable making a tiny activation-lab study: every part and rule of the quick one, on
     200 digits for 1 epoch and 2 seeds (about a second, in process)."""
-    from digitlens.lab import experiments as ex
+    from digitlens import lab as ex
 
     def make():
         p = ex.get_preset("quick", seeds=2, epochs=1, n_train=200, n_test=100, widths=(4, 16),
