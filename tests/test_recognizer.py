@@ -124,12 +124,22 @@ def test_concurrent_requests_give_the_same_answers(trained, digits):
 
 
 def test_repr_html_and_figure(rec, digits):
+    from html import escape
+
+    from digitlens.data.images import gray_from_data_url
+    from digitlens.view.figures.explanation import explanation_figure, explanation_html
+
     e = rec.explain(digits.x_test[1, 0], model="logistic", skip_preprocess=True)
     html = e._repr_html_()
-    assert html.startswith("<div>") and "data:image/png;base64," in html
-    assert str(e.prediction) in html
-    fig = e.figure()
+    assert html.startswith("<div>") and f"reads <b>{e.prediction}</b>" in html
+    url = html.split("src='")[1].split("'")[0]  # the digit the network read, as a PNG
+    np.testing.assert_allclose(gray_from_data_url(url), e.image, atol=1 / 255)
+    assert all(escape(s) in html for s in e.sentences)
+    fig = explanation_figure(e)
     assert len(fig.subfigs) == 6  # top, attributions, contrast, counterfactual, units, nearest
+    full = explanation_html(e)
+    assert full.startswith("<div>") and "data:image/png;base64," in full
+    assert not hasattr(e, "figure")  # results are data: the view draws them
 
 
 # ------------------------------------------------------------------------ the JSON API's calls

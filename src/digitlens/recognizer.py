@@ -260,10 +260,7 @@ class Recognizer:
             name = self._name(model)
             image, pre = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
         m = self.exact_model(name)
-        methods = list(methods)
-        for meth in methods:
-            if meth not in A.METHODS:
-                raise ValueError(f"methods must be among {sorted(A.METHODS)}, got {meth!r}")
+        methods = S.check_methods(methods)
         x = image.reshape((1,) + m.input_shape)
         with clock("predict"):
             ans = S.answer(m, x, vs, trace)
@@ -302,17 +299,10 @@ class Recognizer:
                 nr = U.nearest_examples(m, x, atlas, contrast_class=b)
                 sentences.append(words.nearest(nr, b))
 
-        src = self._models[name]
-        return Explanation(
-            model=name, classes=list(m.classes), prediction=int(pred),
-            runner_up=int(ans.runner), probabilities=ans.p, logits=ans.z,
-            image=np.asarray(image, dtype=np.float64),
-            output_function={"softmax_cross_entropy": "softmax",
-                             "sigmoid_binary_cross_entropy": "sigmoid"}.get(src.loss, "identity"),
-            model_description=src.description,
-            preprocessing=pre,  # turned into JSON (step PNGs) only by to_dict()
-            trace=tr, attributions=maps, contrast=con, counterfactual=cf, units=ur,
-            nearest=nr, examples=S.examples(atlas, ur, con, nr), sentences=sentences,
+        return S.explanation(
+            self._models[name], name, image, pre, ans, trace=tr, attributions=maps,
+            contrast=con, counterfactual=cf, units=ur, nearest=nr,
+            examples=S.examples(atlas, ur, con, nr), sentences=sentences,
             timings_ms=clock.total())
 
     def _param_summaries(self, name: str, m: Sequential) -> list:

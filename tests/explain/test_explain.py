@@ -12,10 +12,12 @@ import digitlens as dl
 from digitlens.explain import attribution as A
 from digitlens.explain import contrast as C
 from digitlens.explain import units as U
+from digitlens.explain import words
 from digitlens.explain.result import Explanation
 from digitlens._util.jsonsafe import sig
 from digitlens.explain.trace import trace
 from digitlens.nn import Activation, Dense, Flatten, Sequential
+from digitlens.nn import topology as T
 
 
 def linear_model(seed: int = 0, dtype=np.float64) -> Sequential:
@@ -89,7 +91,8 @@ def test_quadrature_weights_integrate_polynomials():
         a, w = A.ig_weights(40, rule)
         assert w.sum() == pytest.approx(1.0)
         assert np.all((a >= 0) & (a <= 1))
-        assert (w * a).sum() == pytest.approx(0.5, abs=0.5 / 40 + 1e-12)  # ∫ α dα (left/right: O(1/n))
+        # ∫ α dα (left/right rules: O(1/n))
+        assert (w * a).sum() == pytest.approx(0.5, abs=0.5 / 40 + 1e-12)
     a, w = A.ig_weights(5, "gausslegendre")
     assert (w * a ** 9).sum() == pytest.approx(0.1, abs=1e-12)  # exact to degree 2n - 1
 
@@ -99,7 +102,8 @@ def test_contrast_target_is_the_difference_of_two_class_targets(x):
     kw = dict(n_steps=16, tolerance=None)
     gap = A.integrated_gradients(m, x, (3, 5), **kw)
     np.testing.assert_allclose(
-        gap.map, A.integrated_gradients(m, x, 3, **kw).map - A.integrated_gradients(m, x, 5, **kw).map,
+        gap.map,
+        A.integrated_gradients(m, x, 3, **kw).map - A.integrated_gradients(m, x, 5, **kw).map,
         atol=1e-12)
     z = m.forward(x[None, None])[0]
     assert gap.meta["f_x"] == pytest.approx(z[3] - z[5])
@@ -166,7 +170,7 @@ def test_shortcuts_give_the_same_numbers_as_the_plain_passes(x, name):
     """The linear-first-layer shortcuts (integrated gradients, occlusion), skipping ink-free
     occlusion windows and sharing the path between targets change no number."""
     m = random_biases(dl.build_model(name, np.random.default_rng(0)))
-    assert A.linear_prefix(m) == {"logistic": 2, "lab": 2, "mlp": 2, "cnn_tiny": 1, "cnn": 1}[name]
+    assert T.linear_prefix(m) == {"logistic": 2, "lab": 2, "mlp": 2, "cnn_tiny": 1, "cnn": 1}[name]
     for baseline in ("black", "blur"):
         fast = A.integrated_gradients(m, x, (3, 5), baseline=baseline, n_steps=8, tolerance=None)
         slow = A.integrated_gradients(m, x, (3, 5), baseline=baseline, n_steps=8, tolerance=None,
@@ -225,7 +229,8 @@ def test_integrated_gradients_completeness_on_every_zoo_model(trained, digits, n
         t = int(m.predict(xi[None])[0])
         a = A.integrated_gradients(m, xi, t)
         assert a.meta["relative_delta"] < 0.01, (name, a.meta)
-        assert a.meta["delta"] == pytest.approx(a.map.sum() - (a.meta["f_x"] - a.meta["f_baseline"]))
+        span = a.meta["f_x"] - a.meta["f_baseline"]
+        assert a.meta["delta"] == pytest.approx(a.map.sum() - span)
         used.append(a.meta["n_steps"])
     print(f"\n{name}: n_steps used {sorted(used)}")
 
@@ -243,7 +248,7 @@ def test_unit_contrast_sums_exactly_to_the_logit_gap(x, name):
         assert all(t.contribution > 0 for t in uc.for_a)
         assert all(t.contribution < 0 for t in uc.for_b)
         if uc.kind == "hidden":
-            h = C._layer_input(m, x[None, None], uc.layer)[0]
+            h = m.forward_range(x[None, None], 0, uc.layer)[0]
             W = m.layers[uc.layer].params["W"]
             for t in uc.for_a + uc.for_b:
                 assert t.h == pytest.approx(h[t.unit])
@@ -262,15 +267,16 @@ def test_unit_templates_are_weights_or_true_input_gradients(x):
         np.testing.assert_array_equal(t.template, W0[:, t.unit].reshape(28, 28))
 
     m = random_biases(dl.build_model("lab", np.random.default_rng(3)))
-    L = C.final_dense_index(m)
-    g = C.unit_input_gradients(m, x, L, [0, 5])
+    L = T.final_dense(m)
+    g = U.unit_input_gradients(m, x, L, [0, 5])
+    m64 = m.astype(np.float64)  # the differences need float64 (a 1e-6 step is lost in float32)
     # central differences of h_j with respect to a few inked pixels
     for k, j in enumerate([0, 5]):
         for (r, q) in [(14, 14), (10, 12), (20, 15)]:
             e = np.zeros_like(x)
             e[r, q] = 1e-6
-            hp = C._layer_input(m, (x + e)[None, None], L)[0, j]
-            hm = C._layer_input(m, (x - e)[None, None], L)[0, j]
+            hp = m64.forward_range((x + e)[None, None], 0, L)[0, j]
+            hm = m64.forward_range((x - e)[None, None], 0, L)[0, j]
             assert g[k, r, q] == pytest.approx((hp - hm) / 2e-6, abs=1e-6)
     uc = C.unit_contrast(m, x, 1, 2)
     assert all(t.template_kind == "input_gradient" for t in uc.for_a + uc.for_b)
@@ -280,7 +286,7 @@ def test_where_words_reads_a_template():
     t = np.zeros((28, 28))
     t[:8, 20:] = 1.0
     t[20:, :8] = -1.0
-    assert C.where_words(t) == "likes ink at the top right, dislikes ink at the bottom left"
+    assert words.where_words(t) == "likes ink at the top right, dislikes ink at the bottom left"
 
 
 @pytest.mark.slow
@@ -381,7 +387,8 @@ def test_dense_units_report_templates_and_top_examples(digits, x):
     acts = [u.activation for u in rep.units]
     assert acts == sorted(acts, reverse=True) and acts[0] == pytest.approx(a1.max(), rel=1e-5)
     for u in rep.units:
-        np.testing.assert_array_equal(u.template, m.layers[1].params["W"][:, u.unit].reshape(28, 28))
+        np.testing.assert_array_equal(u.template,
+                                      m.layers[1].params["W"][:, u.unit].reshape(28, 28))
         assert len(u.top_examples) == 3
         best = atlas.first[:, u.unit].max()
         assert u.top_activations[0] == pytest.approx(best)
@@ -413,8 +420,8 @@ def test_nearest_example_of_a_training_digit_is_itself(digits):
     d = [e.distance for e in near.examples]
     assert d == sorted(d)
     assert all(e.label == 3 for e in near.contrast_examples) and len(near.contrast_examples) == 3
-    h = C._layer_input(m, digits.x_train[:500], atlas.hidden_layer).reshape(500, -1)
-    h0 = C._layer_input(m, digits.x_train[42:43], atlas.hidden_layer).reshape(-1)
+    h = m.forward_range(digits.x_train[:500], 0, atlas.hidden_layer).reshape(500, -1)
+    h0 = m.forward_range(digits.x_train[42:43], 0, atlas.hidden_layer).reshape(-1)
     brute = np.argsort(np.linalg.norm(h - h0, axis=1))[:4]
     assert [e.index for e in near.examples] == brute.tolist()
 

@@ -13,8 +13,10 @@ changes or keeps the model:
 - The map is ``(28, 28)`` in units of logit; ``Attribution.meta`` carries the method's settings and
   its own error report (for integrated gradients, the completeness delta).
 
-Gradients come from the model itself (``Sequential.forward_with_caches`` and ``backward``), so every
-layer type the engine knows (dense, conv, pooling, ...) is covered without new code here.  The
+Gradients come from the model itself (``Sequential.forward_range`` and ``input_gradient``), so every
+layer type the engine knows (dense, conv, pooling, ...) is covered without new code here; which
+leading layers form one affine map (a shortcut for integrated gradients and occlusion) is asked of
+:mod:`digitlens.nn.topology`.  The
 gradient of a scalar ``s = c · z`` (``c`` a direction over the logits: one-hot for a class,
 ``e_a - e_b`` for a gap) with respect to the input is ``model.input_gradient(c, caches)``.
 
@@ -33,7 +35,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..nn import topology as T
 from ..nn.model import Sequential, input_gradient_through
+from . import words
 from .result import Attribution
 
 IG_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
@@ -137,22 +141,6 @@ def score_and_grad(model: Sequential, X: np.ndarray, c: np.ndarray):
     return z @ c.astype(z.dtype), dx, z
 
 
-def is_linear(model: Sequential) -> bool:
-    """True when the logits are an affine function of the pixels (one Dense layer, no hidden
-    layer): then gradient × input is exactly each pixel's term in the logit."""
-    kinds = [layer.type for layer in model.layers]
-    acts = [getattr(layer, "fn", None) for layer in model.layers if layer.type == "activation"]
-    return (kinds.count("dense") == 1 and all(k in ("flatten", "dense", "dropout", "activation")
-                                              for k in kinds)
-            and all(f == "identity" for f in acts))
-
-
-def _describe_target(target) -> str:
-    if isinstance(target, tuple):
-        return f"the gap z_{target[0]} − z_{target[1]}"
-    return f"the logit z_{target}"
-
-
 def _norm_target(target):
     if isinstance(target, (tuple, list, np.ndarray)):
         return tuple(int(t) for t in target)
@@ -194,13 +182,11 @@ def gradient_x_input(model: Sequential, x: np.ndarray, target) -> Attribution:
     s, g, _ = score_and_grad(model, X, c)
     m = _to_map(model, g[0] * X[0])
     meta = {"score": float(s[0]), "sum": float(m.sum())}
-    if is_linear(model):
-        dense = next(layer for layer in model.layers if layer.type == "dense")
+    if T.is_linear(model):
+        dense = model.layers[T.final_dense(model)]
         bias = float(np.asarray(dense.params["b"], np.float64) @ c)
-        meta.update(exact=True, bias=bias, note=(
-            f"This model is one weighted sum of the pixels, so gradient × input is exactly each "
-            f"pixel's term W·x in {_describe_target(_norm_target(target))}: the map sums to "
-            f"{m.sum():.4g}, which plus the bias {bias:.4g} gives the score {float(s[0]):.4g}."))
+        meta.update(exact=True, bias=bias, note=words.linear_gradient_x_input(
+            _norm_target(target), float(m.sum()), bias, float(s[0])))
     else:
         meta["exact"] = False
     return Attribution("gradient_x_input", _norm_target(target), m, meta)
@@ -260,51 +246,24 @@ def make_baseline(model: Sequential, X: np.ndarray, baseline) -> tuple[np.ndarra
     return as_input(model, b), "custom"
 
 
-def linear_prefix(model: Sequential) -> int:
-    """How many leading layers together form an affine map of the input (flatten, dense, conv2d,
-    dropout — the identity when not training — and identity activations), provided they hold
-    parameters; 0 if none.
-
-    Along the integrated-gradients path ``x' + α (x − x')`` such a prefix's output is exactly
-    ``p(x') + α (p(x) − p(x'))``, and its input gradient does not depend on where it is taken.
-    Both facts let :func:`integrated_gradients` run the prefix on two images instead of every
-    path point and backpropagate through it once, for the weighted sum of the path's gradients.
-    For ``mlp`` the prefix (784 → 256) is most of the arithmetic.
-    """
-    n = 0
-    for layer in model.layers:
-        linear = layer.type in ("flatten", "dropout", "dense", "conv2d") or (
-            layer.type == "activation" and getattr(layer, "fn", "") == "identity")
-        if not linear:
-            break
-        n += 1
-    return n if any(layer.params for layer in model.layers[:n]) else 0
-
-
-def _run(layers, a: np.ndarray):
-    """Forward through ``layers`` keeping the caches (the layers' own forward, in eval mode)."""
-    caches = []
-    for layer in layers:
-        a, cache = layer.forward(a)
-        caches.append(cache)
-    return a, caches
-
-
 def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_steps: int,
              rule: str, batch_size: int, fast: bool = True):
     """One quadrature of the path integral for each direction (row) of ``C`` ``(m, K)``:
     a list of ``(map, f(x), f(baseline))``, sharing one forward pass over the path.
 
-    ``fast`` uses :func:`linear_prefix` (same numbers up to rounding, far less arithmetic);
+    ``fast`` uses :func:`~digitlens.nn.topology.linear_prefix` (same numbers up to rounding, far
+    less arithmetic): along the path ``x' + α (x − x')`` the prefix's output is exactly
+    ``p(x') + α (p(x) − p(x'))`` and its input gradient is the same everywhere, so the prefix runs
+    on two images instead of every path point and is backpropagated through once;
     ``fast=False`` sends every path point through the whole model.
     """
     alphas, w = ig_weights(n_steps, rule)
     diff = X.astype(np.float64) - B  # (1, *in)
-    k = linear_prefix(model) if fast else 0
+    k = T.linear_prefix(model) if fast else 0
     head, rest = model.layers[:k], model.layers[k:]
     if k:
-        px, cache_x = _run(head, X)  # (1, *p): the prefix output at x, and caches for one row
-        pb, _ = _run(head, B.astype(model.dtype))  # (1, *p) at the baseline
+        px, cache_x = model.forward_range(X, 0, k, caches=True)  # (1, *p) at x, caches of one row
+        pb = model.forward_range(B, 0, k)  # (1, *p) at the baseline
         shape = (-1,) + (1,) * (px.ndim - 1)
         path = (pb + alphas.reshape(shape) * (px - pb)).astype(model.dtype)  # (n_steps, *p)
         points = np.concatenate([path, px, pb])  # (n_steps + 2, *p): the ends give f(x), f(x')
@@ -317,10 +276,12 @@ def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_s
     scores = []
     for i in range(0, len(points), batch_size):
         chunk = points[i:i + batch_size]
-        z, caches = _run(rest, chunk)  # z: (n, K) logits, one forward for every direction
+        # z: (n, K) logits, one forward for every direction
+        z, caches = model.forward_range(chunk, k, caches=True)
         n_path = min(n_steps - i, len(chunk))  # rows of this chunk that are path points
         for j, c in enumerate(C):
-            g = input_gradient_through(rest, np.broadcast_to(c.astype(model.dtype), z.shape).copy(), caches)
+            dz = np.broadcast_to(c.astype(model.dtype), z.shape).copy()  # (n, K)
+            g = input_gradient_through(rest, dz, caches)  # (n, *p)
             if n_path > 0:
                 # (n_path,) · (n_path, *p) -> (*p)
                 totals[j] += np.tensordot(w[i:i + n_path], g[:n_path].astype(np.float64), axes=1)
@@ -332,7 +293,8 @@ def _ig_once(model: Sequential, X: np.ndarray, B: np.ndarray, C: np.ndarray, n_s
         if k:
             # the prefix is linear: its input gradient is the same at every point, so one backward
             # pass of the weighted sum gives Σ_k w_k ∂s/∂x (x_k)
-            total = input_gradient_through(head, total[None].astype(model.dtype), cache_x)[0].astype(np.float64)
+            total = input_gradient_through(head, total[None].astype(model.dtype),
+                                           cache_x)[0].astype(np.float64)
         out.append((_to_map(model, diff[0] * total), float(scores[-2, j]), float(scores[-1, j])))
     return out
 
@@ -363,8 +325,9 @@ def integrated_gradients(model: Sequential, x: np.ndarray, target, *, baseline="
     tolerance : relative completeness error to reach by refining (``None``: exactly ``n_steps``
         points, as Captum).
     max_steps : the refinement's limit.
-    fast : exploit a linear first layer (see :func:`linear_prefix`); ``False`` sends every path
-        point through the whole model (the same numbers up to rounding).
+    fast : exploit a linear first layer (see :func:`digitlens.nn.topology.linear_prefix`);
+        ``False`` sends every path point through the whole model (the same numbers up to
+        rounding).
     """
     return integrated_gradients_many(model, x, [target], baseline=baseline, n_steps=n_steps,
                                      rule=rule, tolerance=tolerance, max_steps=max_steps,
@@ -475,7 +438,7 @@ def occlusion(model: Sequential, x: np.ndarray, target, *, patch: int = 4, strid
     all_idx, idx = idx, idx[live]
     valid = valid[live]
     n_live = len(live)
-    k = linear_prefix(model) if fast else 0
+    k = T.linear_prefix(model) if fast else 0
     head = model.layers[:k]
     if [layer.type for layer in head if layer.type not in ("dropout", "activation")] \
             == ["flatten", "dense"]:
@@ -485,11 +448,11 @@ def occlusion(model: Sequential, x: np.ndarray, target, *, patch: int = 4, strid
         W = np.asarray(dense.params["W"])  # (H·W, D)
         Wx = np.concatenate([W, np.zeros((1, W.shape[1]), W.dtype)])  # row H·W: "no pixel"
         dx = np.where(valid, baseline - flat[idx], 0.0).astype(W.dtype)  # (n_live, p²)
-        zx, _ = _run(head, X)  # (1, D)
+        zx = model.forward_range(X, 0, k)  # (1, D)
         dz = np.einsum("wp,wpd->wd", dx, Wx[idx])  # (n_live, D)
         firsts = np.concatenate([zx, zx + dz]).astype(model.dtype)  # (1 + n_live, D)
-        rest = model.layers[k:]
-        scores = np.concatenate([_run(rest, firsts[i:i + batch_size])[0].astype(np.float64) @ c
+        scores = np.concatenate([model.forward_range(firsts[i:i + batch_size], k)
+                                 .astype(np.float64) @ c
                                  for i in range(0, len(firsts), batch_size)])
     else:
         copies = np.repeat(X.reshape(1, -1), n_live + 1, axis=0)  # (1 + n_live, H·W); row 0 = x
@@ -518,12 +481,8 @@ METHODS: dict[str, Callable[..., Attribution]] = {
 }
 """name -> function, all with the signature ``(model, x, target, **options) -> Attribution``."""
 
-TITLES = {
-    "saliency": "gradient (saliency)",
-    "gradient_x_input": "gradient × input",
-    "integrated_gradients": "integrated gradients",
-    "occlusion": "occlusion",
-}
+TITLES = words.METHOD_TITLES
+"""method -> its title (the one table, in :mod:`digitlens.explain.words`)."""
 
 
 def attribute(model: Sequential, x: np.ndarray, target, method: str = "integrated_gradients",

@@ -19,7 +19,10 @@ from ..nn.model import Sequential
 from . import attribution as A
 from . import contrast as C
 from . import words
-from .result import Attribution, Contrast, Example
+from .result import Attribution, Contrast, Example, Explanation
+
+#: the model's loss -> the output function an explanation names
+OUTPUT_FUNCTIONS = {"softmax_cross_entropy": "softmax", "sigmoid_binary_cross_entropy": "sigmoid"}
 
 
 class Clock:
@@ -60,6 +63,15 @@ class Answer:
 
     def z_of(self, label: int) -> float:
         return float(self.z[self.labels.index(label)])
+
+
+def check_methods(methods) -> list[str]:
+    """``methods`` as a list, each a key of :data:`~digitlens.explain.attribution.METHODS`."""
+    methods = list(methods)
+    for meth in methods:
+        if meth not in A.METHODS:
+            raise ValueError(f"methods must be among {sorted(A.METHODS)}, got {meth!r}")
+    return methods
 
 
 def answer(m: Sequential, x: np.ndarray, vs: int | None, trace: bool) -> Answer:
@@ -160,3 +172,18 @@ def examples(atlas, ur, con, nr) -> dict[int, Example]:
     for i in sorted(refs):
         out[i] = Example(i, int(atlas.y[i]), np.asarray(atlas.x[i, 0]))
     return out
+
+
+def explanation(model: Sequential, name: str, image: np.ndarray, pre, ans: Answer,
+                **sections) -> Explanation:
+    """The :class:`Explanation` of ``image`` (what the network read; ``pre`` its
+    ``Preprocessed`` or None) by ``model`` (the model as registered: its loss and description),
+    with the answer ``ans`` and the ``sections`` computed (trace, attributions, ...)."""
+    return Explanation(
+        model=name, classes=list(ans.labels), prediction=int(ans.pred),
+        runner_up=int(ans.runner), probabilities=ans.p, logits=ans.z,
+        image=np.asarray(image, dtype=np.float64),
+        output_function=OUTPUT_FUNCTIONS.get(model.loss, "identity"),
+        model_description=model.description,
+        preprocessing=pre,  # turned into JSON (step PNGs) only by to_dict()
+        **sections)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn import topology as T
 from ..nn.model import Sequential
+from . import words
 from .attribution import as_input, class_logits
 from .result import LayerStep, TraceReport
 
@@ -86,18 +88,15 @@ def trace(model: Sequential, x: np.ndarray, forward=None, params=None) -> TraceR
                                list(lt.input.shape[1:]), list(out.shape),
                                params[lt.index],
                                stats, values))
-        if lt.layer.type == "activation" and getattr(lt.layer, "fn", "") in ("relu",):
-            n_on = int(np.count_nonzero(out))
-            sentences.append(f"layer {lt.index} ({lt.layer.fn}): {n_on} of {out.size} units are "
-                             f"active (above 0) for this digit.")
+        if T.activation_fn(lt.layer) == "relu":
+            sentences.append(words.active_units(lt.index, "relu", int(np.count_nonzero(out)),
+                                                out.size))
     z = class_logits(model, tr.logits)[0]
     sm = None
     if model.loss in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy"):
         # a sigmoid output is the softmax of [-z/2, z/2], so the same steps show it
         sm = softmax_steps(z)
         top = int(np.argmax(sm["probabilities"]))
-        sentences.append(
-            f"softmax: subtract the largest logit ({z.max():.3g}), exponentiate, divide by the sum "
-            f"({sm['sum_exp']:.4g}): digit {model.classes[top]} gets "
-            f"{sm['probabilities'][top]:.1%}.")
+        sentences.append(words.softmax(float(z.max()), sm["sum_exp"], model.classes[top],
+                                       float(sm["probabilities"][top])))
     return TraceReport(steps, sm, sentences)

@@ -22,8 +22,7 @@ from ..nn import topology as T
 from ..nn.model import Sequential
 from . import words
 from .result import Example
-from .contrast import unit_input_gradients
-from .units import UnitAtlas
+from .units import UnitAtlas, unit_input_gradients
 
 #: how many of a unit's most exciting training digits the card lists
 TOP_EXAMPLES = 8

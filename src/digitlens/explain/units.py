@@ -19,26 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn.model import Sequential
+from ..nn import topology as T
+from ..nn.model import Sequential, input_gradient_through
+from . import words
 from .attribution import as_input, image_shape
-from .contrast import _layer_input, final_dense_index, where_words
 from .result import KernelResponse, Nearest, Neighbour, UnitReport, UnitView
 
 
 # ------------------------------------------------------------------------------------ the atlas
-def first_unit_layer(model: Sequential) -> tuple[int, int, str]:
-    """``(weights_layer, output_layer, kind)`` of the first Dense or Conv2D layer: the layer that
-    holds the templates, the layer whose output is the units' activation (the following
-    activation function, if any), and ``"dense"`` or ``"conv"``."""
-    for i, layer in enumerate(model.layers):
-        if layer.type in ("dense", "conv2d"):
-            out = i
-            if i + 1 < len(model.layers) and model.layers[i + 1].type == "activation":
-                out = i + 1
-            return i, out, ("dense" if layer.type == "dense" else "conv")
-    raise ValueError("the model has no Dense or Conv2D layer")
-
-
 @dataclass
 class UnitAtlas:
     """Activations of a model's units over a set of (training) digits, computed once.
@@ -46,7 +34,7 @@ class UnitAtlas:
     Attributes
     ----------
     x : (N, 1, 28, 28) the digits; y : (N,) their labels.
-    first_layer, first_output, first_kind : see :func:`first_unit_layer`.
+    first_layer, first_output, first_kind : see :func:`digitlens.nn.topology.first_unit_layer`.
     first : (N, U) each first-layer unit's activation (a conv filter's maximum over its map).
     first_top : (U, k) indices of the digits exciting each first-layer unit most.
     hidden_layer : index of the final Dense layer; ``hidden`` (N, D) is its input for each digit.
@@ -88,8 +76,8 @@ def build_atlas(model: Sequential, x: np.ndarray, y: np.ndarray, *, top_k: int =
     if x.ndim != 4 or len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x must be (N, 1, 28, 28) with N = len(y) > 0, got {x.shape} and "
                          f"{y.shape}")
-    wl, ol, kind = first_unit_layer(model)
-    L = final_dense_index(model)
+    wl, ol, kind = T.first_unit_layer(model)
+    L = T.final_dense(model)
     firsts, hiddens = [], []
     for i in range(0, len(x), batch_size):
         tr = model.forward(x[i:i + batch_size].astype(model.dtype), trace=True)
@@ -103,6 +91,29 @@ def build_atlas(model: Sequential, x: np.ndarray, y: np.ndarray, *, top_k: int =
     return UnitAtlas(x, y, wl, ol, kind, first, _top_indices(first, top_k), L, hidden,
                      (hidden.astype(np.float64) ** 2).sum(axis=1), _top_indices(hidden, top_k),
                      x[:, 0].astype(np.float64).mean(axis=0))
+
+
+def unit_input_gradients(model: Sequential, x: np.ndarray, index: int,
+                         units: list[int]) -> np.ndarray:
+    """``∂h_j/∂x`` for each unit ``j`` in ``units`` of the input of layer ``index``: what each unit
+    responds to around this image (for ReLU networks: the unit's effective pixel template here).
+
+    One forward pass of ``len(units)`` copies of the image and one backward pass with a one-hot
+    gradient per copy.  Returns ``(len(units), H, W)``.
+    """
+    X = as_input(model, x)
+    n = len(units)
+    if n == 0:
+        return np.zeros((0,) + image_shape(model))
+    # a: (n, *layer input), one copy of the image per unit
+    a, caches = model.forward_range(np.repeat(X, n, axis=0), 0, index, caches=True)
+    d = np.zeros_like(a).reshape(n, -1)  # (n, D)
+    d[np.arange(n), units] = 1.0
+    d = input_gradient_through(model.layers[:index], d.reshape(a.shape), caches)
+    g = np.asarray(d, dtype=np.float64).reshape((n,) + model.input_shape)
+    if g.ndim == 4:
+        g = g.sum(axis=1)  # (n, H, W)
+    return g.reshape((n,) + image_shape(model))
 
 
 # ---------------------------------------------------------------------------- hand kernels
@@ -158,7 +169,8 @@ def kernel_responses(image: np.ndarray, size: int = 5, arc_size: int = 7) -> lis
             for name, K in hand_kernels(size, max(arc_size, size)).items()]
 
 
-def _best_match(filt: np.ndarray, kernels: dict[str, np.ndarray]) -> tuple[str | None, float | None]:
+def _best_match(filt: np.ndarray, kernels: dict[str, np.ndarray]
+                ) -> tuple[str | None, float | None]:
     """The hand kernel most like ``filt`` (cosine similarity of the zero-mean filter)."""
     f = np.asarray(filt, dtype=np.float64)
     f = f - f.mean()
@@ -177,7 +189,8 @@ def _best_match(filt: np.ndarray, kernels: dict[str, np.ndarray]) -> tuple[str |
 
 # ------------------------------------------------------------------------------ the report
 def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | None = None,
-                      top: int = 8, examples: int = 4, kernel_size: int | None = None) -> UnitReport:
+                      top: int = 8, examples: int = 4, kernel_size: int | None = None
+                      ) -> UnitReport:
     """What the first layer's units look for, and how they respond to this image.
 
     Dense: the ``top`` units most active for this image, each with its 28×28 weight image.
@@ -186,12 +199,12 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
     With an ``atlas``, each unit also lists its ``examples`` most exciting training digits.
     """
     X = as_input(model, x)
-    wl, ol, kind = first_unit_layer(model)
-    act = np.asarray(_layer_input(model, X, ol + 1)[0], dtype=np.float64)  # this image's output
+    wl, ol, kind = T.first_unit_layer(model)
+    no_hidden = wl == T.final_dense(model)
+    act = np.asarray(model.forward_range(X, 0, ol + 1)[0], dtype=np.float64)  # this image's output
     W = np.asarray(model.layers[wl].params["W"], dtype=np.float64)
     img = X.reshape(image_shape(model)) if int(np.prod(model.input_shape)) == 784 else None
     units: list[UnitView] = []
-    sentences: list[str] = []
     if kind == "dense":
         order = np.argsort(-act)[:top]
         hw = image_shape(model)
@@ -201,23 +214,10 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
             tops = [] if atlas is None else [int(i) for i in atlas.first_top[j][:examples]]
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
             units.append(UnitView(j, float(act[j]), t, None, tops, tacts,
-                                  where=where_words(t) if t.ndim == 2 else ""))
-        if wl == final_dense_index(model) and act.size == 1 and len(model.classes) == 2:
-            sentences.append(
-                f"This model has no hidden layer: its one weighted sum of the pixels is the "
-                f"log-odds that the digit is a {model.classes[1]} (here z = {act[0]:.3g}), and its "
-                f"weight image is the template (red: ink here raises z, blue: lowers it).")
-        elif wl == final_dense_index(model):
-            sentences.append(
-                f"This model has no hidden layer: each digit's logit is one weighted sum of the "
-                f"pixels, and its weight image is its template (red: ink here raises the logit, "
-                f"blue: lowers it). Here digit {model.classes[int(order[0])]}'s sum is largest "
-                f"({act[order[0]]:.3g}).")
-        else:
-            n_on = int(np.count_nonzero(act > 0))
-            sentences.append(f"{n_on} of {act.size} first-layer units respond to this digit; "
-                             f"each one's weight image is its template (red: ink here raises it, "
-                             f"blue: ink here lowers it).")
+                                  where=words.where_words(t) if t.ndim == 2 else ""))
+        sentences = words.first_layer(
+            "dense", no_hidden=no_hidden, binary=act.size == 1 and len(model.classes) == 2,
+            act=act, classes=model.classes, top=int(order[0]))
         ks = kernel_size or 5
     else:
         kh, kw = W.shape[2:]
@@ -230,15 +230,10 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
             units.append(UnitView(j, float(maxes[j]), W[j, 0], act[j], tops, tacts, name, s))
         strong = [u for u in units if u.similarity is not None and abs(u.similarity) >= 0.6]
-        sentences.append(f"{W.shape[0]} filters of {kh}×{kw} slide over the image; each feature "
-                         f"map shows where that filter's pattern appears.")
-        if strong:
-            sentences.append("Filters that look like a hand-made detector: " + ", ".join(
-                f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
-                f"(cos {abs(u.similarity):.2f})" for u in strong[:4]) + ".")
+        sentences = words.first_layer("conv", no_hidden=no_hidden, n_filters=W.shape[0],
+                                      kh=kh, kw=kw, similar=strong)
     responses = kernel_responses(img, ks) if img is not None else []
-    return UnitReport(wl, kind, units, responses, sentences,
-                      is_output=wl == final_dense_index(model))
+    return UnitReport(wl, kind, units, responses, sentences, is_output=no_hidden)
 
 
 def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: int = 6,
@@ -246,7 +241,7 @@ def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: i
     """The ``k`` training digits whose last-hidden-layer vectors are closest (Euclidean) to this
     image's, and the ``k_contrast`` closest of ``contrast_class``."""
     X = as_input(model, x)
-    h = np.asarray(_layer_input(model, X, atlas.hidden_layer), dtype=np.float64).reshape(-1)
+    h = np.asarray(model.forward_range(X, 0, atlas.hidden_layer), dtype=np.float64).reshape(-1)
     # |H_n − h|² = |H_n|² − 2 H_n·h + |h|², all rows at once: (N, D) @ (D,) -> (N,)
     d2 = atlas.hidden_sq - 2.0 * (atlas.hidden.astype(np.float64) @ h) + h @ h
     dist = np.sqrt(np.maximum(d2, 0.0))  # rounding can make an exact match slightly negative
@@ -258,5 +253,5 @@ def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: i
         if idx.size:
             sel = idx[np.argsort(dist[idx])[:k_contrast]]
             cx = [Neighbour(int(i), int(atlas.y[i]), float(dist[i])) for i in sel]
-    pixels = all(layer.type in ("flatten", "dropout") for layer in model.layers[:atlas.hidden_layer])
-    return Nearest(atlas.hidden_layer, "euclidean", ex, cx, "pixels" if pixels else "hidden")
+    space = "pixels" if T.input_is_pixels(model, atlas.hidden_layer) else "hidden"
+    return Nearest(atlas.hidden_layer, "euclidean", ex, cx, space)

@@ -186,7 +186,8 @@ class Sequential:
     # ------------------------------------------------------------------------------- parameters
     def params(self) -> dict[str, np.ndarray]:
         """Live references to every parameter, keyed ``"<layer index>.<name>"`` (e.g. ``"1.W"``)."""
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.params.items()}
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         """Copy values into the existing parameter arrays (shapes must match exactly)."""
@@ -218,40 +219,77 @@ class Sequential:
     def _as_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.shape[1:] != self.input_shape:
+            dims = ", ".join(map(str, self.input_shape))
             if x.shape == self.input_shape:
-                raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}),"
-                                 f" got a single sample of shape {x.shape}; use x[None]")
-            raise ValueError(f"expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got {x.shape}")
+                raise ValueError(f"expected a batch of shape (N, {dims}), got a single sample of "
+                                 f"shape {x.shape}; use x[None]")
+            raise ValueError(f"expected input of shape (N, {dims}), got {x.shape}")
         if x.dtype.kind != "f":
             # uint8 pixels 0..255 would be read as intensities 255 times too bright
             raise ValueError(f"expected float images in [0, 1], got dtype {x.dtype}"
                              + (" (divide uint8 pixels by 255)" if x.dtype.kind in "ui" else ""))
         return x.astype(self.dtype, copy=False)
 
+    def forward_range(self, x: np.ndarray, start: int = 0, stop: int | None = None, *,
+                      caches: bool = False, training: bool = False,
+                      rng: np.random.Generator | None = None):
+        """Run layers ``start`` to ``stop - 1`` (a slice of ``self.layers``) on ``x``: the one
+        forward loop every other pass uses.
+
+        Parameters
+        ----------
+        x : the input of layer ``start``: ``(N, *input_shape)`` when ``start == 0`` (checked as
+            :meth:`forward` does), otherwise what layer ``start - 1`` outputs, e.g. ``(N, D)``.
+            It is cast to the model's dtype.
+        start, stop : the slice, as in ``self.layers[start:stop]`` (``stop=None``: to the end).
+        caches : also return each layer's cache, for :meth:`input_gradient` /
+            :func:`input_gradient_through` over the same slice.
+        training, rng : dropout on (it needs ``rng``), as in :meth:`loss_and_grads`.
+
+        Returns
+        -------
+        a : the output of layer ``stop - 1`` (``x`` itself, cast, for an empty slice).
+        caches : list, one per layer of the slice, only with ``caches=True``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from digitlens.nn import build_model
+        >>> m = build_model("lab", np.random.default_rng(0))
+        >>> x = np.zeros((2, 1, 28, 28), np.float32)
+        >>> h = m.forward_range(x, 0, 3)          # (2, 25): the first hidden layer after ReLU
+        >>> bool(np.array_equal(m.forward_range(h, 3), m.forward(x)))
+        True
+        """
+        n = len(self.layers)
+        stop = n if stop is None else stop
+        if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
+                and 0 <= start <= stop <= n):
+            raise ValueError(f"need 0 <= start <= stop <= {n} (the number of layers), got "
+                             f"start={start!r}, stop={stop!r}")
+        a = self._as_input(x) if start == 0 else np.asarray(x).astype(self.dtype, copy=False)
+        kept = []
+        for layer in self.layers[start:stop]:
+            a, cache = layer.forward(a, training=training, rng=rng)
+            if caches:
+                kept.append(cache)
+        return (a, kept) if caches else a
+
     def forward_with_caches(self, x: np.ndarray, *, training: bool = False,
                             rng: np.random.Generator | None = None):
         """Run every layer; return ``(logits, caches)`` for :meth:`backward`."""
-        a = self._as_input(x)
-        caches = []
-        for layer in self.layers:
-            a, cache = layer.forward(a, training=training, rng=rng)
-            caches.append(cache)
-        return a, caches
+        return self.forward_range(x, caches=True, training=training, rng=rng)
 
     def forward(self, x: np.ndarray, *, trace: bool = False, training: bool = False,
                 rng: np.random.Generator | None = None):
         """Logits ``(N, K)`` for inputs ``(N, *input_shape)``; with ``trace=True`` a :class:`Trace`
         holding every layer's input and output, the logits and the output function's result."""
         if not trace:
-            a = self._as_input(x)
-            for layer in self.layers:
-                a, _ = layer.forward(a, training=training, rng=rng)
-            return a
+            return self.forward_range(x, training=training, rng=rng)
         a = self._as_input(x)
         tr = Trace(input=a)
         for i, layer in enumerate(self.layers):
-            out, _ = layer.forward(a, training=training, rng=rng)
+            out = self.forward_range(a, i, i + 1, training=training, rng=rng)
             tr.layers.append(LayerTrace(i, f"{i}:{layer.type}", layer, a, out))
             a = out
         tr.logits = a
@@ -304,7 +342,8 @@ class Sequential:
         d = dout
         first = 0
         if not need_input_grad:
-            first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+            first = next((i for i, layer in enumerate(self.layers) if layer.params),
+                         len(self.layers))
         for i in range(len(self.layers) - 1, first - 1, -1):
             if i == first and not need_input_grad:
                 g = self.layers[i].param_grads(d, caches[i])
@@ -331,7 +370,8 @@ class Sequential:
         y = np.asarray(y)
         if y.dtype.kind not in "iu":
             if y.dtype.kind != "f" or not np.all(y == np.round(y)):
-                raise ValueError(f"labels must be whole numbers (class labels), got dtype {y.dtype}")
+                raise ValueError(f"labels must be whole numbers (class labels), got dtype "
+                                 f"{y.dtype}")
         if self.classes == tuple(range(len(self.classes))):
             idx = y.astype(np.int64, copy=False)
         else:
@@ -375,14 +415,15 @@ class Sequential:
                     grads[f"{i}.{k}"] = grads[f"{i}.{k}"] + l2 * W
         return (loss, grads, z) if return_logits else (loss, grads)
 
-    def evaluate_loss(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-        """Mean loss over a data set, in inference mode (no dropout)."""
-        total, n = 0.0, len(x)
-        for i in range(0, n, batch_size):
-            z = self.forward(x[i:i + batch_size])
-            loss, _ = self._loss_fn(z, self.targets(y[i:i + batch_size], z.shape[1]))
-            total += loss * len(z)
-        return total / max(n, 1)
+    def loss_from_logits(self, z: np.ndarray, y: np.ndarray, *, grad: bool = False):
+        """The mean loss of logits ``z`` ``(N, K)`` against labels ``y`` ``(N,)`` (or targets
+        shaped like ``z``), computed by the model's loss; nothing else is run.
+
+        With ``grad=True`` returns ``(loss, dz)``, ``dz = ∂loss/∂z`` ``(N, K)`` (what
+        :meth:`backward` takes), else the loss alone (a float).
+        """
+        loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
+        return (loss, dz) if grad else loss
 
     # ------------------------------------------------------------------------------ description
     def summary(self) -> list[dict[str, Any]]:

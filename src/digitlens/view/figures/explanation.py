@@ -1,4 +1,4 @@
-"""An :class:`~digitlens.explain.explanation.Explanation` as a matplotlib figure or PNG.
+"""An :class:`~digitlens.explain.result.Explanation` as a matplotlib figure, PNG or HTML.
 
 Pictures only: every number drawn comes from the explanation (no model, no numerics here).
 Attribution maps use one diverging colour scale per panel, symmetric around 0: red pixels pushed
@@ -9,6 +9,7 @@ the score up, blue pixels pushed it down, white did nothing.  Figures are built 
 from __future__ import annotations
 
 import base64
+import html
 import io
 import os
 import textwrap
@@ -16,25 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.images import gray_from_data_url
 from ...explain.result import Explanation
+from ...explain.words import METHOD_TITLES
 
-TITLES = {
-    "saliency": "gradient (saliency)",
-    "gradient_x_input": "gradient × input",
-    "integrated_gradients": "integrated gradients",
-    "occlusion": "occlusion",
-}
 DIVERGING = "RdBu_r"
 
 
-def _decode_data_url(url: str) -> np.ndarray | None:
-    """A ``data:image/png;base64,...`` URL (as the pre-processing steps carry) -> gray array."""
-    if not isinstance(url, str) or "," not in url:
+def _decode_data_url(url) -> np.ndarray | None:
+    """A ``data:image/png;base64,...`` URL (as the pre-processing steps carry) -> gray array, read
+    by the guarded decoder (size limits); None for anything that is not a data URL."""
+    if not isinstance(url, str) or not url.startswith("data:"):
         return None
-    from PIL import Image
-
-    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    return gray_from_data_url(url)
 
 
 def _off(ax) -> None:
@@ -148,7 +143,7 @@ def _row_attributions(sub, e: Explanation) -> None:
             extra = f"\nexact: Σ + b = z ({a.map.sum():.2f}{a.meta.get('bias', 0):+.2f})"
         elif m == "occlusion":
             extra = f"\n{a.meta.get('patch')}×{a.meta.get('patch')} squares"
-        _signed(ax, a.map, f"{TITLES.get(m, m)} → {t}{extra}", outline=e.image, fontsize=7)
+        _signed(ax, a.map, f"{METHOD_TITLES.get(m, m)} → {t}{extra}", outline=e.image, fontsize=7)
     sub.suptitle("which pixels pushed the logit up (red) or down (blue)", fontsize=9, x=0.01,
                  ha="left")
 
@@ -275,6 +270,16 @@ def figure_png(fig, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def explanation_html(e: Explanation, dpi: int = 100) -> str:
+    """The summary sentences and the whole figure as an embedded PNG: what a notebook shows for
+    ``explanation_html(e)`` (the explanation's own ``_repr_html_`` is a lighter card)."""
+    data = base64.b64encode(figure_png(explanation_figure(e), dpi=dpi)).decode("ascii")
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in e.sentences)
+    return (f"<div><p><b>{html.escape(e.model)}</b> reads "
+            f"<b>{int(e.prediction)}</b> ({float(np.max(e.probabilities)):.1%})</p>"
+            f"<ul>{items}</ul><img src='data:image/png;base64,{data}'/></div>")
 
 
 def save_explanation_figure(e: Explanation, path: str | os.PathLike, dpi: int = 110) -> Path:
