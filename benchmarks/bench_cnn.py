@@ -37,11 +37,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import digitlens as dl
-from digitlens.nn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from digitlens.nn import LOSSES, Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from digitlens.nn.optim import make_optimizer
 from digitlens.nn.zoo import build_model
-from digitlens.training.recipes import default_recipe
-from digitlens.training.recipes import recipe as recipe_of
+from digitlens.training.recipes import default_recipe, recipe as recipe_of
 
 PHASES = ("augment", "forward", "backward", "step", "epoch")
 
@@ -57,6 +56,7 @@ def epoch_digitlens(x, y, bs, augment, seed):
     opt = make_optimizer("adam", 1e-3)
     params = model.params()
     backward = getattr(model, "_backward", None)
+    loss_fn = LOSSES[model.loss][0]  # (loss function, output function)
     t = {k: [] for k in PHASES}
     for idx in batches(len(x), bs, rng):
         xb, yb = x[idx], y[idx]
@@ -66,7 +66,7 @@ def epoch_digitlens(x, y, bs, augment, seed):
         t1 = time.perf_counter()
         z, caches = model.forward_with_caches(xb, training=True, rng=rng)
         t2 = time.perf_counter()
-        _, dz = model._loss_fn(z, model.targets(yb, z.shape[1]))
+        _, dz = loss_fn(z, model.targets(yb, z.shape[1]))
         if backward is not None:  # what fit() does: no gradient for the image itself
             _, grads = backward(dz, caches, need_input_grad=False)
         else:

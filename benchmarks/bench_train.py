@@ -20,7 +20,8 @@ that all of them trained the same network equally well.  Timings on a shared mac
 so each framework runs ``--repeats`` times (interleaved) and the best time is reported; ratios
 are throughput relative to PyTorch (2 threads) in the same run (> 1 means faster than PyTorch).
 On a busy machine multi-threaded runs (``dl 2 BLAS``, ``pytorch``) slow down far more than
-single-threaded ones: their threads spin waiting for each other.  Not a test: run it by hand (``make bench``).
+single-threaded ones: their threads spin waiting for each other.  Not a test: run it by hand
+(``make bench``).
 
     python benchmarks/bench_train.py [--repeats 3] [--batch-sizes 64 256]
 """

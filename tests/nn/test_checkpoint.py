@@ -13,8 +13,9 @@ import pytest
 
 import digitlens as dl
 from digitlens.nn import checkpoint
-from digitlens.nn.checkpoint import CheckpointError, load_model, save_model
 from digitlens._util.files import atomic_write
+from digitlens.errors import CheckpointError
+from digitlens.nn.checkpoint import load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +330,8 @@ def test_refuses_to_save_non_finite_weights(lab, saved):
     before = saved.read_bytes()
     broken = lab.copy()
     broken.params()["3.b"][0] = np.inf
-    with pytest.raises(CheckpointError, match="refusing to save: parameter 3.b contains NaN or inf"):
+    with pytest.raises(CheckpointError,
+                       match="refusing to save: parameter 3.b contains NaN or inf"):
         save_model(broken, saved)
     assert saved.read_bytes() == before
 

@@ -1,13 +1,17 @@
-"""Convolution and pooling layers: float64 gradient checks, a naive loop, layer plumbing."""
+"""Convolution and pooling layers: float64 gradient checks, the fast conv and max-pool against
+the plain reference loops of ``nn.functional``, layer plumbing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlens.nn import (Activation, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, MaxPool2D, Sequential)
+from digitlens.nn import (LOSSES, Activation, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
+                          MaxPool2D, Sequential)
+from digitlens.nn import functional as F
 from digitlens.nn.checkpoint import load_model, save_model
-from digitlens.nn.conv import col2im, conv2d, im2col, maxpool2d, maxpool2d_backward, output_size
+from digitlens.nn.conv import (col2im, conv2d, conv2d_backward, im2col, maxpool2d,
+                               maxpool2d_backward, output_size)
 from digitlens.nn.layers import layer_from_config
 
 
@@ -197,36 +201,53 @@ def test_global_avg_pool_gradcheck():
     check_layer_grads(layer, x, rng)
 
 
-def naive_conv2d(x, W, b, stride, padding):
-    """The definition, one multiply-add at a time."""
-    n, c_in, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    xp = np.zeros((n, c_in, h + 2 * padding, w + 2 * padding))
-    xp[:, :, padding:padding + h, padding:padding + w] = x
-    h_out = (h + 2 * padding - kh) // stride + 1
-    w_out = (w + 2 * padding - kw) // stride + 1
-    z = np.zeros((n, c_out, h_out, w_out))
-    for i in range(n):
-        for o in range(c_out):
-            for r in range(h_out):
-                for q in range(w_out):
-                    total = b[o]
-                    for c in range(c_in):
-                        for u in range(kh):
-                            for v in range(kw):
-                                total += W[o, c, u, v] * xp[i, c, r * stride + u, q * stride + v]
-                    z[i, o, r, q] = total
-    return z
-
-
 @pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1), (2, 0)])
-def test_conv2d_equals_naive_loop(stride, padding):
+def test_conv2d_equals_the_reference_loop(stride, padding):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, 5, 6))
     W = rng.standard_normal((3, 2, 3, 3))
     b = rng.standard_normal(3)
-    z, _ = conv2d(x, W, b, (stride, stride), (padding, padding))
-    np.testing.assert_allclose(z, naive_conv2d(x, W, b, stride, padding), rtol=1e-12, atol=1e-12)
+    s, p = (stride, stride), (padding, padding)
+    z, cols = conv2d(x, W, b, s, p)
+    np.testing.assert_allclose(z, F.conv2d_reference(x, W, b, s, p), rtol=1e-12, atol=1e-12)
+    dz = rng.standard_normal(z.shape)
+    for fast, ref in zip(conv2d_backward(dz, cols, x.shape, W, s, p),
+                         F.conv2d_reference_backward(dz, x, W, s, p)):
+        np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_the_reference_conv_is_the_definition_one_multiply_add_at_a_time():
+    # the reference itself, against the formula written out with scalar loops
+    rng = np.random.default_rng(6)
+    x, W, b = rng.standard_normal((1, 2, 4, 5)), rng.standard_normal((2, 2, 3, 2)), rng.random(2)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    z = F.conv2d_reference(x, W, b, (2, 1), (1, 1))
+    assert z.shape == (1, 2, 2, 6)
+    for o in range(2):
+        for r in range(2):
+            for q in range(6):
+                total = b[o] + sum(W[o, c, u, v] * xp[0, c, 2 * r + u, q + v]
+                                   for c in range(2) for u in range(3) for v in range(2))
+                assert z[0, o, r, q] == pytest.approx(total, rel=1e-12)
+
+
+@pytest.mark.parametrize("pool,stride,shape", [
+    ((2, 2), (2, 2), (2, 3, 6, 6)),
+    ((2, 2), (2, 2), (1, 2, 7, 5)),
+    ((3, 3), (2, 2), (2, 2, 7, 7)),  # overlapping windows
+    ((2, 3), (1, 2), (1, 2, 5, 7)),
+])
+def test_maxpool_equals_the_reference_loop_even_with_ties(pool, stride, shape):
+    # values from {0, 1, 2}: many windows hold their maximum twice or more, and both send the
+    # gradient to the first maximum in reading order
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, shape).astype(np.float64)
+    y, arg = maxpool2d(x, pool, stride)
+    np.testing.assert_array_equal(y, F.maxpool2d_reference(x, pool, stride))
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(maxpool2d_backward(dy, arg, x.shape, pool, stride),
+                               F.maxpool2d_reference_backward(dy, x, pool, stride),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_worked_example_by_hand():
@@ -293,7 +314,7 @@ def test_whole_cnn_gradcheck_with_l2():
         assert rel_err(grads[k], num) < 1e-6, k
     # the input gradient (what saliency maps are made of), through both convolutions
     z, caches = m.forward_with_caches(x)
-    _, dz = m._loss_fn(z, m.targets(y, z.shape[1]))
+    _, dz = LOSSES[m.loss][0](z, m.targets(y, z.shape[1]))
     dx, _ = m.backward(dz, caches)
     num_x = numerical_grad(lambda: m.loss_and_grads(x, y)[0], x)
     assert rel_err(dx, num_x) < 1e-6
@@ -303,7 +324,8 @@ def test_conv_layers_init_he_before_relu_and_xavier_otherwise():
     rng = np.random.default_rng(0)
     m = Sequential([Conv2D(64, 5, padding=2), Activation("relu"), Conv2D(64, 5), Flatten(),
                     Dense(10)], rng=rng)
-    assert m.layers[0].init == "he" and m.layers[2].init == "xavier"
+    assert m.layers[0].init_used == "he" and m.layers[2].init_used == "xavier"
+    assert m.layers[0].init == m.layers[2].init == "auto"  # the constructor's choice stays
     W0 = m.layers[0].params["W"]
     assert W0.shape == (64, 1, 5, 5) and m.layers[0].params["b"].shape == (64,)
     assert abs(W0.std() - np.sqrt(2 / 25)) < 0.03

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digitlens.nn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sequential
+from digitlens.nn import LOSSES, Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sequential
 from digitlens.nn.conv import conv2d, conv2d_backward, maxpool2d, maxpool2d_backward
 
 torch = pytest.importorskip("torch")
@@ -142,6 +142,6 @@ def test_cnn_model_logits_and_all_gradients_match_pytorch(dtype):
         np.testing.assert_allclose(grads[f"{i}.W"], g.T if g.ndim == 2 else g, **TOL)
     # the gradient with respect to the image (saliency) too
     z, caches = m.forward_with_caches(x)
-    _, dz = m._loss_fn(z, m.targets(y, z.shape[1]))
+    _, dz = LOSSES[m.loss][0](z, m.targets(y, z.shape[1]))
     dx, _ = m.backward(dz, caches)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from digitlens.nn import functional as F
-from digitlens.nn.layers import Dense, Dropout, layer_from_config
+from digitlens.nn.layers import Activation, Dense, Dropout, layer_from_config
 from digitlens.nn.model import Sequential
 from digitlens.nn.zoo import MODELS, build_model
 from digitlens.training.recipes import RECIPES, default_recipe
@@ -85,7 +85,8 @@ def test_training_step_stays_float32(name):
 
 def test_zoo_architectures_and_parameter_counts():
     rng = np.random.default_rng(0)
-    counts = {name: build_model(name, rng).n_params for name in ["logistic", "binary", "lab", "mlp"]}
+    counts = {name: build_model(name, rng).n_params
+              for name in ["logistic", "binary", "lab", "mlp"]}
     assert counts == {
         "logistic": 784 * 10 + 10,
         "binary": 784 + 1,
@@ -102,13 +103,31 @@ def test_he_and_xavier_initialisation_scales():
     rng = np.random.default_rng(0)
     he = Sequential([Dense(400), Dense(10)], input_shape=(784,), rng=rng, build=True)
     # with no activation after them both layers use Xavier: std = sqrt(2 / (fan_in + fan_out))
-    assert he.layers[0].init == "xavier"
+    assert he.layers[0].init_used == "xavier"
     assert np.std(he.layers[0].params["W"]) == pytest.approx(np.sqrt(2 / 1184), rel=0.02)
     relu = build_model("mlp", rng)
-    assert relu.layers[1].init == "he"  # followed by ReLU
+    assert relu.layers[1].init_used == "he"  # followed by ReLU
     assert np.std(relu.layers[1].params["W"]) == pytest.approx(np.sqrt(2 / 784), rel=0.02)
-    assert relu.layers[-1].init == "xavier"  # the output layer
+    assert relu.layers[-1].init_used == "xavier"  # the output layer
     assert all(np.all(p == 0) for k, p in relu.params().items() if k.endswith(".b"))
+
+
+def test_a_layers_own_init_wins_and_auto_is_decided_at_every_build():
+    # the constructor's scheme wins over the model's He-before-ReLU default ...
+    m = Sequential([Dense(400, init="xavier"), Activation("relu"), Dense(10, init="he")],
+                   input_shape=(784,), rng=np.random.default_rng(0))
+    assert [m.layers[0].init_used, m.layers[2].init_used] == ["xavier", "he"]
+    assert np.std(m.layers[0].params["W"]) == pytest.approx(np.sqrt(2 / 1184), rel=0.02)
+    assert np.std(m.layers[2].params["W"]) == pytest.approx(np.sqrt(2 / 400), rel=0.05)
+    # ... and "auto" is not overwritten by build: the same layer, built again where no ReLU
+    # follows it, gets Xavier instead of keeping the He it got before a ReLU
+    layer = Dense(400)
+    layer.build((784,), np.random.default_rng(0), next_activation="relu")
+    assert (layer.init, layer.init_used, layer.config()["init"]) == ("auto", "he", "he")
+    layer.build((784,), np.random.default_rng(0), next_activation=None)
+    assert (layer.init, layer.init_used) == ("auto", "xavier")
+    assert np.std(layer.params["W"]) == pytest.approx(np.sqrt(2 / 1184), rel=0.02)
+    assert Dense(3).config()["init"] == "auto"  # not built yet: the constructor's choice
 
 
 def test_layer_configs_round_trip():
@@ -135,7 +154,8 @@ def test_model_input_validation():
     model = build_model("logistic", np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"single sample .*use x\[None\]"):
         model.forward(np.zeros((1, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, 28, 28\), got \(2, 784\)"):
+    with pytest.raises(ValueError,
+                       match=r"expected input of shape \(N, 1, 28, 28\), got \(2, 784\)"):
         model.forward(np.zeros((2, 784), np.float32))
     with pytest.raises(ValueError, match="divide uint8 pixels by 255"):
         model.forward(np.zeros((2, 1, 28, 28), np.uint8))
@@ -163,9 +183,11 @@ def test_trace_exposes_every_intermediate():
     np.testing.assert_allclose(tr.output.sum(axis=1), 1, rtol=1e-6)
 
 
-@pytest.mark.parametrize("module", ["digitlens.nn.model", "digitlens.nn.optim",
+@pytest.mark.parametrize("module", ["digitlens.nn.functional", "digitlens.nn.layers",
+                                    "digitlens.nn.model", "digitlens.nn.optim",
                                     "digitlens.nn.gradcheck", "digitlens.nn.zoo",
-                                    "digitlens.training.fit", "digitlens.data.bundled"])
+                                    "digitlens.training.fit", "digitlens.training.augment",
+                                    "digitlens.data.bundled"])
 def test_docstring_examples_are_true(module):
     import doctest
     import importlib

@@ -1,7 +1,9 @@
 """float64 central-difference gradient checks for every layer, activation and loss of the engine,
 L2, dropout in fixed-mask mode, and whole models (parameter and input gradients).
 
-Every check asserts a relative error < 1e-6 (``digitlens.nn.gradcheck``)."""
+Every check asserts a relative error < 1e-6 (``digitlens.nn.gradcheck``).  The checks run on tiny
+inputs, so they are fast; the last section checks each layer type once more at the size it has in
+the zoo's models (28×28 images, hundreds of units), marked slow."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import numpy as np
 import pytest
 
 from digitlens.nn import functional as F
-from digitlens.nn.gradcheck import (GradcheckError, check_activation, check_layer, check_loss, check_model, gradcheck, numerical_gradient, relative_error)
-from digitlens.nn.layers import Activation, Dense, Dropout, Flatten
+from digitlens.nn.gradcheck import (GradcheckError, check_activation, check_layer, check_loss,
+                                    check_model, gradcheck, numerical_gradient, relative_error)
+from digitlens.nn.layers import (Activation, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
+                                 MaxPool2D)
 from digitlens.nn.model import Sequential
 
 TOL = 1e-6
@@ -216,8 +220,9 @@ def test_model_with_dropout_in_fixed_mask_mode():
 
 
 def test_binary_model_one_sigmoid_unit():
-    model = Sequential([Flatten(), Dense(1)], input_shape=(1, 3, 3), loss="sigmoid_binary_cross_entropy",
-                       classes=(0, 1), rng=np.random.default_rng(0), dtype=np.float64)
+    model = Sequential([Flatten(), Dense(1)], input_shape=(1, 3, 3),
+                       loss="sigmoid_binary_cross_entropy", classes=(0, 1),
+                       rng=np.random.default_rng(0), dtype=np.float64)
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
     assert max(check_model(model, X, y).values()) < TOL
 
@@ -235,3 +240,53 @@ def test_loss_and_grads_never_changes_the_parameters():
     model.loss_and_grads(X, Y, l2=0.1)
     for k, v in model.params().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+# ------------------------------------------------------------------- realistic sizes (slow)
+# One check per layer type at the size the zoo uses: 28x28 images, 784 inputs, a few hundred
+# units.  Bugs that only show at real sizes (an off-by-one at an image's edge, a stride that
+# skips the last column, a reshape that mixes images) cannot hide in a 6x6 image.
+
+
+def distinct(shape, seed=0, gap=1e-3):
+    """Values whose pairwise gaps exceed ``gap``: no ties, and no finite-difference step can
+    change which input is a pooling window's maximum."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * gap + rng.uniform(0, 0.1 * gap, n)).reshape(shape) - n * gap / 2
+
+
+def built(layer, in_shape, seed=0):
+    layer.build(in_shape, np.random.default_rng(seed), dtype=np.float64)
+    if "b" in layer.params:  # random biases, so db is checked away from zero
+        layer.params["b"] = np.random.default_rng(seed + 1).standard_normal(
+            layer.params["b"].shape) * 0.1
+    return layer
+
+
+IMAGES = np.random.default_rng(9).random((2, 1, 28, 28))  # two 28x28 "digits" in [0, 1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make,x", [
+    (lambda: built(Dense(32), (784,)), IMAGES.reshape(2, 784)),
+    (lambda: Activation("gelu"), away_from_kinks((2, 256))),
+    (lambda: Flatten(), np.random.default_rng(1).standard_normal((2, 32, 7, 7))),
+    (lambda: built(Conv2D(4, 3, padding=1), (1, 28, 28)), IMAGES),
+    (lambda: built(Conv2D(3, 5, stride=2, padding=2), (2, 14, 14)),
+     np.random.default_rng(2).standard_normal((2, 2, 14, 14))),
+    (lambda: MaxPool2D(2), distinct((2, 4, 28, 28))),
+    (lambda: GlobalAvgPool2D(), np.random.default_rng(3).standard_normal((2, 8, 7, 7))),
+], ids=["dense", "activation", "flatten", "conv2d", "conv2d_strided", "maxpool2d",
+        "global_avg_pool2d"])
+def test_each_layer_type_at_the_zoos_size(make, x):
+    errors = check_layer(make(), x)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.slow
+def test_dropout_at_the_zoos_size():
+    errors = check_layer(Dropout(0.5), np.random.default_rng(4).standard_normal((4, 256)),
+                         training=True, seed=1)
+    assert errors["input"] < TOL
+

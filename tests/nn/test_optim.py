@@ -149,7 +149,8 @@ def test_adam_two_steps_by_hand():
     }
     # the hand-derived step-2 gradients are exact only to ~1e-8 (eps), hence rel=1e-7
     assert_params(model, expected, rel=1e-7)
-    # and the moments themselves, for b2: m = 0.9*0.1*1.5 + 0.1*(-1.4); v = 0.999*0.001*1.5² + 0.001*1.4²
+    # and the moments themselves, for b2: m = 0.9*0.1*1.5 + 0.1*(-1.4);
+    # v = 0.999*0.001*1.5² + 0.001*1.4²
     # (m = 0.135 - 0.14 = -0.005 cancels, so compare it absolutely)
     np.testing.assert_allclose(opt.state["2.b"]["m"], [0.9 * 0.1 * 1.5 + 0.1 * -1.4], atol=1e-8)
     np.testing.assert_allclose(opt.state["2.b"]["v"], [0.999 * 0.001 * 1.5**2 + 0.001 * 1.4**2],

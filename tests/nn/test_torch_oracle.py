@@ -13,7 +13,7 @@ tF = torch.nn.functional
 
 from digitlens.nn import functional as F  # noqa: E402
 from digitlens.nn.layers import Activation, Dense, Dropout, Flatten  # noqa: E402
-from digitlens.nn.model import Sequential  # noqa: E402
+from digitlens.nn.model import LOSSES, Sequential  # noqa: E402
 from digitlens.nn.zoo import build_model  # noqa: E402
 
 ATOL = RTOL = 1e-5
@@ -78,7 +78,7 @@ def compare_model(model: Sequential, x: np.ndarray, y: np.ndarray, *, l2=0.0, tr
                                                rng=np.random.default_rng(seed))
     loss, grads = model.loss_and_grads(x, y, l2=l2, training=training,
                                        rng=np.random.default_rng(seed))
-    _, dz = model._loss_fn(ours_z, model.targets(y, ours_z.shape[1]))
+    _, dz = LOSSES[model.loss][0](ours_z, model.targets(y, ours_z.shape[1]))
     dx, _ = model.backward(dz, caches)
 
     params = {k: t(v, grad=True) for k, v in model.params().items()}

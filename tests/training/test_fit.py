@@ -13,7 +13,8 @@ import pytest
 import digitlens as dl
 from digitlens.data.bundled import N_TRAIN_PER_CLASS, load_raw, split_indices
 from digitlens.nn.layers import Dense
-from digitlens.training.fit import (History, TrainConfig, TrainingDiverged, evaluate, fit, learning_rate)
+from digitlens.errors import TrainingDiverged
+from digitlens.training.fit import History, TrainConfig, evaluate, fit, learning_rate
 
 # ------------------------------------------------------------------------------ bundled split
 
@@ -189,7 +190,8 @@ def test_infinite_gradient_with_finite_loss_is_caught_at_epoch_end(small):
     rng = np.random.default_rng(0)
     model = dl.Sequential([dl.nn.Flatten(), Saboteur(10)], rng=rng)
     rec = Recorder(model)
-    with pytest.raises(TrainingDiverged, match="parameter 1.W became NaN or inf at the end of epoch 2"):
+    with pytest.raises(TrainingDiverged,
+                       match="parameter 1.W became NaN or inf at the end of epoch 2"):
         fit(model, *small, SMALL, rng=rng, callbacks=[rec])
     assert_same_weights(model, rec.weights[1])
 
@@ -343,8 +345,9 @@ def test_constant_schedule_and_fit_follows_the_schedule(small):
     ({"l2": math.nan}, "l2 must be >= 0, got nan"),
     ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\), got 1.0"),
     ({"patience": 0}, "patience must be a whole number >= 1, got 0"),
-    ({"schedule": "step"}, "schedule must be one of \\['constant', 'cosine', 'onecycle'\\], got 'step'"),
-    ({"optimizer": "lbfgs"}, "optimizer must be 'adam' or 'sgd', got 'lbfgs'"),
+    ({"schedule": "step"},
+     "schedule must be one of \\['constant', 'cosine', 'onecycle'\\], got 'step'"),
+    ({"optimizer": "lbfgs"}, r"optimizer must be one of \['adam', 'sgd'\], got 'lbfgs'"),
 ])
 def test_invalid_config_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -38,6 +38,20 @@ class LadderProgress:
         return [_Callback()]
 
 
+def ladder_table(rows) -> Table:
+    """One line per trained rung: parameters, training time, test accuracy, what it adds."""
+    table = Table(title="the ladder: what each step up buys", header_style="bold",
+                  show_lines=True)
+    for col, justify in (("rung", "left"), ("parameters", "right"), ("training", "right"),
+                         ("test accuracy", "right"), ("what it adds", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for row in rows:
+        aug = " (augmented)" if row.augment else ""
+        table.add_row(row.name, f"{row.n_params:,}", f"{row.seconds:.1f}s · {row.epochs} ep",
+                      f"{row.test_accuracy:.2%}", row.adds + aug)
+    return table
+
+
 @app.command()
 @friendly_errors
 def ladder(
@@ -61,9 +75,9 @@ def ladder(
 
     from .._util import paths
     from ..data import load_digits
-    from ..training.ladder import RUNGS, run_ladder
     from ..nn.checkpoint import save_model
     from ..nn.zoo import MODELS
+    from ..training.ladder import RUNGS, run_ladder
     from ..training.recipes import default_recipe
 
     names = [r.name for r in RUNGS] if only is None else [
@@ -106,16 +120,7 @@ def ladder(
             on_rung_end=finished)
     total = time.perf_counter() - t0
 
-    table = Table(title="the ladder: what each step up buys", header_style="bold",
-                  show_lines=True)
-    for col, justify in (("rung", "left"), ("parameters", "right"), ("training", "right"),
-                         ("test accuracy", "right"), ("what it adds", "left")):
-        table.add_column(col, justify=justify, overflow="fold")
-    for row in rows:
-        aug = " (augmented)" if row.augment else ""
-        table.add_row(row.name, f"{row.n_params:,}", f"{row.seconds:.1f}s · {row.epochs} ep",
-                      f"{row.test_accuracy:.2%}", row.adds + aug)
-    console.print(table)
+    console.print(ladder_table(rows))
     console.print(f"total {total:.1f}s", highlight=False)
     if saved:
         console.print(f"saved {', '.join(saved)} to {paths.models_dir()}", highlight=False)

@@ -55,10 +55,9 @@ def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float
     """Train zoo model ``name`` with its default recipe (overridable) and save it; shared by the
     commands that need a trained model.  Returns ``(model, history, test_accuracy)``."""
     from ..data import load_digits
-    from ..training.recipes import train_rung
     from ..nn.checkpoint import save_model
     from ..nn.zoo import MODELS
-    from ..training.recipes import default_recipe
+    from ..training.recipes import default_recipe, train_rung
 
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {list(MODELS)}")
@@ -94,7 +93,8 @@ def train(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="A directory of MNIST IDX "
                                             "files you already have (implies --data mnist)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Use the recipe's data "
-                                 "augmentation (small random rotations, shifts, ...), if it has one."),
+                                 "augmentation (small random rotations, shifts, ...), if it has "
+                                 "one."),
 ):
     """Train a model (on the 4,000 bundled training digits by default) and report its accuracy.
 

@@ -9,12 +9,13 @@ Layout of the ``.npz`` (a zip of ``.npy`` arrays, readable by any NumPy):
 
 Loading uses ``np.load(..., allow_pickle=False)``, so a file carrying pickled objects is refused
 instead of executed.  Saving writes a temporary file next to the target and renames it over the
-target only once it is complete, so an interrupted save never destroys the previous file.
+target only once it is complete, so an interrupted save never destroys the previous file
+(:func:`digitlens._util.files.atomic_write`).  Every failure to load raises
+:class:`digitlens.errors.CheckpointError`.
 """
 
 from __future__ import annotations
 
-from ..errors import CheckpointError  # noqa: F401  (re-exported)
 import json
 import os
 import zipfile
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._util.files import atomic_write  # noqa: F401  (re-exported)
-
+from .._util.files import atomic_write
+from ..errors import CheckpointError
 from .model import ModelConfig, Sequential
 
 FORMAT_VERSION = 1
@@ -35,7 +36,8 @@ def _json_bytes(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj, sort_keys=True).encode("utf-8"), dtype=np.uint8)
 
 
-def save_model(model: Sequential, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+def save_model(model: Sequential, path: str | os.PathLike,
+               meta: dict[str, Any] | None = None) -> Path:
     """Save ``model`` (architecture, weights, ``meta``) to ``path`` atomically; returns the path."""
     arrays: dict[str, np.ndarray] = {
         "__format__": np.array([FORMAT_VERSION], dtype=np.int64),

@@ -11,6 +11,9 @@ Notation (the same as the lessons):
 Each ``*_backward`` receives the upstream gradient and whatever its forward kept, and applies
 the local chain rule in a few lines. Nothing here keeps state; the layers decide what to keep.
 Every function works in the dtype it is given (float32 for training, float64 for gradient checks).
+
+The last section holds a plain *reference* convolution and max-pooling: the definitions, one window
+at a time, that the fast versions in :mod:`digitlens.nn.conv` are tested against.
 """
 
 from __future__ import annotations
@@ -148,8 +151,8 @@ ACTIVATIONS = {
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax with the max subtracted first.
 
-    ``exp(z)`` overflows float32 for z > 88; ``softmax(z) == softmax(z - max(z))`` exactly, and after
-    the shift the largest exponent is ``exp(0) = 1``, so nothing overflows.
+    ``exp(z)`` overflows float32 for z > 88; ``softmax(z) == softmax(z - max(z))`` exactly, and
+    after the shift the largest exponent is ``exp(0) = 1``, so nothing overflows.
     """
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -189,7 +192,8 @@ def softmax_cross_entropy(z: np.ndarray, y: np.ndarray):
 
 
 def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray):
-    """Mean binary cross-entropy of ``sigmoid(z)`` against 0/1 targets (the logistic-regression loss).
+    """Mean binary cross-entropy of ``sigmoid(z)`` against 0/1 targets (the logistic-regression
+    loss).
 
     ``y`` has the same shape as ``z`` (one column per output unit) or is (N,) for a single unit.
     Uses ``BCE = max(z, 0) - z*y + log(1 + exp(-|z|))``, which never takes ``log(0)``.
@@ -211,3 +215,96 @@ def one_hot(y: np.ndarray, k: int, dtype=np.float32) -> np.ndarray:
     out = np.zeros((y.shape[0], k), dtype=dtype)
     out[np.arange(y.shape[0]), y] = 1
     return out
+
+
+# ----------------------------------------------------------- reference convolution and pooling
+# The definitions, one window at a time: slow, plainly right, and what the fast im2col convolution
+# and separable max-pooling of :mod:`digitlens.nn.conv` are tested against.  The layers never call
+# them.  Shapes are ``(N, C, H, W)``; ``stride`` and ``padding`` are (rows, columns) pairs.
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Positions a window of ``kernel`` pixels takes along an axis: ``(size + 2p - k) // s + 1``.
+
+    >>> output_size(28, 3, 1, 1), output_size(28, 5, 1, 0), output_size(28, 2, 2, 0)
+    (28, 24, 14)
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _windows(h: int, w: int, kernel, stride, padding=(0, 0)):
+    """Every window position ``(r, q)`` with its row and column slices of the (padded) input."""
+    (kh, kw), (sh, sw) = kernel, stride
+    for r in range(output_size(h, kh, sh, padding[0])):
+        for q in range(output_size(w, kw, sw, padding[1])):
+            yield r, q, slice(r * sh, r * sh + kh), slice(q * sw, q * sw + kw)
+
+
+def _zero_pad(x: np.ndarray, padding) -> np.ndarray:
+    ph, pw = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2ph, W+2pw)
+
+
+def conv2d_reference(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride=(1, 1),
+                     padding=(0, 0)) -> np.ndarray:
+    """``z[n, o, r, q] = b[o] + Σ_c Σ_ij W[o, c, i, j] · x_padded[n, c, r·s + i, q·s + j]``,
+    one output position at a time (cross-correlation, as in PyTorch).
+
+    x : (N, C_in, H, W); W : (C_out, C_in, kh, kw); b : (C_out,) -> z : (N, C_out, H_out, W_out).
+
+    >>> x = np.zeros((1, 1, 3, 4)); x[..., 2:] = 1.0       # the right half is ink
+    >>> W = np.array([[[[-1.0, 1.0]]]])                      # right pixel minus left pixel
+    >>> conv2d_reference(x, W, np.zeros(1))[0, 0]            # fires only on the edge
+    array([[0., 1., 0.],
+           [0., 1., 0.],
+           [0., 1., 0.]])
+    """
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = W.shape
+    xp = _zero_pad(x, padding)
+    z = np.zeros((n, c_out, output_size(h, kh, stride[0], padding[0]),
+                  output_size(w, kw, stride[1], padding[1])), dtype=np.result_type(x, W))
+    for r, q, rows, cols in _windows(h, w, (kh, kw), stride, padding):
+        # (N, C_in, kh, kw) · (C_out, C_in, kh, kw), summed over C_in, kh, kw -> (N, C_out)
+        z[:, :, r, q] = np.tensordot(xp[:, :, rows, cols], W, axes=([1, 2, 3], [1, 2, 3])) + b
+    return z
+
+
+def conv2d_reference_backward(dz: np.ndarray, x: np.ndarray, W: np.ndarray, stride=(1, 1),
+                              padding=(0, 0)):
+    """Gradients of :func:`conv2d_reference`, ``(dx, dW, db)``, one output position at a time:
+    the window's pixels get ``dz · W``, the filter gets ``dz · window``, the bias ``dz``."""
+    n, _, h, w = x.shape
+    xp = _zero_pad(x, padding)
+    dxp, dW = np.zeros_like(xp), np.zeros_like(W)
+    for r, q, rows, cols in _windows(h, w, W.shape[2:], stride, padding):
+        d = dz[:, :, r, q]  # (N, C_out)
+        dW += np.tensordot(d, xp[:, :, rows, cols], axes=(0, 0))  # (C_out, C_in, kh, kw)
+        dxp[:, :, rows, cols] += np.tensordot(d, W, axes=(1, 0))  # (N, C_in, kh, kw)
+    ph, pw = padding
+    return dxp[:, :, ph:ph + h, pw:pw + w], dW, dz.sum(axis=(0, 2, 3))
+
+
+def maxpool2d_reference(x: np.ndarray, kernel=(2, 2), stride=(2, 2)) -> np.ndarray:
+    """The largest value of each ``kh×kw`` window, one window at a time: (N, C, H_out, W_out).
+    Windows that would run past the edge are dropped (as in PyTorch)."""
+    n, c, h, w = x.shape
+    y = np.zeros((n, c, output_size(h, kernel[0], stride[0], 0),
+                  output_size(w, kernel[1], stride[1], 0)), dtype=x.dtype)
+    for r, q, rows, cols in _windows(h, w, kernel, stride):
+        y[:, :, r, q] = x[:, :, rows, cols].max(axis=(2, 3))
+    return y
+
+
+def maxpool2d_reference_backward(dy: np.ndarray, x: np.ndarray, kernel=(2, 2),
+                                 stride=(2, 2)) -> np.ndarray:
+    """Each window's gradient goes to its maximum -- on ties the first in reading order, as in
+    PyTorch -- and an input that is the maximum of several overlapping windows gets their sum."""
+    n, c, h, w = x.shape
+    dx = np.zeros(x.shape, dtype=dy.dtype)
+    img, chan = np.indices((n, c))  # (N, C) each: the image and channel of every window
+    for r, q, rows, cols in _windows(h, w, kernel, stride):
+        first = x[:, :, rows, cols].reshape(n, c, -1).argmax(axis=2)  # (N, C), first maximum
+        i, j = np.divmod(first, kernel[1])
+        np.add.at(dx, (img, chan, rows.start + i, cols.start + j), dy[:, :, r, q])
+    return dx

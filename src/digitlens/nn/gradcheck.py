@@ -40,6 +40,8 @@ from typing import Callable
 
 import numpy as np
 
+from .model import LOSSES
+
 DEFAULT_EPS = 1e-6
 DEFAULT_TOL = 1e-6
 
@@ -57,7 +59,8 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return 0.0 if denom == 0 else float(np.linalg.norm(a - n) / denom)
 
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = DEFAULT_EPS) -> np.ndarray:
+def numerical_gradient(f: Callable[[], float], x: np.ndarray,
+                       eps: float = DEFAULT_EPS) -> np.ndarray:
     """Central differences of the scalar ``f()`` with respect to every entry of ``x``.
 
     ``x`` is perturbed **in place** (one entry at a time, then restored), so ``f`` must read the
@@ -163,7 +166,8 @@ def check_model(model, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, trainin
     Returns relative errors keyed like :meth:`Sequential.params` plus ``"input"``.
     """
     if model.dtype != np.float64:
-        raise ValueError(f"model is {model.dtype}; use model.astype(np.float64) for gradient checks")
+        raise ValueError(f"model is {model.dtype}; use model.astype(np.float64) for gradient "
+                         "checks")
     x = np.array(x, dtype=np.float64)
 
     def rng():
@@ -175,7 +179,8 @@ def check_model(model, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, trainin
     _, grads = model.loss_and_grads(x, y, l2=l2, training=training, rng=rng())
     # the input gradient: the same loss, backpropagated all the way to the image
     z, caches = model.forward_with_caches(x, training=training, rng=rng())
-    _, dz = model._loss_fn(z, model.targets(y, z.shape[1]))
+    loss_fn = LOSSES[model.loss][0]  # (loss function, output function)
+    _, dz = loss_fn(z, model.targets(y, z.shape[1]))
     dx, grads_full = model.backward(dz, caches)
     for k, g in grads_full.items():
         if not l2 and not np.allclose(g, grads[k], rtol=1e-12, atol=1e-12):

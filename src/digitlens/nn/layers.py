@@ -5,7 +5,8 @@ and its hyper-parameters, but **no state from a forward pass**: ``forward`` retu
 and ``backward(dy, cache)`` returns ``(dx, grads)``.  Keeping the cache outside the layer means one
 model can serve many requests at once (the web server) and gradients are returned, never applied.
 
-Shapes are per batch: dense layers see ``(N, D)``; image layers see ``(N, C, H, W)``.
+Shapes are per batch: dense layers see ``(N, D)``; image layers (:class:`Conv2D`,
+:class:`MaxPool2D`, :class:`GlobalAvgPool2D`) see ``(N, C, H, W)``.
 A layer is described by a JSON-able ``config()`` dict whose ``"type"`` names its class in
 :data:`LAYER_TYPES`; :func:`layer_from_config` rebuilds it (checkpoints rely on this).
 
@@ -18,7 +19,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._util.checks import check_int
 from . import functional as F
+from .conv import (conv2d, conv2d_backward, conv2d_input_grad, conv2d_param_grads,
+                   global_avg_pool, global_avg_pool_backward, maxpool2d, maxpool2d_backward)
+from .functional import output_size
 
 LAYER_TYPES: dict[str, type["Layer"]] = {}
 
@@ -99,9 +104,10 @@ RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu"}
 
 def init_weights(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tuple[int, ...],
                  scheme: str, dtype) -> np.ndarray:
-    """He (``std = sqrt(2 / fan_in)``) keeps ReLU activations' variance steady layer to layer, since
-    ReLU zeroes half its inputs; Xavier/Glorot (``std = sqrt(2 / (fan_in + fan_out))``) does the same
-    for activations that are symmetric around 0 (tanh, sigmoid's linear region, identity)."""
+    """He (``std = sqrt(2 / fan_in)``) keeps ReLU activations' variance steady layer to layer,
+    since ReLU zeroes half its inputs; Xavier/Glorot (``std = sqrt(2 / (fan_in + fan_out))``) does
+    the same for activations that are symmetric around 0 (tanh, sigmoid's linear region,
+    identity)."""
     if scheme == "he":
         std = np.sqrt(2.0 / fan_in)
     elif scheme == "xavier":
@@ -111,7 +117,12 @@ def init_weights(rng: np.random.Generator, fan_in: int, fan_out: int, shape: tup
     return (rng.standard_normal(shape) * std).astype(dtype)
 
 
+INITS = ("auto", "he", "xavier")
+
+
 def resolve_init(init: str, next_activation: str | None) -> str:
+    """The scheme a layer's weights are drawn with: its constructor's choice, or for ``"auto"``
+    He before a ReLU-like activation and Xavier otherwise."""
     if init != "auto":
         return init
     return "he" if next_activation in RELU_LIKE else "xavier"
@@ -119,28 +130,37 @@ def resolve_init(init: str, next_activation: str | None) -> str:
 
 @register
 class Dense(Layer):
-    """Fully connected: ``z = a @ W + b`` — every output is a weighted sum of all the inputs."""
+    """Fully connected: ``z = a @ W + b`` — every output is a weighted sum of all the inputs.
+
+    Parameters
+    ----------
+    units : number of outputs ``D_out``.
+    init : ``"auto"`` (He before a ReLU-like activation, Xavier otherwise: the model decides at
+        build time), ``"he"`` or ``"xavier"``.  A scheme given here always wins; after
+        :meth:`build`, ``init_used`` says which scheme drew the weights.
+
+    Parameters are ``W`` ``(D_in, D_out)`` and ``b`` ``(D_out,)``.
+    """
 
     type = "dense"
     decay_params = ("W",)
 
     def __init__(self, units: int, init: str = "auto") -> None:
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"Dense units must be a whole number >= 1, got {units!r}")
-        if init not in ("auto", "he", "xavier"):
+        self.units = check_int("Dense units", units, 1)
+        if init not in INITS:
             raise ValueError(f"Dense init must be 'auto', 'he' or 'xavier', got {init!r}")
-        self.units = int(units)
-        self.init = init
+        self.init = init  # the constructor's choice; build never changes it
+        self.init_used: str | None = None  # the scheme build drew the weights with
 
     def build(self, in_shape, rng, dtype=np.float32, next_activation=None):
         if len(in_shape) != 1:
             raise ValueError(f"Dense expects a flat input (D,), got per-sample shape {in_shape}; "
                              "put a Flatten layer first")
         (d_in,) = in_shape
-        self.init = resolve_init(self.init, next_activation)
+        self.init_used = resolve_init(self.init, next_activation)
         self.params = {
-            "W": init_weights(rng, d_in, self.units, (d_in, self.units), self.init, dtype),
+            "W": init_weights(rng, d_in, self.units, (d_in, self.units), self.init_used, dtype),
             "b": np.zeros(self.units, dtype=dtype),
         }
         return (self.units,)
@@ -149,7 +169,8 @@ class Dense(Layer):
         return (self.units,)
 
     def config(self):
-        return {"type": self.type, "units": self.units, "init": self.init}
+        # once built, the scheme the weights were drawn with (what a checkpoint records)
+        return {"type": self.type, "units": self.units, "init": self.init_used or self.init}
 
     def describe(self):
         return (f"{self.units} units; each computes a weighted sum of all its inputs plus a bias "
@@ -172,7 +193,8 @@ class Dense(Layer):
 
 @register
 class Activation(Layer):
-    """Element-wise non-linearity ``a = g(z)``; without it, stacked dense layers collapse into one."""
+    """Element-wise non-linearity ``a = g(z)``; without it, stacked dense layers collapse into
+    one."""
 
     type = "activation"
 
@@ -263,3 +285,198 @@ class Dropout(Layer):
 
     def backward(self, dy, mask):
         return (dy if mask is None else dy * mask), {}
+
+
+# ------------------------------------------------------------------------------ image layers
+# They call the fast convolution and pooling of :mod:`digitlens.nn.conv`.
+
+
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates integers >= ``minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an integer or a pair of integers, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return pair
+
+
+
+@register
+class Conv2D(Layer):
+    """A bank of small filters, each slid across the image: ``z = W ⋆ x + b``.
+
+    Parameters
+    ----------
+    filters : number of output channels ``C_out`` (one feature map per filter).
+    kernel_size : filter size, ``k`` or ``(kh, kw)``.
+    stride : step between positions, ``s`` or ``(sh, sw)``.
+    padding : zero rows/columns added on each side, ``p`` or ``(ph, pw)``; ``k // 2`` with stride 1
+        keeps the image size.
+    init : ``"auto"`` (He before ReLU-like activations, Xavier otherwise), ``"he"``, ``"xavier"``.
+
+    Parameters are ``W`` ``(C_out, C_in, kh, kw)`` and ``b`` ``(C_out,)``, as in PyTorch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv = Conv2D(8, 3, padding=1)
+    >>> conv.build((1, 28, 28), np.random.default_rng(0))
+    (8, 28, 28)
+    >>> z, cache = conv.forward(np.zeros((2, 1, 28, 28), np.float32))
+    >>> z.shape
+    (2, 8, 28, 28)
+    """
+
+    type = "conv2d"
+    decay_params = ("W",)
+
+    def __init__(self, filters: int, kernel_size=3, stride=1, padding=0, init: str = "auto"):
+        super().__init__()
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"Conv2D filters must be an integer >= 1, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "Conv2D kernel_size", 1)
+        self.stride = _pair(stride, "Conv2D stride", 1)
+        self.padding = _pair(padding, "Conv2D padding", 0)
+        if init not in INITS:
+            raise ValueError(f"Conv2D init must be 'auto', 'he' or 'xavier', got {init!r}")
+        self.init = init  # the constructor's choice; build never changes it
+        self.init_used: str | None = None  # the scheme build drew the weights with
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv2D expects images (C, H, W), got per-sample shape {in_shape}")
+        _, h, w = in_shape
+        h_out = output_size(h, self.kernel_size[0], self.stride[0], self.padding[0])
+        w_out = output_size(w, self.kernel_size[1], self.stride[1], self.padding[1])
+        if h_out < 1 or w_out < 1:
+            raise ValueError(f"Conv2D kernel {self.kernel_size} with padding {self.padding} does "
+                             f"not fit a {h}x{w} input")
+        return (self.filters, h_out, w_out)
+
+    def build(self, in_shape, rng, dtype=np.float32, next_activation=None):
+        out = self.output_shape(in_shape)
+        c_in = in_shape[0]
+        kh, kw = self.kernel_size
+        self.init_used = resolve_init(self.init, next_activation)
+        # Each output sums C_in*kh*kw inputs (fan-in); each input feeds C_out*kh*kw outputs
+        # (fan-out, PyTorch's convention), so the dense-layer initialisations carry over.
+        self.params = {
+            "W": init_weights(rng, c_in * kh * kw, self.filters * kh * kw,
+                              (self.filters, c_in, kh, kw), self.init_used, dtype),
+            "b": np.zeros(self.filters, dtype=dtype),
+        }
+        return out
+
+    def config(self):
+        return {"type": self.type, "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": list(self.padding),
+                "init": self.init_used or self.init}
+
+    def describe(self):
+        kh, kw = self.kernel_size
+        step = "" if self.stride == (1, 1) else f", moving {self.stride[0]} pixels at a time"
+        c_in = self.params["W"].shape[1] if "W" in self.params else 1
+        if c_in == 1:
+            return (f"{self.filters} filters of {kh}×{kw} weights, each slid across the image"
+                    f"{step}: at every position it takes a weighted sum of the pixels under it, so "
+                    "each filter makes a map of where its pattern (an edge, a curve, a stroke end) "
+                    "appears — the same detector everywhere in the image")
+        return (f"{self.filters} filters, each reading a {kh}×{kw} patch of all {c_in} maps below "
+                f"it{step}: every filter combines simpler patterns into a bigger one (strokes that "
+                "meet, a loop, a corner) and maps where it appears")
+
+    def forward(self, x, *, training=False, rng=None):
+        z, cols = conv2d(x, self.params["W"], self.params["b"], self.stride, self.padding)
+        return z, (x.shape, cols)  # z: (N, C_out, H_out, W_out)
+
+    def backward(self, dz, cache):
+        x_shape, cols = cache
+        dx, dW, db = conv2d_backward(dz, cols, x_shape, self.params["W"], self.stride,
+                                     self.padding)
+        return dx, {"W": dW, "b": db}
+
+    def param_grads(self, dz, cache):
+        dW, db = conv2d_param_grads(dz, cache[1], self.params["W"].shape)
+        return {"W": dW, "b": db}
+
+    def input_grad(self, dz, cache):
+        return conv2d_input_grad(dz, cache[0], self.params["W"], self.stride, self.padding)
+
+
+@register
+class MaxPool2D(Layer):
+    """Keeps the largest value in each window (default 2×2, stride 2: halves height and width).
+
+    Parameters
+    ----------
+    pool_size : window ``k`` or ``(kh, kw)``.
+    stride : step between windows; defaults to the window size (non-overlapping windows).
+    """
+
+    type = "maxpool2d"
+
+    def __init__(self, pool_size=2, stride=None) -> None:
+        super().__init__()
+        self.pool_size = _pair(pool_size, "MaxPool2D pool_size", 1)
+        self.stride = self.pool_size if stride is None else _pair(stride, "MaxPool2D stride", 1)
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"MaxPool2D expects images (C, H, W), got per-sample shape {in_shape}")
+        c, h, w = in_shape
+        h_out = output_size(h, self.pool_size[0], self.stride[0], 0)
+        w_out = output_size(w, self.pool_size[1], self.stride[1], 0)
+        if h_out < 1 or w_out < 1:
+            raise ValueError(f"MaxPool2D window {self.pool_size} does not fit a {h}x{w} input")
+        return (c, h_out, w_out)
+
+    def build(self, in_shape, rng, dtype=np.float32, next_activation=None):
+        return self.output_shape(in_shape)
+
+    def config(self):
+        return {"type": self.type, "pool_size": list(self.pool_size), "stride": list(self.stride)}
+
+    def describe(self):
+        kh, kw = self.pool_size
+        return (f"keeps only the strongest response in each {kh}×{kw} block, shrinking every map: "
+                "what matters is that a pattern is present nearby, not its exact pixel")
+
+    def forward(self, x, *, training=False, rng=None):
+        y, arg = maxpool2d(x, self.pool_size, self.stride)
+        return y, (x.shape, arg)  # y: (N, C, H_out, W_out)
+
+    def backward(self, dy, cache):
+        x_shape, arg = cache
+        return maxpool2d_backward(dy, arg, x_shape, self.pool_size, self.stride), {}
+
+
+@register
+class GlobalAvgPool2D(Layer):
+    """Averages each feature map into one number: ``(C, H, W) -> (C,)``."""
+
+    type = "global_avg_pool2d"
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"GlobalAvgPool2D expects images (C, H, W), got per-sample shape "
+                             f"{in_shape}")
+        return (in_shape[0],)
+
+    def build(self, in_shape, rng, dtype=np.float32, next_activation=None):
+        return self.output_shape(in_shape)
+
+    def describe(self):
+        return ("averages each feature map into a single number: how strongly its pattern shows up "
+                "anywhere in the image")
+
+    def forward(self, x, *, training=False, rng=None):
+        return global_avg_pool(x), x.shape  # (N, C)
+
+    def backward(self, dy, x_shape):
+        return global_avg_pool_backward(dy, x_shape), {}

@@ -19,25 +19,22 @@ import math
 
 import numpy as np
 
+from .._util.checks import check_number
 
-def _check_unit_interval(name: str, value: float) -> float:
-    value = float(value)
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
+
+def _unit_interval(name: str, value) -> float:
+    return check_number(name, value, "in [0, 1)", lambda v: 0.0 <= v < 1.0)
+
+
+def _positive(name: str, value) -> float:
+    return check_number(name, value, "a positive finite number", lambda v: v > 0)
 
 
 class Optimizer:
     """Base class: holds the learning rate, the per-parameter state and the step count."""
 
     def __init__(self, lr: float) -> None:
-        try:
-            lr = float(lr)
-        except (TypeError, ValueError):
-            raise ValueError(f"learning rate must be a positive finite number, got {lr!r}") from None
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"learning rate must be a positive finite number, got {lr}")
-        self.lr = lr
+        self.lr = _positive("learning rate", lr)  # a Python float (see the module docstring)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.t = 0  # number of steps taken
 
@@ -61,7 +58,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0) -> None:
         super().__init__(lr)
-        self.momentum = _check_unit_interval("momentum", momentum)
+        self.momentum = _unit_interval("momentum", momentum)
 
     def step(self, params, grads):
         self.t += 1
@@ -100,11 +97,9 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
         super().__init__(lr)
-        self.beta1 = _check_unit_interval("beta1", beta1)
-        self.beta2 = _check_unit_interval("beta2", beta2)
-        self.eps = float(eps)
-        if not (math.isfinite(self.eps) and self.eps > 0):
-            raise ValueError(f"eps must be a positive finite number, got {eps}")
+        self.beta1 = _unit_interval("beta1", beta1)
+        self.beta2 = _unit_interval("beta2", beta2)
+        self.eps = _positive("eps", eps)
 
     def step(self, params, grads):
         self.t += 1

@@ -1,8 +1,9 @@
 """Named models, from the one the learner knows (logistic regression) upwards.
 
 Each entry says in one sentence what it is.  How each is trained (its recipe) is
-:mod:`digitlens.training.recipes`: the engine knows nothing of training.  ``build_model(name, rng)`` returns a fresh,
-randomly initialised :class:`~digitlens.nn.model.Sequential`.
+:mod:`digitlens.training.recipes`: the engine knows nothing of training.
+``build_model(name, rng)`` returns a fresh, randomly initialised
+:class:`~digitlens.nn.model.Sequential`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .conv import Conv2D, MaxPool2D
-from .layers import Activation, Dense, Dropout, Flatten, Layer
+from .layers import Activation, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
 from .model import Sequential
 
 
@@ -36,8 +36,9 @@ def register_model(entry: ZooEntry) -> ZooEntry:
 
 register_model(ZooEntry(
     "logistic",
-    "Multinomial logistic regression: one weighted sum of the 784 pixels per digit, turned into ten "
-    "probabilities by softmax — the logistic regression you know, with ten outputs instead of one.",
+    "Multinomial logistic regression: one weighted sum of the 784 pixels per digit, turned into "
+    "ten probabilities by softmax — the logistic regression you know, with ten outputs instead "
+    "of one.",
     lambda: [Flatten(), Dense(10)],
 ))
 register_model(ZooEntry(
@@ -50,8 +51,8 @@ register_model(ZooEntry(
 ))
 register_model(ZooEntry(
     "lab",
-    "The course's network, 784→25→15→10 with ReLU: 25 units each learn a pixel template, 15 combine "
-    "them, and softmax turns the last 10 sums into probabilities.",
+    "The course's network, 784→25→15→10 with ReLU: 25 units each learn a pixel template, 15 "
+    "combine them, and softmax turns the last 10 sums into probabilities.",
     lambda: [Flatten(), Dense(25), Activation("relu"), Dense(15), Activation("relu"), Dense(10)],
 ))
 register_model(ZooEntry(

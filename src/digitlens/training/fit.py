@@ -15,7 +15,6 @@ Safety:
 
 from __future__ import annotations
 
-from ..errors import TrainingDiverged  # noqa: F401  (re-exported)
 import dataclasses
 import json
 import math
@@ -25,8 +24,10 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..nn.model import Sequential
-from ..nn.optim import make_optimizer
+from .._util.checks import check_choice, check_int, check_number
+from ..errors import TrainingDiverged
+from ..nn.model import LOSSES, Sequential
+from ..nn.optim import OPTIMIZERS, Optimizer, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -61,34 +62,22 @@ class TrainConfig:
     patience: int | None = None
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
+        # validation only: the fields keep the values given (a frozen dataclass)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
         if self.patience is not None:
-            _check_int("patience", self.patience, 1)
-        _check_number("lr", self.lr, "a positive number", lambda v: v > 0)
-        _check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
-        _check_number("warmup", self.warmup, "in [0, 1)", lambda v: 0 <= v < 1)
-        _check_number("l2", self.l2, ">= 0", lambda v: v >= 0)
-        _check_number("validation_fraction", self.validation_fraction, "in [0, 1)",
-                      lambda v: 0 <= v < 1)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+            check_int("patience", self.patience, 1)
+        check_number("lr", self.lr, "a positive number", lambda v: v > 0)
+        check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        check_number("warmup", self.warmup, "in [0, 1)", lambda v: 0 <= v < 1)
+        check_number("l2", self.l2, ">= 0", lambda v: v >= 0)
+        check_number("validation_fraction", self.validation_fraction, "in [0, 1)",
+                     lambda v: 0 <= v < 1)
+        check_choice("schedule", self.schedule, sorted(SCHEDULES))
+        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
 def _constant(t: float, warmup: float) -> float:
@@ -156,12 +145,13 @@ def accuracy_from_logits(model: Sequential, z: np.ndarray, y: np.ndarray) -> flo
 
 
 def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
-    """``(loss, accuracy)`` over a data set, in inference mode."""
+    """``(loss, accuracy)`` over a data set, in inference mode (no dropout, no L2 term)."""
+    loss_fn = LOSSES[model.loss][0]  # (loss function, output function)
     losses, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        z = model.forward(xb)
-        loss, _ = model._loss_fn(z, model.targets(yb, z.shape[1]))
+        z = model.forward(xb)  # (B, K) logits
+        loss, _ = loss_fn(z, model.targets(yb, z.shape[1]))
         losses += loss * len(xb)
         correct += accuracy_from_logits(model, z, yb) * len(xb)
     n = max(len(x), 1)
@@ -204,15 +194,6 @@ def _check_augmented(xb, n: int, shape: tuple[int, ...]) -> np.ndarray:
     return xb
 
 
-def _diverged(model, good, history, t_start, what: str, epoch: int):
-    model.set_params(good)
-    history.stop_reason = "diverged"
-    history.seconds = time.perf_counter() - t_start
-    kept = "its initial weights" if epoch == 1 else f"the weights of epoch {epoch - 1}"
-    raise TrainingDiverged(f"training diverged: {what}; the model keeps {kept}. "
-                           "Try a smaller learning rate.", history)
-
-
 def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | None = None, *,
         rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
         callbacks: list | tuple = (),
@@ -226,7 +207,8 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
     x : (N, *input_shape) float images; y : (N,) labels.
     config : :class:`TrainConfig` (defaults if None).
     rng : the only source of randomness (shuffling, dropout, augmentation, validation split).
-    validation : optional ``(x_val, y_val)``; else ``config.validation_fraction`` of ``x`` is held out.
+    validation : optional ``(x_val, y_val)``; else ``config.validation_fraction`` of ``x`` is held
+        out.
     callbacks : objects with ``on_batch_end(log)`` / ``on_epoch_end(log)``; a True return stops.
     augment : optional ``augment(x_batch, rng) -> x_batch`` applied to each training batch.
     blas_threads : BLAS threads while training (restored afterwards); None leaves BLAS alone.
@@ -250,7 +232,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
     config = config or TrainConfig()
     if blas_threads is None:
         return _fit(model, x, y, config, rng, validation, callbacks, augment)
-    _check_int("blas_threads", blas_threads, 1)
+    check_int("blas_threads", blas_threads, 1)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=blas_threads, user_api="blas"):
@@ -258,98 +240,149 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
 
 
 def _fit(model, x, y, config, rng, validation, callbacks, augment) -> History:
+    """The run: validated data, then epochs until done or stopped (see the module docstring)."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    x, y, validation = _training_data(model, x, y, config, rng, validation)
+    run = _Run(model, config, rng, x, y, validation, list(callbacks), augment)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            if not run.epoch(epoch):
+                break
+        else:
+            run.keep_the_best_epoch()
+    except KeyboardInterrupt:
+        model.set_params(run.good)
+        run.history.stop_reason = "interrupted"
+    run.history.seconds = time.perf_counter() - run.t_start
+    return run.history
+
+
+def _training_data(model, x, y, config, rng, validation):
+    """Check the data once, up front; hold out ``validation_fraction`` of it if asked (the split
+    is the first draw from ``rng``).  Returns ``(x, y, validation or None)``."""
     x, y = _check_data(model, x, y, "training")
     if validation is not None:
         validation = _check_data(model, *validation, "validation")
     if config.patience is not None and validation is None and config.validation_fraction == 0:
-        raise ValueError(f"patience={config.patience} needs validation data: pass validation=(x, y) "
-                         "or set validation_fraction > 0")
+        raise ValueError(f"patience={config.patience} needs validation data: pass "
+                         "validation=(x, y) or set validation_fraction > 0")
     if validation is None and config.validation_fraction > 0:
         perm = rng.permutation(len(x))
         n_val = max(1, int(round(config.validation_fraction * len(x))))
         validation = (x[perm[:n_val]], y[perm[:n_val]])
         x, y = x[perm[n_val:]], y[perm[n_val:]]
+    return x, y, validation
 
-    history = History(config=config.to_dict())
-    opt = make_optimizer(config.optimizer, config.lr, config.momentum)
-    params = model.params()
-    n, bs = len(x), int(config.batch_size)
-    steps_per_epoch = math.ceil(n / bs)
-    total_steps = steps_per_epoch * config.epochs
-    good = _snapshot(model)  # weights at the end of the last complete epoch
-    best_loss, best_params, bad_epochs = math.inf, None, 0
-    t_start = time.perf_counter()
-    step = 0
-    try:
-        for epoch in range(1, config.epochs + 1):
-            t0 = time.perf_counter()
-            perm = rng.permutation(n)
-            sum_loss, sum_correct = 0.0, 0.0
-            stop_cb = False
-            for b in range(steps_per_epoch):
-                idx = perm[b * bs:(b + 1) * bs]
-                xb, yb = np.take(x, idx, axis=0), y[idx]  # take: ~2x faster than x[idx] for 4-D x
-                if augment is not None:
-                    xb = _check_augmented(augment(xb, rng), len(idx), x.shape[1:])
-                opt.lr = learning_rate(config, step, total_steps)
-                loss, grads, z = model.loss_and_grads(xb, yb, l2=config.l2, training=True,
-                                                      rng=rng, return_logits=True)
-                if not math.isfinite(loss):
-                    _diverged(model, good, history, t_start,
-                              f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
-                              f"(learning rate {opt.lr:.3g})", epoch)
-                opt.step(params, grads)
-                acc = accuracy_from_logits(model, z, yb)
-                sum_loss += loss * len(idx)
-                sum_correct += acc * len(idx)
-                step += 1
-                blog = {"epoch": epoch, "batch": b + 1, "batches": steps_per_epoch,
-                        "loss": loss, "accuracy": acc, "lr": opt.lr}
-                history.batches.append(blog)
-                if _call(callbacks, "on_batch_end", blog):
-                    stop_cb = True
-                    break
-            if stop_cb:
-                model.set_params(good)
-                history.stop_reason = "callback"
-                break
-            # a finite loss can still come with an infinite gradient on the epoch's last batch:
-            # never keep non-finite weights as "good"
-            bad = [k for k, v in params.items() if not np.all(np.isfinite(v))]
-            if bad:
-                _diverged(model, good, history, t_start,
-                          f"parameter {bad[0]} became NaN or inf at the end of epoch {epoch} "
-                          f"(learning rate {opt.lr:.3g})", epoch)
-            log = {"epoch": epoch, "epochs": config.epochs, "loss": sum_loss / n,
-                   "accuracy": sum_correct / n, "lr": opt.lr,
-                   "seconds": time.perf_counter() - t0}
-            if validation is not None:
-                log["val_loss"], log["val_accuracy"] = evaluate(model, *validation)
-            history.epochs.append(log)
-            good = _snapshot(model)
-            if validation is not None:
-                if log["val_loss"] < best_loss - 1e-12:
-                    best_loss, best_params, bad_epochs = log["val_loss"], good, 0
-                    history.best_epoch = epoch
-                else:
-                    bad_epochs += 1
-            if _call(callbacks, "on_epoch_end", log):
-                history.stop_reason = "callback"
-                break
-            if config.patience is not None and validation is not None \
-                    and bad_epochs >= config.patience:
-                model.set_params(best_params)
-                history.stop_reason = "early_stopping"
-                break
+
+class _Run:
+    """One call of :func:`fit`: the model, its optimizer, the history so far and the weights to
+    fall back on.  :meth:`epoch` runs one pass over the data, :meth:`batch` one gradient step.
+
+    ``rng`` is drawn from in a fixed order -- each epoch's shuffle, then per batch the
+    augmentation and the dropout masks -- so the same seed gives the same model.
+    """
+
+    def __init__(self, model: Sequential, config: TrainConfig, rng: np.random.Generator,
+                 x: np.ndarray, y: np.ndarray, validation, callbacks: list,
+                 augment: Callable | None) -> None:
+        self.model, self.config, self.rng = model, config, rng
+        self.x, self.y, self.validation = x, y, validation
+        self.callbacks, self.augment = callbacks, augment
+        self.history = History(config=config.to_dict())
+        self.opt: Optimizer = make_optimizer(config.optimizer, config.lr, config.momentum)
+        self.params = model.params()  # live references: the optimizer updates them in place
+        self.n, self.bs = len(x), int(config.batch_size)
+        self.steps_per_epoch = math.ceil(self.n / self.bs)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.step = 0  # gradient steps taken, for the learning-rate schedule
+        self.good = _snapshot(model)  # weights at the end of the last complete epoch
+        self.best_loss, self.best_params, self.bad_epochs = math.inf, None, 0
+        self.t_start = time.perf_counter()
+
+    def epoch(self, epoch: int) -> bool:
+        """Train one epoch and log it; False when training should stop (a callback, early
+        stopping)."""
+        t0 = time.perf_counter()
+        perm = self.rng.permutation(self.n)
+        sum_loss, sum_correct = 0.0, 0.0
+        for b in range(self.steps_per_epoch):
+            idx = perm[b * self.bs:(b + 1) * self.bs]
+            loss, acc, stop = self.batch(epoch, b, idx)
+            sum_loss += loss * len(idx)
+            sum_correct += acc * len(idx)
+            if stop:  # a callback asked mid-epoch: back to the last complete epoch
+                self.model.set_params(self.good)
+                self.history.stop_reason = "callback"
+                return False
+        self._check_weights(epoch)
+        log = {"epoch": epoch, "epochs": self.config.epochs, "loss": sum_loss / self.n,
+               "accuracy": sum_correct / self.n, "lr": self.opt.lr,
+               "seconds": time.perf_counter() - t0}
+        if self.validation is not None:
+            log["val_loss"], log["val_accuracy"] = evaluate(self.model, *self.validation)
+        self.history.epochs.append(log)
+        self.good = _snapshot(self.model)
+        self._track_best(epoch, log)
+        if _call(self.callbacks, "on_epoch_end", log):
+            self.history.stop_reason = "callback"
+            return False
+        if self.config.patience is not None and self.validation is not None \
+                and self.bad_epochs >= self.config.patience:
+            self.model.set_params(self.best_params)
+            self.history.stop_reason = "early_stopping"
+            return False
+        return True
+
+    def batch(self, epoch: int, b: int, idx: np.ndarray) -> tuple[float, float, bool]:
+        """One gradient step on the examples ``idx``; returns ``(loss, accuracy, stop)``."""
+        xb, yb = np.take(self.x, idx, axis=0), self.y[idx]  # take: ~2x faster than x[idx] for 4-D x
+        if self.augment is not None:
+            xb = _check_augmented(self.augment(xb, self.rng), len(idx), self.x.shape[1:])
+        self.opt.lr = learning_rate(self.config, self.step, self.total_steps)
+        loss, grads, z = self.model.loss_and_grads(xb, yb, l2=self.config.l2, training=True,
+                                                   rng=self.rng, return_logits=True)
+        if not math.isfinite(loss):
+            self._diverged(f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
+                           f"(learning rate {self.opt.lr:.3g})", epoch)
+        self.opt.step(self.params, grads)
+        acc = accuracy_from_logits(self.model, z, yb)
+        self.step += 1
+        blog = {"epoch": epoch, "batch": b + 1, "batches": self.steps_per_epoch,
+                "loss": loss, "accuracy": acc, "lr": self.opt.lr}
+        self.history.batches.append(blog)
+        return loss, acc, _call(self.callbacks, "on_batch_end", blog)
+
+    def _check_weights(self, epoch: int) -> None:
+        # a finite loss can still come with an infinite gradient on the epoch's last batch:
+        # never keep non-finite weights as "good"
+        bad = [k for k, v in self.params.items() if not np.all(np.isfinite(v))]
+        if bad:
+            self._diverged(f"parameter {bad[0]} became NaN or inf at the end of epoch {epoch} "
+                           f"(learning rate {self.opt.lr:.3g})", epoch)
+
+    def _diverged(self, what: str, epoch: int):
+        """Restore the last complete epoch's weights and raise :class:`TrainingDiverged`."""
+        self.model.set_params(self.good)
+        self.history.stop_reason = "diverged"
+        self.history.seconds = time.perf_counter() - self.t_start
+        kept = "its initial weights" if epoch == 1 else f"the weights of epoch {epoch - 1}"
+        raise TrainingDiverged(f"training diverged: {what}; the model keeps {kept}. "
+                               "Try a smaller learning rate.", self.history)
+
+    def _track_best(self, epoch: int, log: dict) -> None:
+        """Remember the epoch with the lowest validation loss, and count epochs since."""
+        if self.validation is None:
+            return
+        if log["val_loss"] < self.best_loss - 1e-12:
+            self.best_loss, self.best_params, self.bad_epochs = log["val_loss"], self.good, 0
+            self.history.best_epoch = epoch
         else:
-            if config.patience is not None and best_params is not None \
-                    and history.best_epoch != len(history.epochs):
-                # ran all epochs, but a better one came earlier: early stopping keeps the best
-                model.set_params(best_params)
-    except KeyboardInterrupt:
-        model.set_params(good)
-        history.stop_reason = "interrupted"
-    history.seconds = time.perf_counter() - t_start
-    return history
+            self.bad_epochs += 1
+
+    def keep_the_best_epoch(self) -> None:
+        """After all epochs ran: with ``patience``, a better epoch that came earlier wins (early
+        stopping keeps the best)."""
+        if self.config.patience is not None and self.best_params is not None \
+                and self.history.best_epoch != len(self.history.epochs):
+            self.model.set_params(self.best_params)

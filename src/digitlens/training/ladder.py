@@ -13,8 +13,8 @@ cnn           convolution: the same detector everywhere in the image (and poolin
 ============  =========================================================================
 
 The ``cnn`` recipe also trains on randomly tilted, resized and shifted digits (augmentation; see
-:mod:`digitlens.training.augment`), and the table says so.  On the bundled split (seed 0) the rungs reach
-about 89%, 91%, 95% and 98.4% test accuracy.
+:mod:`digitlens.training.augment`), and the table says so.  On the bundled split (seed 0) the rungs
+reach about 89%, 91%, 95% and 98.4% test accuracy.
 
 :func:`run_ladder` is pure: it trains, evaluates and returns :class:`LadderRow` objects (with the
 trained models); it prints nothing and writes nothing.  ``digitlens ladder`` shows the progress

@@ -148,6 +148,5 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                      augment=_describe_augment(aug_fn), seed=seed, model=model, history=history)
 
 
-
 __all__ = ["Recipe", "RECIPES", "CNN_AUGMENT", "recipe", "default_recipe", "LadderRow",
            "train_rung"]
