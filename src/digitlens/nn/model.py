@@ -13,6 +13,10 @@ loss                            output function              targets
 
 ``loss_and_grads`` returns gradients and never applies them: an optimizer does that
 (:mod:`digitlens.nn.optim`), and a gradient check can compare them with finite differences.
+
+Every forward pass runs through one loop, :meth:`Sequential.forward_range`, which runs any slice
+of the layers (an explanation splits a model into parts: up to the last hidden layer, the rest);
+which layer plays which role is asked of :mod:`digitlens.nn.topology`.
 """
 
 from __future__ import annotations
