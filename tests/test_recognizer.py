@@ -48,7 +48,7 @@ def test_explain_a_canvas_png_through_the_pipeline(rec, digits):
 def test_predict_matches_the_model_on_the_preprocessed_image(rec, digits, trained):
     png = canvas_png(digits.x_test[4, 0])
     p = rec.predict(png, model="mlp")
-    from digitlens.preprocessing.pipeline import preprocess
+    from digitlens.preprocessing import preprocess
 
     x = preprocess(png).image[None, None]
     np.testing.assert_allclose(p.probabilities, trained("mlp").predict_proba(x)[0], atol=1e-6)
@@ -78,7 +78,7 @@ def test_explain_switches_and_validation(rec, digits):
         rec.explain(x, model="logistic", skip_preprocess=True, methods=["lime"])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         rec.explain(x * 3, model="logistic", skip_preprocess=True)
-    from digitlens.preprocessing.pipeline import PreprocessError
+    from digitlens.errors import PreprocessError
 
     with pytest.raises(PreprocessError):
         rec.explain(b"not an image", model="logistic")
@@ -279,7 +279,7 @@ def test_explain_dict_preprocesses_with_the_given_switches(rec, digits):
     d = rec.explain_dict(png, "logistic", detail="live", steps={"center": False})
     steps = {s["name"]: s for s in d["preprocessing"]["steps"]}
     assert steps["center"]["enabled"] is False
-    from digitlens.preprocessing.pipeline import preprocess
+    from digitlens.preprocessing import preprocess
 
     ref = preprocess(png, steps={"center": False}).image
     np.testing.assert_allclose(d["image"], ref, atol=6e-4)

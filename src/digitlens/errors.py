@@ -21,7 +21,13 @@ class PreprocessError(ValueError):
 
 
 class NotAnImageError(PreprocessError):
-    """The input is not an image digitlens can read (wrong format, shape or values)."""
+    """The input is not an image digitlens can read (wrong format, shape or values).  ``code``
+    names the rule for the JSON API when it is more specific than "not an image"
+    (``"bad_data_url"``, ``"bad_base64"``)."""
+
+    def __init__(self, message: str, code: str = "not_an_image") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TruncatedImageError(PreprocessError):

@@ -100,7 +100,8 @@ class Recognizer:
         trained raises :class:`~digitlens.nn.checkpoint.CheckpointError` saying how to train it.
         """
         from ._util import paths
-        from .nn.checkpoint import CheckpointError, load_model
+        from .errors import CheckpointError
+        from .nn.checkpoint import load_model
         from .nn.zoo import model_names
 
         if names is None:
@@ -213,7 +214,7 @@ class Recognizer:
                 raise ValueError(f"image values must be in [0, 1], got [{a.min():.3g}, "
                                  f"{a.max():.3g}]")
             return a.astype(np.float32), None
-        from .preprocessing.pipeline import preprocess
+        from .preprocessing import preprocess
 
         p = preprocess(source, **switches)
         return p.image, p

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 import digitlens as dl
 from digitlens.nn.checkpoint import save_model
-from digitlens.preprocessing.pipeline import SWITCHES, preprocess
+from digitlens.preprocessing import SWITCHES, preprocess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

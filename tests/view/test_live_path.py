@@ -22,7 +22,9 @@ from digitlens._util.jsonsafe import num, sig
 from digitlens.explain.trace import trace
 from digitlens.recognizer import Recognizer
 
-import digitlens.preprocessing.pipeline as P  # noqa: E402
+from digitlens._util.png import gray_png, png_data_url  # noqa: E402
+from digitlens.data.images import load_gray  # noqa: E402
+from digitlens.preprocessing.steps import flatten_lighting, polarity, threshold  # noqa: E402
 
 
 def test_num_rounds_exactly_like_sig_on_every_magnitude():
@@ -53,14 +55,14 @@ def _png_pixels(url: str) -> np.ndarray:
 def test_step_thumbnail_is_the_block_mean_by_a_whole_factor():
     rng = np.random.default_rng(1)
     a = rng.random((280, 210)).astype(np.float32)
-    px = _png_pixels(P.png_data_url(a, 192))
+    px = _png_pixels(png_data_url(a, 192))
     assert px.shape == (140, 105)                              # factor 2: 280 -> 140
     blocks = a.astype(np.float64).reshape(140, 2, 105, 2).mean(axis=(1, 3))
     assert np.abs(px - np.rint(blocks * 255)).max() <= 1      # each pixel: its 2x2 block's mean
     # a side that is no multiple of the factor keeps its last, partial block
-    assert _png_pixels(P.png_data_url(np.ones((193, 50), np.float32), 192)).shape == (97, 25)
+    assert _png_pixels(png_data_url(np.ones((193, 50), np.float32), 192)).shape == (97, 25)
     small = np.linspace(0, 1, 28 * 28, dtype=np.float32).reshape(28, 28)
-    assert np.abs(_png_pixels(P.png_data_url(small)) - np.rint(small * 255)).max() == 0
+    assert np.abs(_png_pixels(png_data_url(small)) - np.rint(small * 255)).max() == 0
 
 
 def test_threshold_labels_are_the_full_image_labels_of_the_kept_ink(digits):
@@ -68,11 +70,11 @@ def test_threshold_labels_are_the_full_image_labels_of_the_kept_ink(digits):
 
     rng = np.random.default_rng(2)
     for i in range(6):
-        gray, _ = P._images.load_gray(synthetic_photo(digits.x_test[i, 0], rng))
-        a, _, _ = P._polarity(gray, {})
-        a, _, _ = P._flatten_lighting(a, {})
+        gray, _ = load_gray(synthetic_photo(digits.x_test[i, 0], rng))
+        a, _, _ = polarity(gray, {})
+        a, _, _ = flatten_lighting(a, {})
         ctx: dict = {}
-        out, numbers, _ = P._threshold(a, ctx)
+        out, numbers, _ = threshold(a, ctx)
         labels, mass = ctx["labels"]
         assert labels.shape == out.shape
         kept = out > 0
@@ -148,14 +150,14 @@ def test_gray_png_is_a_valid_png_of_exactly_the_pixels():
     for shape in [(1, 1), (3, 7), (140, 105), (97, 25)]:
         u8 = rng.integers(0, 256, size=shape, dtype=np.uint8)
         for level in (0, 1, 9):
-            with Image.open(io.BytesIO(P.gray_png(u8, level))) as im:
+            with Image.open(io.BytesIO(gray_png(u8, level))) as im:
                 im.load()                                   # Pillow checks every chunk's CRC
                 assert (im.format, im.mode, im.size) == ("PNG", "L", shape[::-1])
                 assert np.array_equal(np.asarray(im), u8)
     for bad in [np.zeros((4, 4), np.float32), np.zeros((2, 2, 3), np.uint8),
                 np.zeros((0, 5), np.uint8)]:
         with pytest.raises(ValueError, match="uint8"):
-            P.gray_png(bad)
+            gray_png(bad)
 
 
 def test_pass_through_layers_name_the_layer_whose_values_they_repeat():

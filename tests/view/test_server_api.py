@@ -29,7 +29,7 @@ import digitlens as dl
 import digitlens.view
 from digitlens.explain.result import Example
 from digitlens.nn.checkpoint import save_model
-from digitlens.preprocessing.pipeline import SWITCHES
+from digitlens.preprocessing import SWITCHES
 from digitlens.recognizer import Recognizer
 from digitlens.view.server.training_jobs import TrainingJobs
 from digitlens.view.server.app import create_app

@@ -91,3 +91,19 @@ def clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def plain(o: Any) -> Any:
+    """Nested dicts, lists and tuples of NumPy or Python scalars as JSON data: keys become
+    strings, numbers go through :func:`num` (NaN and inf become ``None``)."""
+    if isinstance(o, dict):
+        return {str(k): plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [plain(v) for v in o]
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, (int, np.integer)):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        return num(o)
+    return o

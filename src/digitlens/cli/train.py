@@ -131,7 +131,7 @@ def train(
 def prepare_image(path: Path) -> np.ndarray:
     """The image as the network reads it, ``(1, 1, 28, 28)``: through the one pre-processing
     path (a path, so the byte limit is checked before reading)."""
-    from ..preprocessing.pipeline import preprocess
+    from ..preprocessing import preprocess
 
     return preprocess(path).image[None, None]
 

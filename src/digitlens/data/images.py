@@ -317,7 +317,7 @@ def decode_data_url(text: str, max_bytes: int = MAX_BYTES) -> bytes:
         m = _DATA_URL.match(text)
         if m is None:
             raise E.NotAnImageError("the image must be a base64 data URL such as "
-                                    "'data:image/png;base64,iVBOR...'")
+                                    "'data:image/png;base64,iVBOR...'", code="bad_data_url")
         text = text[m.end():]
     # 4 base64 characters carry 3 bytes, less one per "=" of padding at the end (at most two)
     pad = min(2, len(text) - len(text.rstrip("=")))
@@ -326,7 +326,7 @@ def decode_data_url(text: str, max_bytes: int = MAX_BYTES) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise E.NotAnImageError("the image is not valid base64") from None
+        raise E.NotAnImageError("the image is not valid base64", code="bad_base64") from None
 
 
 def gray_from_data_url(text: str, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS

@@ -25,13 +25,34 @@ Example
 """
 
 from ..errors import LabError
-from .measure import (build_run_model, dead_units, grad_ratio, grad_rms, lab_data, local_slopes,
-                      output_diagnostics, peak_slope)
+from .measure import (
+                      build_run_model,
+                      dead_units,
+                      grad_ratio,
+                      grad_rms,
+                      lab_data,
+                      local_slopes,
+                      output_diagnostics,
+                      peak_slope,
+)
 from .result import GROUP_FIELDS, StudyResult, load_result, strip_timings, summarise
 from .runner import ProgressEvent, execute, load_cached, run_bench, run_one, run_study, save_cached
-from .specs import (CORE_ACTIVATIONS, HEADS, LAB_VERSION, PRESETS, STUDIES, BenchSpec, Preset,
-                    RunSpec, Study, activation_study, code_fingerprint, get_preset, lab_study,
-                    output_study)
+from .specs import (
+                      CORE_ACTIVATIONS,
+                      HEADS,
+                      LAB_VERSION,
+                      PRESETS,
+                      STUDIES,
+                      BenchSpec,
+                      Preset,
+                      RunSpec,
+                      Study,
+                      activation_study,
+                      code_fingerprint,
+                      get_preset,
+                      lab_study,
+                      output_study,
+)
 from .verdicts import STATUSES, Comparison, Verdict, assess, compare, output_example
 from .words import fmt
 

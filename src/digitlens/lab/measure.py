@@ -352,7 +352,7 @@ class Monitor:
 def test_loss(model: Sequential, trace, y: np.ndarray) -> float | None:
     """The model's loss on the digits ``trace`` was computed on (None if it is NaN or inf)."""
     z = trace.logits  # (N, 10)
-    loss, _ = model._loss_fn(z, model.targets(y, z.shape[1]))
+    loss = model.loss_from_logits(z, y)
     return _finite(loss)
 
 

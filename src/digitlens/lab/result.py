@@ -23,11 +23,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .._util.jsonsafe import plain
 from ..errors import LabError
 from .measure import grad_ratio
 from .specs import LAB_VERSION
 from .verdicts import Verdict, assess, output_example
-from .verdicts.base import plain
 from .words import fmt
 
 

@@ -42,12 +42,21 @@ import numpy as np
 
 from .._util.checks import check_int
 from .._util.files import atomic_write
-from ..errors import LabError
+from ..errors import LabError, TrainingDiverged
 from ..nn.layers import Activation
-from ..training.fit import TrainConfig, TrainingDiverged, fit
-from .measure import (ActivationTimer, Monitor, build_run_model, hidden_activation_indices,
-                      hidden_summary, lab_data, output_diagnostics, output_history,
-                      score_examples, test_loss)
+from ..training.fit import TrainConfig, fit
+from .measure import (
+    ActivationTimer,
+    Monitor,
+    build_run_model,
+    hidden_activation_indices,
+    hidden_summary,
+    lab_data,
+    output_diagnostics,
+    output_history,
+    score_examples,
+    test_loss,
+)
 from .result import StudyResult
 from .specs import LAB_VERSION, BenchSpec, RunSpec, Study
 

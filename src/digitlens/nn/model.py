@@ -220,7 +220,9 @@ class Sequential:
         return m
 
     # ---------------------------------------------------------------------------------- forward
-    def _as_input(self, x: np.ndarray) -> np.ndarray:
+    def as_input(self, x: np.ndarray) -> np.ndarray:
+        """``x`` checked as a batch of this model's inputs ``(N, *input_shape)`` of floats, in the
+        model's dtype (converted once, so a caller can reuse it batch after batch)."""
         x = np.asarray(x)
         if x.shape[1:] != self.input_shape:
             dims = ", ".join(map(str, self.input_shape))
@@ -271,7 +273,7 @@ class Sequential:
                 and 0 <= start <= stop <= n):
             raise ValueError(f"need 0 <= start <= stop <= {n} (the number of layers), got "
                              f"start={start!r}, stop={stop!r}")
-        a = self._as_input(x) if start == 0 else np.asarray(x).astype(self.dtype, copy=False)
+        a = self.as_input(x) if start == 0 else np.asarray(x).astype(self.dtype, copy=False)
         kept = []
         for layer in self.layers[start:stop]:
             a, cache = layer.forward(a, training=training, rng=rng)
@@ -290,7 +292,7 @@ class Sequential:
         holding every layer's input and output, the logits and the output function's result."""
         if not trace:
             return self.forward_range(x, training=training, rng=rng)
-        a = self._as_input(x)
+        a = self.as_input(x)
         tr = Trace(input=a)
         for i, layer in enumerate(self.layers):
             out = self.forward_range(a, i, i + 1, training=training, rng=rng)

@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 
 from .._util.jsonsafe import clean_meta
-from .._util.png import gray_png, gray_png_url, png_data_url  # noqa: F401  (see below)
+from .._util.png import png_data_url
 from ..data import images as _images
-from ..errors import NoInkError, PreprocessError  # noqa: F401  (see below)
+from ..errors import NoInkError
 from .steps import SIZE, otsu_threshold
 from .steps import crop as _crop
 from .steps import despeckle as _despeckle
@@ -70,11 +70,6 @@ from .steps import scale as _scale
 from .steps import threshold as _threshold
 from .steps._common import resize as _resize
 from .steps._common import rnd as _r
-
-# gray_png, gray_png_url and PreprocessError are not used here.  They stay importable from this
-# module for callers outside the package until those import them from where they live:
-# tests/view/test_live_path.py (digitlens._util.png), view/server/app.py and
-# tests/test_recognizer.py (digitlens.errors).
 
 SWITCHES = ("polarity", "flatten_lighting", "remove_lines", "threshold", "despeckle",
             "largest_blob", "crop", "scale", "center", "normalize")

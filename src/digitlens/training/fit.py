@@ -26,7 +26,7 @@ import numpy as np
 
 from .._util.checks import check_choice, check_int, check_number
 from ..errors import TrainingDiverged
-from ..nn.model import LOSSES, Sequential
+from ..nn.model import Sequential
 from ..nn.optim import OPTIMIZERS, Optimizer, make_optimizer
 
 
@@ -146,12 +146,11 @@ def accuracy_from_logits(model: Sequential, z: np.ndarray, y: np.ndarray) -> flo
 
 def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
     """``(loss, accuracy)`` over a data set, in inference mode (no dropout, no L2 term)."""
-    loss_fn = LOSSES[model.loss][0]  # (loss function, output function)
     losses, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
         z = model.forward(xb)  # (B, K) logits
-        loss, _ = loss_fn(z, model.targets(yb, z.shape[1]))
+        loss = model.loss_from_logits(z, yb)
         losses += loss * len(xb)
         correct += accuracy_from_logits(model, z, yb) * len(xb)
     n = max(len(x), 1)
@@ -178,7 +177,7 @@ def _check_data(model: Sequential, x, y, what: str) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"{what} data: x has {len(x)} examples but y has {len(y)} labels")
     if len(x) == 0:
         raise ValueError(f"{what} data: no examples")
-    x = model._as_input(x)  # checks shape and dtype; float64 input is converted once, not per batch
+    x = model.as_input(x)  # checks shape and dtype; float64 input is converted once, not per batch
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{what} images contain NaN or inf")
     model.class_index(y)  # labels must be this model's classes

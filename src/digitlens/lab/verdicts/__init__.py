@@ -24,8 +24,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import (ALPHA, MIN_EFFECT, RULES, STATUSES, TIME_MARGIN, WIDTH_SLACK, Comparison,
-                   Verdict, compare)
+from .base import (
+    ALPHA,
+    MIN_EFFECT,
+    RULES,
+    STATUSES,
+    TIME_MARGIN,
+    WIDTH_SLACK,
+    Comparison,
+    Verdict,
+    compare,
+)
 from .hidden import judge_depth, judge_range, judge_width
 from .output import judge_output, output_example
 from .speed import judge_speed

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..._util.jsonsafe import num
+from ..._util.jsonsafe import plain
 
 #: smallest accuracy gap (fraction of digits) that counts as a difference
 MIN_EFFECT = 0.01
@@ -62,22 +62,6 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data: NaN and inf become None (see :func:`plain`)."""
         return plain(asdict(self))
-
-
-def plain(o: Any) -> Any:
-    """Nested dicts, lists and tuples of NumPy or Python scalars as JSON data: keys become
-    strings, numbers go through :func:`digitlens._util.jsonsafe.num` (NaN and inf become None)."""
-    if isinstance(o, dict):
-        return {str(k): plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [plain(v) for v in o]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (int, np.integer)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return num(o)
-    return o
 
 
 # --------------------------------------------------------------------------------- statistics

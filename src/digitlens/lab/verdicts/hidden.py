@@ -9,8 +9,7 @@ import numpy as np
 
 from ..measure import grad_ratio
 from ..words import fmt, join, pct, pts, widths_phrase
-from .base import (MIN_EFFECT, RULES, WIDTH_SLACK, Verdict, accuracies, compare, find_row,
-                   mean_of)
+from .base import MIN_EFFECT, RULES, WIDTH_SLACK, Verdict, accuracies, compare, find_row, mean_of
 
 if TYPE_CHECKING:
     from ..result import StudyResult

@@ -40,7 +40,7 @@ class Explainer:
 
     def _switches(self, steps: dict[str, bool]) -> dict[str, Any]:
         """The pre-processing keywords of a request (its step switches, the pixel limit)."""
-        from ...preprocessing.pipeline import SWITCHES
+        from ...preprocessing import SWITCHES
 
         bad = sorted(set(steps) - set(SWITCHES))
         if bad:
@@ -99,8 +99,7 @@ def image_from_data_url(text: str) -> bytes:
     except ImageTooLargeError as e:
         raise preprocess_error(e) from None
     except NotAnImageError as e:
-        # the decoder's two sentences: one names the data URL, the other the base64
-        code = "bad_data_url" if "data URL" in str(e) else "bad_base64"
+        code = getattr(e, "code", "bad_base64")
         raise ApiError(422, code, str(e)) from None
 
 

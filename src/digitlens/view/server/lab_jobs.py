@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .training_jobs import JobConflict
+from ...errors import JobConflict
 
 _FIGURE = re.compile(r"^[a-z0-9_]{1,64}$")
 

@@ -64,7 +64,8 @@ class ModelRegistry:
 
     def get(self, name: str) -> tuple[Any, dict]:
         """``(model, meta)``; raises :class:`ApiError` for unknown or untrained names."""
-        from ...nn.checkpoint import CheckpointError, load_model
+        from ...errors import CheckpointError
+        from ...nn.checkpoint import load_model
 
         self.check_name(name)
         path = self._path(name)

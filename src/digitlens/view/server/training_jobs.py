@@ -260,10 +260,10 @@ class TrainingJobs:
 
     def _run(self, job: TrainingJob, config) -> None:
         from ..._util import paths
-        from ...training.recipes import train_rung
+        from ...errors import TrainingDiverged
         from ...nn.checkpoint import save_model
         from ...nn.zoo import MODELS
-        from ...training.fit import TrainingDiverged
+        from ...training.recipes import train_rung
 
         try:
             job.state = "running"
