@@ -317,6 +317,7 @@ def test_counterfactual_really_flips_and_stays_in_range(trained, digits):
     assert found >= 4  # the runner-up is usually a few strokes away
 
 
+@pytest.mark.slow  # the one-by-one search it checks against takes seconds
 def test_counterfactual_put_back_in_chunks_is_the_one_by_one_search(trained, digits,
                                                                     monkeypatch):
     m = trained("cnn_tiny").astype(np.float64)

@@ -13,6 +13,9 @@ from digitlens.view.server.training_jobs import TrainingJobs
 from digitlens.recognizer import Recognizer
 from digitlens.view.server.app import create_app
 
+#: each test runs an activation-lab study in the background (seconds each)
+pytestmark = pytest.mark.slow
+
 with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to fix
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
