@@ -11,7 +11,12 @@ The road through the package:
 - :mod:`.runner`: running runs (:func:`run_one`, :func:`run_study` in a process pool) and the
   run cache;
 - :mod:`.result`: :class:`StudyResult`, plain data with tables and JSON;
-- :mod:`.verdicts`: the decision rules — numbers in, verdicts out (:func:`assess`).
+- :mod:`.verdicts`: the decision rules — numbers in, verdicts out (:func:`assess`);
+- :mod:`.functions`: each activation's curve and slope from the engine's own forward and
+  backward, and where a digit's sums fall on them;
+- :mod:`.playground`: up to four networks trained side by side at a watchable pace
+  (:class:`~.playground.Session`), its sentences in :mod:`.play_words`, one preset per rule of
+  thumb in :mod:`.play_presets`; finished networks share the run cache.
 
 The Markdown report and the figures are views of a result: :mod:`digitlens.view.report` and
 :mod:`digitlens.view.figures.lab`.

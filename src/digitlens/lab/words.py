@@ -63,3 +63,31 @@ def join(items: list[str]) -> str:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
 
+
+
+# ------------------------------------------------------------- the functions panel and playground
+
+#: how an activation is named in a sentence
+NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
+         "gelu": "GELU", "elu": "ELU", "identity": "identity"}
+
+
+def name(fn: str) -> str:
+    """An activation's name in a sentence (``"relu"`` -> ``"ReLU"``)."""
+    return NAMES.get(fn, fn)
+
+
+def rug_sentence(fn: str, units: int, saturated: int, flat: int, peak: float) -> str:
+    """What the rug under a curve shows: how many of a layer's units sit on the flat parts."""
+    s = (f"Under {name(fn)}, {saturated} of your digit's {units} sums sit where the slope is "
+         f"below 1% of its steepest ({peak:.2g})")
+    if flat:
+        s += f"; {flat} of them where it is exactly 0 (no gradient at all)"
+    return s + ". Those units barely learn from this digit."
+
+
+def runs_phrase(n_train_runs: int, benchmark: bool) -> str:
+    """A study's size, the same on the page and in the report: "220 training runs and a
+    micro-benchmark"."""
+    s = f"{n_train_runs:,} training run{'s' if n_train_runs != 1 else ''}"
+    return s + " and a micro-benchmark" if benchmark else s
