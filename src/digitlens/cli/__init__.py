@@ -22,5 +22,6 @@ from . import lab as _lab  # noqa: E402,F401  (registers lab activations / outpu
 from . import serve as _serve  # noqa: E402,F401  (registers serve)
 from . import explain as _explain  # noqa: E402,F401  (registers explain)
 from . import ladder as _ladder  # noqa: E402,F401  (registers ladder)
+from . import interop as _interop  # noqa: E402,F401  (registers export / import-torch)
 
 __all__ = ["app"]
