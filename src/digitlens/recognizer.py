@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .explain import attribution as A
+from .explain import confusions as CF
 from .explain import contrast as C
 from .explain import steps as S
 from .explain import unit_detail as D
@@ -87,6 +88,7 @@ class Recognizer:
         self._model_locks: dict[str, threading.Lock] = {}
         self._exact: dict[str, Sequential] = {}
         self._atlas: dict[str, U.UnitAtlas] = {}
+        self._confusions: dict[str, CF.Confusions] = {}
         self._params: dict[str, list] = {}  # the trace's weight statistics, per model
         for name, m in (models or {}).items():
             self.add(name, m)
@@ -125,6 +127,7 @@ class Recognizer:
             self._exact.pop(name, None)
             self._fast.pop(name, None)
             self._atlas.pop(name, None)
+            self._confusions.pop(name, None)
             self._params.pop(name, None)
 
     @property
@@ -192,6 +195,19 @@ class Recognizer:
                     a = U.build_atlas(self._models[name], d.x_train, d.y_train)
                     self._atlas[name] = a
         return a
+
+    def confusions(self, name: str | None = None) -> CF.Confusions:
+        """Model ``name``'s confusion counts on the bundled test digits (built once)."""
+        name = self._name(name)
+        c = self._confusions.get(name)
+        if c is None:
+            d = self.digits()
+            with self._model_lock(name):
+                c = self._confusions.get(name)
+                if c is None:
+                    c = CF.confusions(self._models[name], d.x_test, d.y_test)
+                    self._confusions[name] = c
+        return c
 
     # ------------------------------------------------------------------------------ input
     def prepare(self, source, *, skip_preprocess: bool = False, **switches):
@@ -265,6 +281,10 @@ class Recognizer:
         x = image.reshape((1,) + m.input_shape)
         with clock("predict"):
             ans = S.answer(m, x, vs, trace)
+        why_b = ("chosen", []) if vs is not None else ("runner-up", [])
+        if contrast and len(ans.labels) > 2:
+            with clock("confusions"):  # the digits usually confused with this one (cached)
+                why_b = CF.contrast_for(ans, vs, self.confusions(name))
         pred, b = ans.pred, ans.b
         sentences = [words.answer(name, pred, ans.p_of(pred), ans.runner, ans.p_of(ans.runner))]
         tr = None
@@ -285,6 +305,9 @@ class Recognizer:
         if contrast:
             with clock("contrast"):
                 con = S.contrast(m, x, ans, ig_results[(pred, b)], atlas)
+                con.reason, con.suggestions = why_b
+                con.sentences.insert(0, words.contrast_choice(
+                    ans, why_b[0], why_b[1], self.confusions(name).n))
                 sentences.extend(con.sentences)
         if counterfactual:
             with clock("counterfactual"):

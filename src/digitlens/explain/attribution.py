@@ -372,10 +372,10 @@ def integrated_gradients_many(model: Sequential, x: np.ndarray, targets, **optio
             steps *= 2
             evaluations += steps
             m, f_x, f_b = _ig_once(model, X, B, c, steps, rule, batch_size, fast)[0]
-        out.append(Attribution("integrated_gradients", _norm_target(t), m, {
+        out.append(with_sum(Attribution("integrated_gradients", _norm_target(t), m, {
             "baseline": bname, "n_steps": steps, "n_steps_requested": n_steps,
             "evaluations": evaluations, "rule": rule, "f_x": f_x, "f_baseline": f_b,
-            "delta": delta, "relative_delta": rel}))
+            "delta": delta, "relative_delta": rel})))
     return out
 
 
@@ -473,6 +473,21 @@ def occlusion(model: Sequential, x: np.ndarray, target, *, patch: int = 4, strid
         "score": base, "largest_drop": float(drops.max())})
 
 
+def with_sum(attr: Attribution) -> Attribution:
+    """Record in ``attr.meta`` what the map's values add up to: ``"adds_up_to"`` (the number
+    the sum should equal, or None when the sum means nothing for this method) and
+    ``"sum_note"`` (the sentence the page and the CLI show instead of a bare total)."""
+    meta = attr.meta
+    target = None
+    if attr.method == "integrated_gradients":
+        target = meta["f_x"] - meta["f_baseline"]
+    elif attr.method == "gradient_x_input" and meta.get("exact"):
+        target = meta["score"] - meta["bias"]
+    meta["adds_up_to"] = target
+    meta["sum_note"] = words.map_sum(attr.method, attr.target, attr.total, meta)
+    return attr
+
+
 METHODS: dict[str, Callable[..., Attribution]] = {
     "saliency": saliency,
     "gradient_x_input": gradient_x_input,
@@ -490,4 +505,4 @@ def attribute(model: Sequential, x: np.ndarray, target, method: str = "integrate
     """Run attribution ``method`` (a key of :data:`METHODS`) with its ``options``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    return METHODS[method](model, x, target, **options)
+    return with_sum(METHODS[method](model, x, target, **options))

@@ -23,7 +23,7 @@ from . import words
 from .attribution import (as_input, class_index, class_logits, class_probabilities, direction,
                           image_shape, integrated_gradients, score_and_grad)
 from .result import Attribution, Counterfactual, UnitContrast, UnitTerm
-from .units import unit_input_gradients
+from .units import ink_difference, label_counts, receptive_field, unit_input_gradients
 
 
 # ---------------------------------------------------------------------------------- the gap
@@ -83,22 +83,79 @@ def unit_contrast(model: Sequential, x: np.ndarray, a: int, b: int, *, top: int 
     terms: dict[int, UnitTerm] = {}
     if kind == "hidden":
         tmpl, tkind = _templates(model, X, L, ids_a + ids_b) if templates else ({}, "none")
-        maps = T.flattened_from(model, L)
         for j in ids_a + ids_b:
-            t = tmpl.get(j)
-            tops: list[int] = []
-            proto = None
-            where = words.where_words(t) if t is not None else ""
-            if atlas is not None:
-                tops = [int(i) for i in atlas.hidden_top[j]]
-                proto = atlas.x[tops, 0].astype(np.float64).mean(axis=0)  # (28, 28)
-                # where its favourite digits have more (or less) ink than the average digit
-                where = words.where_words(proto - atlas.mean_image) or where
-            terms[j] = UnitTerm(j, float(h[j]), float(w_diff[j]), float(contributions[j]), t,
-                                tkind, where, tops, words.unit_name(j, maps), proto)
+            terms[j] = _unit_term(model, L, j, h, w_diff, contributions, tmpl.get(j), tkind,
+                                  atlas)
+    table, rest = _coefficient_table(model, L, kind, h, w_diff, contributions)
     return UnitContrast(L, kind, bias_term, contributions, gap,
                         [terms[j] for j in ids_a if j in terms],
-                        [terms[j] for j in ids_b if j in terms])
+                        [terms[j] for j in ids_b if j in terms], table, rest)
+
+
+#: the coefficient table is shown for a final layer reading at most this many features (lab's
+#: 15 hidden units), or the pixels themselves (logistic)
+TABLE_MAX_FEATURES = 64
+TABLE_ROWS = 12
+
+
+def _coefficient_table(model: Sequential, L: int, kind: str, h, w_diff, contributions):
+    """The final layer as a logistic regression on its features: its largest rows by
+    ``|weight difference × feature|`` and the sum of the others (None: no table)."""
+    n = contributions.size
+    if kind != "pixels" and n > TABLE_MAX_FEATURES:
+        return [], None
+    order = np.argsort(-np.abs(contributions), kind="stable")
+    shown = order[:TABLE_ROWS] if kind == "pixels" else order
+    width = image_shape(model)[-1]
+    rows = [{"name": (words.pixel_name(j, width) if kind == "pixels" else words.unit_name(j, None)),
+             "index": int(j), "feature": float(h[j]), "weight_diff": float(w_diff[j]),
+             "product": float(contributions[j])} for j in shown]
+    rest = float(contributions[order[len(shown):]].sum())
+    return rows, rest
+
+
+def _unit_term(model: Sequential, L: int, j: int, h, w_diff, contributions, template, tkind,
+               atlas) -> UnitTerm:
+    """One hidden unit (or one position of a conv map) of a contrast: its numbers, where the
+    page opens it, and what it looks for, measured on its most exciting training digits."""
+    maps = T.flattened_from(model, L)
+    open_layer, open_unit, box = T.last_hidden_dense(model, L), j, None
+    pooled = False
+    if maps is not None:
+        c, r, q = (int(v) for v in np.unravel_index(j, maps))
+        convs = [i for i in range(L) if model.layers[i].type == "conv2d"]
+        pooled = any(model.layers[i].type == "maxpool2d" for i in range(convs[-1], L)) \
+            if convs else False
+        open_layer, open_unit = (convs[-1] if convs else None), c
+        box = receptive_field(model, L, r, q)
+    tops: list[int] = []
+    proto = None
+    patches: list[np.ndarray] = []
+    more = less = ""
+    if atlas is not None:
+        tops = [int(i) for i in atlas.hidden_top[j]]
+        diff = ink_difference(atlas, tops)
+        proto = atlas.x[tops, 0].astype(np.float64).mean(axis=0)  # (28, 28)
+        if box is not None:  # only the pixels this position sees; regions name parts of the box
+            r0, c0, r1, c1 = box
+            diff = diff[r0:r1 + 1, c0:c1 + 1]
+            patches = [np.asarray(atlas.x[i, 0, r0:r1 + 1, c0:c1 + 1], dtype=np.float64)
+                       for i in tops[:3]]
+        more = words.ninth(np.maximum(diff, 0)) if (diff > 0.05).any() else ""
+        less = words.ninth(np.maximum(-diff, 0)) if (diff < -0.05).any() else ""
+        if less == more:  # one region both ways says nothing: keep where the ink is
+            less = ""
+        counts = label_counts(atlas.y[tops])
+    else:
+        counts = []
+    responds = words.ninth(np.maximum(template, 0)) \
+        if template is not None and np.ndim(template) == 2 and np.any(template > 0) else ""
+    where = words.where_words(proto - atlas.mean_image) if proto is not None else \
+        (words.where_words(template) if template is not None else "")
+    sentence = words.unit_reading(counts, len(tops), more, less, responds, box)
+    return UnitTerm(j, float(h[j]), float(w_diff[j]), float(contributions[j]), template, tkind,
+                    where, tops, words.unit_name(j, maps, pooled), proto, open_layer, open_unit,
+                    box, patches, sentence)
 
 
 # ---------------------------------------------------------------------------- counterfactual

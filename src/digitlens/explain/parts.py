@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._util.jsonsafe import arr, clean_meta, image_list, map_list, num, sig
+from .scale import scale_dict
 
 
 # ------------------------------------------------------------------------------------- rounding
@@ -49,8 +50,10 @@ class Attribution:
 
     def to_dict(self) -> dict[str, Any]:
         m = sig(self.map)  # "total" is the sum of the rounded map, so the JSON is self-consistent
+        # "scale": where the colours saturate (explain.scale), from the rounded map as well
         return {"method": self.method, "target": _target_to_json(self.target),
-                "map": m.tolist(), "total": num(m.sum()), "meta": clean_meta(self.meta)}
+                "map": m.tolist(), "total": num(m.sum()), "meta": clean_meta(self.meta),
+                "scale": clean_meta(scale_dict(m))}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Attribution":
@@ -147,19 +150,33 @@ class UnitTerm:
     top_examples: list[int] = field(default_factory=list)
     name: str = ""
     prototype: np.ndarray | None = None
+    # what the page opens when the unit is clicked: layer ``open_layer``'s unit (or filter)
+    # ``open_unit``; for a position in a conv map, ``box`` = (r0, c0, r1, c1) the pixels it sees
+    # and ``patches`` those pixels of its most exciting training digits
+    open_layer: int | None = None
+    open_unit: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    patches: list[np.ndarray] = field(default_factory=list)
+    sentence: str = ""  # what it looks for, from measurements (words.unit_reading)
 
     def to_dict(self) -> dict[str, Any]:
         return {"unit": self.unit, "name": self.name or f"unit {self.unit}", "h": num(self.h),
                 "weight_diff": num(self.weight_diff), "contribution": num(self.contribution),
                 "template": map_list(self.template), "template_kind": self.template_kind,
                 "where": self.where, "top_examples": [int(i) for i in self.top_examples],
-                "prototype": image_list(self.prototype)}
+                "prototype": image_list(self.prototype), "open_layer": self.open_layer,
+                "open_unit": self.open_unit,
+                "box": None if self.box is None else [int(v) for v in self.box],
+                "patches": [image_list(p) for p in self.patches], "sentence": self.sentence}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitTerm":
+        box = d.get("box")
         return cls(d["unit"], d["h"], d["weight_diff"], d["contribution"], arr(d["template"]),
                    d["template_kind"], d.get("where", ""), list(d.get("top_examples", [])),
-                   d.get("name", ""), arr(d.get("prototype")))
+                   d.get("name", ""), arr(d.get("prototype")), d.get("open_layer"),
+                   d.get("open_unit"), None if box is None else tuple(box),
+                   [arr(p) for p in d.get("patches", [])], d.get("sentence", ""))
 
 
 @dataclass
@@ -173,6 +190,11 @@ class UnitContrast:
     gap: float
     for_a: list[UnitTerm]
     for_b: list[UnitTerm]
+    # the last layer read as a logistic regression on its features (models with few features,
+    # or none hidden): the largest rows {"name", "feature", "weight_diff", "product"} by
+    # |product|, and the sum of the products left out
+    table: list[dict[str, Any]] = field(default_factory=list)
+    table_rest: float | None = None
 
     @property
     def n_units(self) -> int:
@@ -190,13 +212,16 @@ class UnitContrast:
                 "bias_term": bias, "gap": gap, "contributions": contrib.tolist(),
                 "sum_check": num(float(contrib.sum()) + bias - gap),
                 "for_a": [t.to_dict() for t in self.for_a],
-                "for_b": [t.to_dict() for t in self.for_b]}
+                "for_b": [t.to_dict() for t in self.for_b],
+                "table": [clean_meta(r) for r in self.table],
+                "table_rest": num(self.table_rest)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitContrast":
         return cls(d["layer"], d["kind"], d["bias_term"], arr(d["contributions"]), d["gap"],
                    [UnitTerm.from_dict(t) for t in d["for_a"]],
-                   [UnitTerm.from_dict(t) for t in d["for_b"]])
+                   [UnitTerm.from_dict(t) for t in d["for_b"]],
+                   [dict(r) for r in d.get("table", [])], d.get("table_rest"))
 
 
 @dataclass
@@ -210,6 +235,11 @@ class Contrast:
     pixels: Attribution | None
     units: UnitContrast | None
     sentences: list[str] = field(default_factory=list)
+    # why b: "runner-up", "usual confusion" (the runner-up was below 5%) or "chosen" (by the
+    # learner); suggestions: the digits most often confused with a on the test digits,
+    # [(digit, times)] (explain.confusions)
+    reason: str = "runner-up"
+    suggestions: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def gap(self) -> float:
@@ -221,14 +251,16 @@ class Contrast:
                 "gap": num(la - lb),
                 "pixels": None if self.pixels is None else self.pixels.to_dict(),
                 "units": None if self.units is None else self.units.to_dict(),
-                "sentences": list(self.sentences)}
+                "sentences": list(self.sentences), "reason": self.reason,
+                "suggestions": [{"digit": int(d), "times": int(n)} for d, n in self.suggestions]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Contrast":
         return cls(d["a"], d["b"], d["logit_a"], d["logit_b"],
                    None if d["pixels"] is None else Attribution.from_dict(d["pixels"]),
                    None if d["units"] is None else UnitContrast.from_dict(d["units"]),
-                   list(d["sentences"]))
+                   list(d["sentences"]), d.get("reason", "runner-up"),
+                   [(s["digit"], s["times"]) for s in d.get("suggestions", [])])
 
 
 @dataclass

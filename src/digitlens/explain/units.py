@@ -255,3 +255,50 @@ def nearest_examples(model: Sequential, x: np.ndarray, atlas: UnitAtlas, *, k: i
             cx = [Neighbour(int(i), int(atlas.y[i]), float(dist[i])) for i in sel]
     space = "pixels" if T.input_is_pixels(model, atlas.hidden_layer) else "hidden"
     return Nearest(atlas.hidden_layer, "euclidean", ex, cx, space)
+
+
+# --------------------------------------------------------------- a contrast unit, measured
+def receptive_field(model: Sequential, index: int, row: int, col: int
+                    ) -> tuple[int, int, int, int]:
+    """The pixels that position ``(row, col)`` of the maps feeding layer ``index`` can see:
+    ``(r0, c0, r1, c1)``, inclusive, clipped to the image.
+
+    Walks the layers before ``index`` backwards: a convolution with kernel ``k``, stride ``s``
+    and padding ``p`` widens ``[r0, r1]`` to ``[r0·s − p, r1·s − p + k − 1]``; a max-pool with
+    window ``k`` and stride ``s`` to ``[r0·s, r1·s + k − 1]``; activations, dropout and flatten
+    change nothing.
+
+    Examples
+    --------
+    >>> from digitlens.nn import build_model
+    >>> m = build_model("cnn_tiny", np.random.default_rng(0))  # conv 5×5 pad 2, pool 2
+    >>> receptive_field(m, 4, 0, 3)
+    (0, 4, 3, 9)
+    """
+    r0, r1, c0, c1 = int(row), int(row), int(col), int(col)
+    for layer in reversed(model.layers[:index]):
+        if layer.type == "conv2d":
+            (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+            r0, r1 = r0 * sh - ph, r1 * sh - ph + kh - 1
+            c0, c1 = c0 * sw - pw, c1 * sw - pw + kw - 1
+        elif layer.type == "maxpool2d":
+            (kh, kw), (sh, sw) = layer.pool_size, layer.stride
+            r0, r1 = r0 * sh, r1 * sh + kh - 1
+            c0, c1 = c0 * sw, c1 * sw + kw - 1
+        elif layer.type not in ("activation", "dropout", "flatten"):
+            raise ValueError(f"no receptive field through a {layer.type} layer")
+    h, w = image_shape(model)
+    return max(r0, 0), max(c0, 0), min(r1, h - 1), min(c1, w - 1)
+
+
+def label_counts(labels) -> list[tuple[int, int]]:
+    """``[(label, count), ...]``, most frequent first (ties: smaller label first)."""
+    labels = [int(v) for v in labels]
+    return sorted(((v, labels.count(v)) for v in set(labels)), key=lambda t: (-t[1], t[0]))
+
+
+def ink_difference(atlas: UnitAtlas, tops) -> np.ndarray:
+    """(28, 28): the mean of the training digits ``tops`` minus the average training digit —
+    where a unit's favourite digits have more ink (> 0) or less (< 0) than digits in general."""
+    proto = atlas.x[list(tops), 0].astype(np.float64).mean(axis=0)  # (28, 28)
+    return proto - atlas.mean_image

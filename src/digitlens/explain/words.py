@@ -70,9 +70,16 @@ def where_words(template: np.ndarray) -> str:
 
 
 # ------------------------------------------------------------------------------ the answer
+def a_digit(d: int) -> str:
+    """``"a 9"``, ``"an 8"``: the article a digit takes when read aloud (eight, eighteen,
+    eleven, eighty... start with a vowel sound)."""
+    s = str(int(d))
+    return f"{'an' if s.startswith('8') or s in ('11', '18') else 'a'} {s}"
+
+
 def answer(name: str, pred: int, p_pred: float, runner: int, p_runner: float) -> str:
-    return (f"The {name} model reads a {pred} with probability {p_pred:.1%}; the runner-up is "
-            f"{runner} ({p_runner:.1%}).")
+    return (f"The {name} model reads {a_digit(pred)} with probability {p_pred:.1%}; the "
+            f"runner-up is {runner} ({p_runner:.1%}).")
 
 
 def vs_is_the_answer(vs: int) -> str:
@@ -92,6 +99,40 @@ def linear_gradient_x_input(target, total: float, bias: float, score: float) -> 
     return (f"This model is one weighted sum of the pixels, so gradient × input is exactly each "
             f"pixel's term W·x in {describe_target(target)}: the map sums to {total:.4g}, which "
             f"plus the bias {bias:.4g} gives the score {score:.4g}.")
+
+
+BASELINE_WORDS = {"black": "a blank board", "blur": "a blurred copy of your digit"}
+
+
+def map_sum(method: str, target, total: float, meta: dict) -> str:
+    """What a map's values add up to, and to what — or that they add up to nothing.
+
+    Only integrated gradients (completeness) and gradient × input of a linear model have a sum
+    that means something; a gradient map, occlusion and gradient × input through hidden layers
+    do not, and saying "adds up to 52.3" next to a logit of 3.19 invites a false comparison.
+    """
+    what = describe_target(target)
+    if method == "integrated_gradients":
+        base = BASELINE_WORDS.get(str(meta.get("baseline")), f"the {meta.get('baseline')} "
+                                  f"baseline")
+        rel = meta.get("relative_delta")
+        return (f"The map adds up to {total:.3g}, which should equal {what} on your digit "
+                f"({meta['f_x']:.3g}) minus {what} on {base} ({meta['f_baseline']:.3g}), that "
+                f"is {meta['f_x'] - meta['f_baseline']:.3g}; the completeness error is "
+                f"{meta['delta']:.2g}" + (f" ({rel:.2%})" if rel is not None else "") + ".")
+    if method == "gradient_x_input" and meta.get("exact"):
+        return (f"The map adds up to {total:.3g}: exactly {what} ({meta['score']:.3g}) minus the "
+                f"bias ({meta['bias']:.3g}), because this model is one weighted sum.")
+    if method == "gradient_x_input":
+        return ("No total: through hidden layers, gradient × input is only a local estimate, "
+                "so its values do not add up to the score. Compare pixels within this map.")
+    if method == "occlusion":
+        return ("No total: each pixel gets the average drop of the squares covering it, and the "
+                "squares overlap, so the values do not add up to the score. Compare pixels "
+                "within this map.")
+    return ("No total: a gradient is a rate (how fast the score would change per unit of ink), "
+            "and rates at different pixels do not add up to a score. Compare pixels within "
+            "this map.")
 
 
 def integrated_gradients(pred: int, ig) -> str:
@@ -141,13 +182,69 @@ def contrast(a: int, b: int, gap: float, units, pixels) -> list[str]:
     return out
 
 
-def unit_name(j: int, maps: tuple[int, ...] | None) -> str:
+def contrast_choice(ans, reason: str, suggestions, n_test: int) -> str:
+    """Why the contrast compares with ``ans.b``: the runner-up, the learner's choice, or — when
+    the runner-up has under 5% — the digit most often confused with the answer."""
+    usual = ", ".join(f"{d} ({n} time{'s' if n != 1 else ''})" for d, n in suggestions)
+    tested = f"on the {n_test:,} test digits"
+    if reason == "usual confusion":
+        return (f"The runner-up, {ans.runner}, gets only {ans.p_of(ans.runner):.1%}, so it is "
+                f"hardly a rival; this compares {ans.pred} with {ans.b}, the digit this model "
+                f"mixes up with {ans.pred} most often {tested}. Digits often confused with "
+                f"{ans.pred}: {usual}.")
+    if reason == "chosen":
+        return f"You chose to compare {ans.pred} with {ans.b}."
+    return (f"This compares {ans.pred} with the runner-up, {ans.b} ({ans.p_of(ans.b):.1%})."
+            + (f" Digits often confused with {ans.pred} {tested}: {usual}." if usual else ""))
+
+
+def unit_name(j: int, maps: tuple[int, ...] | None, pooled: bool = False) -> str:
     """``"unit 12"``, or for input ``j`` of a flattened stack of ``maps`` ``(C, H, W)``
-    ``"map 5 at row 2, col 3"`` (the map's own coordinates)."""
+    ``"filter 5, pooled map at row 2, col 3"`` (the map's own coordinates): a position in a
+    filter's map, not a unit of its own."""
     if maps is not None:
         c, r, q = np.unravel_index(int(j), maps)
-        return f"map {c} at row {r}, col {q}"
+        return f"filter {c}, {'pooled ' if pooled else ''}map at row {r}, col {q}"
     return f"unit {int(j)}"
+
+
+def pixel_name(j: int, width: int = 28) -> str:
+    """``"pixel at row 5, col 14"`` for flat pixel index ``j``."""
+    return f"pixel at row {int(j) // width}, col {int(j) % width}"
+
+
+def unit_reading(counts: list[tuple[int, int]], n: int, more: str, less: str,
+                 responds: str = "", box: tuple[int, int, int, int] | None = None) -> str:
+    """What a contrast unit looks for, from measurements.
+
+    ``counts``: the labels of its ``n`` most exciting training digits as ``[(label, count)]``;
+    ``more``/``less``: the ninth where those digits have more/less ink than the average digit
+    (``""``: none); ``responds``: the ninth where, around the learner's digit, more ink raises
+    it most; ``box``: the pixels it can see ``(r0, c0, r1, c1)`` (a position in a conv map).
+    """
+    out = []
+    if box is not None:
+        out.append(f"It sees only rows {box[0]}–{box[2]}, columns {box[1]}–{box[3]} of the "
+                   f"image (the box).")
+    if counts:
+        top, k = counts[0]
+        if k == n:
+            mix = f"all {top}s"
+        elif 2 * k > n:
+            mix = f"mostly {top}s ({k} of {n})"
+        else:
+            mix = "a mix: " + ", ".join(f"{c}× {lab}" for lab, c in counts[:4])
+        where = " of the box" if box is not None else ""
+        ink = ""
+        if more and less:
+            ink = (f"; they have more ink than the average digit at the {more}{where}, less at "
+                   f"the {less}")
+        elif more:
+            ink = f"; they have more ink than the average digit at the {more}{where}"
+        out.append(f"The {n} training digits that excite it most are {mix}{ink}.")
+    if responds:
+        out.append(f"Around your digit, more ink at the {responds} raises it most.")
+    return " ".join(out)
 
 
 def counterfactual(found: bool, a: int, b: int, delta: np.ndarray, p_b: float, pred: int,
@@ -158,14 +255,25 @@ def counterfactual(found: bool, a: int, b: int, delta: np.ndarray, p_b: float, p
         add, rem = int(np.count_nonzero(delta > 0)), int(np.count_nonzero(delta < 0))
         parts = []
         if add:
-            parts.append(f"adding ink at {add} (total {delta[delta > 0].sum():.2f})")
+            parts.append(f"adding ink to {pixels(add)} ({ink_amount(delta[delta > 0].sum())})")
         if rem:
-            parts.append(f"removing ink at {rem} (total {-delta[delta < 0].sum():.2f})")
-        return (f"Changing {n} pixel{'s' if n != 1 else ''} near the strokes — "
-                f"{' and '.join(parts)} — turns this {a} into a {b} (P({b}) = {p_b:.0%}).")
+            parts.append(f"removing ink from {pixels(rem)} "
+                         f"({ink_amount(-delta[delta < 0].sum())})")
+        return (f"Changing {pixels(n)} near the strokes — "
+                f"{' and '.join(parts)} — turns this {a} into {a_digit(b)} (P({b}) = {p_b:.0%}).")
     return (f"No edit of up to {max_pixels} pixels within {radius} px of the strokes turns this "
-            f"{a} into a {b}; the best one found gives P({b}) = {p_b:.1%} (the model still says "
-            f"{pred}).")
+            f"{a} into {a_digit(b)}; the best one found gives P({b}) = {p_b:.1%} (the model still "
+            f"says {pred}).")
+
+
+def pixels(n: int) -> str:
+    """``"1 pixel"``, ``"4 pixels"``."""
+    return f"{int(n)} pixel{'' if int(n) == 1 else 's'}"
+
+
+def ink_amount(total: float) -> str:
+    """An amount of ink in words: 1 is one fully inked pixel."""
+    return f"as much ink as {total:.1f} fully inked pixel{'' if round(total, 1) == 1 else 's'}"
 
 
 # ------------------------------------------------------------------------------------ units
@@ -178,8 +286,8 @@ def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, c
     if kind == "dense":
         if no_hidden and binary:
             return [f"This model has no hidden layer: its one weighted sum of the pixels is the "
-                    f"log-odds that the digit is a {classes[1]} (here z = {act[0]:.3g}), and its "
-                    f"weight image is the template (red: ink here raises z, blue: lowers it)."]
+                    f"log-odds that the digit is {a_digit(classes[1])} (here z = {act[0]:.3g}), "
+                    f"and its weight image is the template (red: ink here raises z, blue: lowers it)."]
         if no_hidden:
             return [f"This model has no hidden layer: each digit's logit is one weighted sum of "
                     f"the pixels, and its weight image is its template (red: ink here raises the "

@@ -56,9 +56,13 @@ export function grayImage(canvas, grid) {
   return canvas;
 }
 
-/** A signed map (red positive, blue negative), optionally over the digit `under` (rows in [0, 1]). */
-export function signedMap(canvas, grid, under = null) {
-  const m = maxAbs(grid);
+/**
+ * A signed map (red positive, blue negative), optionally over the digit `under` (rows in [0, 1]).
+ * `limit` is where the colour saturates: the server's `scale.limit` (a stated percentile of
+ * |value|, digitlens/explain/scale.py) for attribution maps; the largest |value| when omitted.
+ */
+export function signedMap(canvas, grid, under = null, limit = null) {
+  const m = limit > 0 ? limit : maxAbs(grid);
   return paint(canvas, grid, (v, x, y) => {
     const c = diverging(v, m);
     if (!under) return c;
@@ -77,3 +81,21 @@ export function actMap(canvas, grid, vmax = null) {
 
 /** An empty 28×28 canvas for a map, with a name a screen reader can read. */
 export const mapCanvas = (cls = "map", label = "") => el("canvas", { class: cls, width: 28, height: 28, role: "img", "aria-label": label });
+
+/**
+ * The legend of a signed map's colour scale: a bar from blue through white to red, its end
+ * values, and the percentile it is clipped at (all numbers from the server's `scale`).
+ */
+export function scaleLegend(scale, lowWord = "pushes down", highWord = "pushes up") {
+  if (!scale) return el("span");
+  const lim = Number(scale.limit), d = lim >= 10 ? 1 : lim >= 1 ? 2 : 3;
+  const bar = el("canvas", { class: "scale-bar", width: 64, height: 1, "aria-hidden": "true" });
+  paint(bar, [Array.from({ length: 64 }, (_, i) => -lim + (2 * lim * i) / 63)], (v) => diverging(v, lim));
+  const beyond = scale.saturated ? `; the ${scale.saturated} strongest pixel${scale.saturated === 1 ? "" : "s"} go beyond it and are drawn at full colour` : "";
+  return el("div", { class: "scale-legend", "data-limit": String(scale.limit) },
+    el("span", { class: "end", text: `−${lim.toFixed(d)} ${lowWord}` }), bar,
+    el("span", { class: "end", text: `+${lim.toFixed(d)} ${highWord}` }),
+    el("span", { class: "small muted note", text: `Colours stop getting darker at ±${lim.toFixed(d)}, the ${ordinal(scale.percentile)} percentile of the map's sizes${beyond}. Faint gray: your digit.` }));
+}
+
+const ordinal = (p) => { const n = Math.round(p); const s = n % 10 === 1 && n !== 11 ? "st" : n % 10 === 2 && n !== 12 ? "nd" : n % 10 === 3 && n !== 13 ? "rd" : "th"; return `${n}${s}`; };

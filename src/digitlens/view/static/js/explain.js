@@ -3,7 +3,7 @@
  * 1. pre-processing (preprocess.js), 2. the network (network.js), 3. attribution maps,
  * 4. the contrast (contrast.js), 5. units and filters (units.js), 6. nearest training digits.
  * Nothing is computed here but colours and layout. */
-import { grayImage, mapCanvas, signedMap } from "./colours.js";
+import { grayImage, mapCanvas, scaleLegend, signedMap } from "./colours.js";
 import { renderContrast } from "./contrast.js";
 import { $, buildSeg, el, fmt, pct } from "./dom.js";
 import { scheduleUpdate } from "./live.js";
@@ -108,8 +108,10 @@ const currentTarget = () => state.target !== null && state.expl && state.expl.cl
 function attributionText(a, target) {
   const meta = a.meta || {};
   const parts = [el("p", {}, el("strong", { text: `${METHODS.find(([m]) => m === state.method)[1]} for ${target}` }), ": " + METHOD_TEXT[state.method])];
-  parts.push(el("p", { text: `The map adds up to ${fmt(a.total, 3)}${state.method === "integrated_gradients" && meta.f_x !== undefined ? `; the score went from ${fmt(meta.f_baseline, 3)} on a blank board to ${fmt(meta.f_x, 3)} on yours (difference ${fmt(meta.f_x - meta.f_baseline, 3)}, completeness gap ${fmt(meta.delta, 4)} with ${meta.n_steps} steps).` : "."}` }));
-  if (meta.note) parts.push(el("p", { class: "small", text: meta.note }));
+  // what the values add up to, and to what — only integrated gradients and a linear model's
+  // gradient × input have a total that means something (the server says which: meta.sum_note)
+  if (meta.sum_note) parts.push(el("p", { class: "sum-note", "data-adds-up": meta.adds_up_to == null ? "no" : "yes", text: meta.sum_note }));
+  parts.push(scaleLegend(a.scale, `pushes ${target} down`, `pushes ${target} up`));
   if (meta.patch) parts.push(el("p", { class: "small muted", text: `patch ${meta.patch}×${meta.patch}, stride ${meta.stride}` }));
   return parts;
 }
@@ -134,7 +136,7 @@ function renderAttributions(expl) {
     text.replaceChildren(el("p", { class: "muted", text: "computing…" }));
     return;
   }
-  signedMap($("attr-map"), a.map, expl.image);
+  signedMap($("attr-map"), a.map, expl.image, a.scale && a.scale.limit);
   text.replaceChildren(...attributionText(a, target));
 }
 
