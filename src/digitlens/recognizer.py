@@ -33,6 +33,7 @@ from .explain import units as U
 from .explain import words
 from .explain.result import Explanation
 from .explain.trace import param_summaries
+from .explain.names import layer_names
 from .explain.trace import trace as trace_fn
 from .nn.model import Sequential
 
@@ -411,3 +412,31 @@ class Recognizer:
         return D.unit_detail(self._models[name], layer, unit, atlas=lambda: self.atlas(name),
                              image=image, gradient_model=lambda: self.exact_model(name),
                              name=name)
+        # every layer's name for people ("convolution 2 (32 filters)"), by layer index
+        d["layer_names"] = [n.to_dict() for n in layer_names(self._models[name])]
+    def worked_sum(self, source, name: str | None, layer: int, unit: int, *, at=None,
+                   maps: bool = True, skip_preprocess: bool = False,
+                   **switches) -> dict[str, Any]:
+        """Unit ``unit`` of layer ``layer`` worked out on ``source`` (pre-processed as in
+        :meth:`prepare`, so the numbers are those of :meth:`explain` on the same source), as
+        JSON data: :func:`digitlens.explain.worked.worked_sum` on the explanation's float64
+        copy of the model.  ``at``: a filter's position (default: where it fires most)."""
+        from .explain import worked as W
+
+        name = self._name(name)
+        image, _ = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
+        return W.worked_sum(self.exact_model(name), image, layer, unit, at=at, maps=maps,
+                            name=name).to_dict()
+
+    def feature_maps(self, source, name: str | None = None, *, skip_preprocess: bool = False,
+                     **switches) -> list[dict[str, Any]]:
+        """Every convolution's feature maps on ``source``
+        (:func:`digitlens.explain.worked.feature_maps`), numbers as JSON data."""
+        from ._util.jsonsafe import map_list
+        from .explain import worked as W
+
+        name = self._name(name)
+        image, _ = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
+        return [{**d, "maps": map_list(d["maps"])}
+                for d in W.feature_maps(self.exact_model(name), image)]
+

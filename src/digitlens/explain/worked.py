@@ -261,9 +261,9 @@ def _output_part(model, tr, unit: int) -> dict[str, Any] | None:
         return {"function": "softmax", "index": unit, **softmax_steps(z), **base}
     if model.loss == "sigmoid_binary_cross_entropy":
         zu = float(np.asarray(tr.logits, dtype=np.float64)[0, unit])
-        return {"function": "sigmoid", "index": unit, "logits": np.array([zu]),
-                "exp": np.array([np.exp(-zu)]), "probabilities": 1.0 / (1.0 + np.exp(-np.array([zu]))),
-                **base}
+        e = np.exp(-np.array([zu]))  # sigmoid(z) = 1 / (1 + e^-z)
+        return {"function": "sigmoid", "index": unit, "logits": np.array([zu]), "exp": e,
+                "probabilities": 1.0 / (1.0 + e), **base}
     return {"function": "identity", "index": unit, "logits": z, **base}
 
 
@@ -378,3 +378,22 @@ def worked_sum(model, x, layer: int, unit: int, *, at=None, maps: bool = True,
         total=(float(running[-1]) if running.size else 0.0) + b, z=z, activation=act, a=a,
         up=up, down=down, conv=conv,
         output=_output_part(model, tr, unit) if layer == T.logit_layer(model) else None)
+
+
+def feature_maps(model, x, *, forward=None) -> list[dict[str, Any]]:
+    """Every convolution's feature maps on image ``x``, after its activation function (what the
+    next layer reads, before pooling): one dict per Conv2D layer, ``{"layer", "name", "key",
+    "maps": (C, H, W)}``, first to last.  Empty for a model without convolutions.
+
+    The explanation's trace lists only layers of at most 2,048 numbers; a view that shows every
+    filter's map of a deep convolution asks for them here.
+    """
+    X = as_input(model, x)
+    tr = model.forward(X, trace=True) if forward is None else forward
+    names = N.layer_names(model)
+    out = []
+    for b in T.conv_blocks(model):
+        i = b.activation if b.activation is not None else b.conv
+        out.append({"layer": b.conv, "name": names[b.conv].name, "key": names[b.conv].key,
+                    "maps": np.asarray(tr.layers[i].output[0], dtype=np.float64)})
+    return out

@@ -16,6 +16,10 @@ the routes live in one router module per area, the shared state in one
                   GET  /api/models/{name}/units/{layer}/{unit}
                                                  what one hidden unit / filter looks for
                   POST (same path)               ... and its pixel template at an image
+    inspect.py    GET  /api/models/{name}/layers     every layer's name for people
+                  POST /api/models/{name}/worked/{layer}/{unit}
+                                                 one unit's sum worked out on an image
+                  POST /api/models/{name}/maps   every convolution's feature maps
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
     training.py   POST /api/train                start training a zoo model in the background
                   GET  /api/train                the training jobs
@@ -51,7 +55,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from ... import __version__
-from . import digits, explain, models, page
+from . import digits, explain, inspect, models, page
 from . import lab as lab_routes
 from . import training as training_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
@@ -144,7 +148,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     install_handlers(app)
-    for module in (page, models, explain, digits, training_routes, lab_routes):
+    for module in (page, models, explain, inspect, digits, training_routes, lab_routes):
         app.include_router(module.router)
     return app
 
