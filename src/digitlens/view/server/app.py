@@ -30,6 +30,11 @@ the routes live in one router module per area, the shared state in one
                   POST /api/lab/run              run the quick lab study in the background
                   POST /api/lab/cancel           stop it (finished runs are kept)
                   GET  /api/lab/figures/{name}   one of the report's figures (PNG)
+    playground.py GET  /api/functions            every activation's curve and slope
+                  POST /api/functions/rug        a digit's sums placed on one activation
+                  GET  /api/playground           presets, choices, the latest session
+                  POST /api/playground/run       up to four networks side by side (background)
+                  POST /api/playground/cancel    stop them (finished networks stay cached)
 
 Beside them: ``errors.py`` (ApiError and the JSON error handlers), ``api.py`` (request bodies,
 the body-size limit), ``registry.py`` (one loaded model per name), ``state.py`` (the shared
@@ -57,6 +62,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from ... import __version__
 from . import digits, explain, inspect, models, page
 from . import lab as lab_routes
+from . import playground as playground_routes
 from . import training as training_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
 from .errors import ApiError, install_handlers
@@ -148,7 +154,8 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     install_handlers(app)
-    for module in (page, models, explain, inspect, digits, training_routes, lab_routes):
+    for module in (page, models, explain, inspect, digits, training_routes, lab_routes,
+                   playground_routes):
         app.include_router(module.router)
     return app
 
