@@ -32,8 +32,8 @@ from .explain import unit_detail as D
 from .explain import units as U
 from .explain import words
 from .explain.result import Explanation
-from .explain.trace import param_summaries
 from .explain.names import layer_names
+from .explain.trace import param_summaries
 from .explain.trace import trace as trace_fn
 from .nn.model import Sequential
 
@@ -399,21 +399,10 @@ class Recognizer:
         d = e.to_dict()
         d["detail"] = detail
         d["notes"] = notes
-        return d
-
-    def unit_detail(self, name: str | None, layer: int, unit: int, image=None) -> dict[str, Any]:
-        """What unit ``unit`` of layer ``layer`` of model ``name`` looks for: its bias, weights,
-        pixel template (for a deeper Dense unit only with ``image``, a 28×28 array in [0, 1]) and
-        the training digits exciting it most.  See
-        :func:`digitlens.explain.unit_detail.unit_detail` for the dict and the errors
-        (:class:`~digitlens.errors.UnknownUnitError`,
-        :class:`~digitlens.errors.NotAUnitLayerError`, ``ValueError`` for a bad image)."""
-        name = self._name(name)
-        return D.unit_detail(self._models[name], layer, unit, atlas=lambda: self.atlas(name),
-                             image=image, gradient_model=lambda: self.exact_model(name),
-                             name=name)
         # every layer's name for people ("convolution 2 (32 filters)"), by layer index
         d["layer_names"] = [n.to_dict() for n in layer_names(self._models[name])]
+        return d
+
     def worked_sum(self, source, name: str | None, layer: int, unit: int, *, at=None,
                    maps: bool = True, skip_preprocess: bool = False,
                    **switches) -> dict[str, Any]:
@@ -440,3 +429,14 @@ class Recognizer:
         return [{**d, "maps": map_list(d["maps"])}
                 for d in W.feature_maps(self.exact_model(name), image)]
 
+    def unit_detail(self, name: str | None, layer: int, unit: int, image=None) -> dict[str, Any]:
+        """What unit ``unit`` of layer ``layer`` of model ``name`` looks for: its bias, weights,
+        pixel template (for a deeper Dense unit only with ``image``, a 28×28 array in [0, 1]) and
+        the training digits exciting it most.  See
+        :func:`digitlens.explain.unit_detail.unit_detail` for the dict and the errors
+        (:class:`~digitlens.errors.UnknownUnitError`,
+        :class:`~digitlens.errors.NotAUnitLayerError`, ``ValueError`` for a bad image)."""
+        name = self._name(name)
+        return D.unit_detail(self._models[name], layer, unit, atlas=lambda: self.atlas(name),
+                             image=image, gradient_model=lambda: self.exact_model(name),
+                             name=name)
