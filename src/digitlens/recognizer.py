@@ -440,3 +440,43 @@ class Recognizer:
         return D.unit_detail(self._models[name], layer, unit, atlas=lambda: self.atlas(name),
                              image=image, gradient_model=lambda: self.exact_model(name),
                              name=name)
+
+    # ------------------------------------------- what a filter looks for; one training step
+    def _filter_cache(self):
+        """The per-model filter atlases and response curves (built on first use)."""
+        from .explain.filters import FilterCache
+
+        with self._lock:
+            return self.__dict__.setdefault("_filters", FilterCache())
+
+    def filter_detail(self, name: str | None, layer: int, unit: int) -> dict[str, Any]:
+        """What unit ``unit`` of layer ``layer`` (any Dense or Conv2D layer) looks for: its top
+        training patches cropped to its receptive field, its response curves to synthetic lines
+        and arcs, the hand-made kernels beside them, and its likeness to them
+        (:func:`digitlens.explain.filters.filter_detail`; the atlas over the bundled training
+        digits is built once per model, about a second for ``cnn``)."""
+        from .explain import filters as FL
+
+        name = self._name(name)
+        m = self._models[name]
+        D.check_unit(m, layer, unit, name)  # before anything slow is built
+        cache = self._filter_cache()
+        atlas = cache.atlas(m, lambda: (self.digits().x_train, self.digits().y_train))
+        return FL.filter_detail(m, layer, unit, atlas=atlas, curves=cache.curves(m, layer),
+                                name=name)
+
+    def training_step(self, source, name: str | None = None, label: int | None = None, *,
+                      layer: int | None = None, unit: int = 0, optimizer: str = "sgd",
+                      lr: float | None = None, skip_preprocess: bool = False,
+                      **switches) -> dict[str, Any]:
+        """One training step on ``source`` (pre-processed as in :meth:`prepare`) towards
+        ``label`` (default: the model's answer), on a copy of the model:
+        :func:`digitlens.training.step.training_step` as JSON data.  The model never moves."""
+        from .training.step import training_step
+
+        name = self._name(name)
+        image, _ = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
+        if label is None:
+            label = self.predict(image, model=name, skip_preprocess=True).label
+        return training_step(self._models[name], image, label, layer=layer, unit=unit,
+                             optimizer=optimizer, lr=lr, name=name).to_dict()

@@ -10,7 +10,7 @@ import pytest
 from digitlens.explain import filters as F
 from digitlens.explain.units import hand_kernels
 from digitlens.nn import build_model
-from digitlens.nn.layers import Activation, Conv2D, Flatten, Dense, MaxPool2D
+from digitlens.nn.layers import Activation, Conv2D, MaxPool2D
 from digitlens.nn.model import Sequential
 
 
@@ -161,3 +161,18 @@ def test_like_only_above_the_threshold():
     assert abs(w["cosine"]) < F.LIKE_THRESHOLD and w["like"] is None and w["best"]
     assert w["threshold"] == F.LIKE_THRESHOLD == 0.6
     assert F.likeness(np.zeros((2, 2)))["like"] is None
+
+
+def test_windows_agree_with_the_contrast_panels_receptive_field(cnn):
+    """explain.units.receptive_field (the contrast panel's box, inclusive and clipped) names the
+    same pixels for every position of both convolutions."""
+    from digitlens.explain.units import receptive_field as box
+
+    for layer in (0, 3):
+        rf = F.receptive_field(cnn, layer)
+        h, w = cnn.shapes[layer][1:]
+        for i in range(h):
+            for j in range(w):
+                top, left, bottom, right = rf.window(i, j)
+                assert box(cnn, layer + 1, i, j) == (max(top, 0), max(left, 0),
+                                                     min(bottom, 28) - 1, min(right, 28) - 1)

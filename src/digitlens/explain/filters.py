@@ -25,6 +25,9 @@ Coordinates are pixels, rows down, columns right.
 
 from __future__ import annotations
 
+import functools
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +62,8 @@ class ReceptiveField:
     start: tuple[int, int]
 
     def window(self, i: int, j: int) -> tuple[int, int, int, int]:
-        """``(top, left, bottom, right)`` of position ``(i, j)``'s window (bottom/right excluded)."""
+        """``(top, left, bottom, right)`` of position ``(i, j)``'s window (bottom, right
+        excluded)."""
         top, left = self.start[0] + i * self.jump[0], self.start[1] + j * self.jump[1]
         return top, left, top + self.size[0], left + self.size[1]
 
@@ -235,7 +239,8 @@ def stroke_image(kind: str, angle: float, *, centre=(14.0, 14.0), length: float 
         rho = np.hypot(dr, dc)
         on_arc = (dr * opening[0] + dc * opening[1]) <= 0  # the half away from the opening
         side = np.array([opening[1], -opening[0]]) * radius  # the two ends of the half circle
-        ends = np.minimum(np.hypot(dr - side[0], dc - side[1]), np.hypot(dr + side[0], dc + side[1]))
+        ends = np.minimum(np.hypot(dr - side[0], dc - side[1]),
+                          np.hypot(dr + side[0], dc + side[1]))
         d = np.where(on_arc, np.abs(rho - radius), ends)
     else:
         raise ValueError(f"kind must be 'line' or 'arc', got {kind!r}")
@@ -364,3 +369,79 @@ def likeness(filt: np.ndarray, threshold: float = LIKE_THRESHOLD) -> dict[str, A
     return {"threshold": threshold, "cosines": {n: num(v) for n, v in cos.items()},
             "best": best, "cosine": num(cos[best]),
             "like": best if abs(cos[best]) >= threshold else None}
+
+
+# ---------------------------------------------------------------------------- one filter's card
+@functools.lru_cache(maxsize=1)
+def hand_kernel_curves() -> list[dict[str, Any]]:
+    """The hand-made kernels, each with its response curves (computed once: they never change)."""
+    m, kernel_names = hand_kernel_model()
+    curves = response_curves(m, 0)
+    ks = hand_kernels(5, 7)
+    return [{"name": n, "kernel": map_list(ks[n]), **curves.unit_dict(u)}
+            for u, n in enumerate(kernel_names)]
+
+
+class FilterCache:
+    """Per model object: its :class:`FilterAtlas` and each layer's response curves, built on first
+    use under a lock.  Keyed weakly by the model, so a retrained model (a new object) starts
+    afresh and a dropped one frees its atlas."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._atlas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._curves: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def atlas(self, model: Sequential, digits) -> FilterAtlas:
+        """``digits``: a callable returning ``(x, y)``, called only when the atlas is built."""
+        with self._lock:
+            a = self._atlas.get(model)
+            if a is None:
+                a = self._atlas[model] = build_filter_atlas(model, *digits())
+        return a
+
+    def curves(self, model: Sequential, layer: int) -> ResponseCurves:
+        with self._lock:
+            per = self._curves.setdefault(model, {})
+            if layer not in per:
+                per[layer] = response_curves(model, layer)
+            return per[layer]
+
+
+def filter_detail(model: Sequential, layer: int, unit: int, *, atlas: FilterAtlas,
+                  curves: ResponseCurves | None = None, name: str = "") -> dict[str, Any]:
+    """What unit ``unit`` of layer ``layer`` (any Dense or Conv2D layer) looks for, JSON-ready.
+
+    Returns
+    -------
+    dict
+        ``model, layer, unit, layer_name, unit_name, kind ("conv" | "dense"),
+        receptive_field {size, jump, start}, patches [Patch.to_dict()], curves
+        (ResponseCurves.unit_dict), hand [the hand-made kernels with their curves],
+        likeness (first-layer filters reading one map: :func:`likeness`; else None),
+        like_threshold, sentences``.
+    """
+    from . import names as N
+    from . import words
+    from .unit_detail import check_unit
+
+    check_unit(model, layer, unit, name)
+    curves = curves if curves is not None else response_curves(model, layer)
+    L = model.layers[layer]
+    W = np.asarray(L.params["W"], dtype=np.float64)
+    like = None
+    if L.type == "conv2d" and W.shape[1] == 1 and T.input_is_pixels(model, layer):
+        like = likeness(W[unit, 0])
+    cd = curves.unit_dict(unit)
+    rf = receptive_field(model, layer)
+    unit_name = N.unit_name(model, layer, unit)
+    return {
+        "model": name, "layer": layer, "unit": unit, "layer_name": N.layer_name(model, layer),
+        "unit_name": unit_name, "kind": "conv" if L.type == "conv2d" else "dense",
+        "receptive_field": rf.to_dict(),
+        "patches": [p.to_dict() for p in top_patches(model, atlas, layer, unit)],
+        "curves": cd, "hand": hand_kernel_curves(), "likeness": like,
+        "like_threshold": LIKE_THRESHOLD,
+        "sentences": words.filter_looks(unit_name, L.type == "conv2d", rf.size, cd, like,
+                                        LIKE_THRESHOLD),
+    }

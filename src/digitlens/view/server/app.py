@@ -20,6 +20,10 @@ the routes live in one router module per area, the shared state in one
                   POST /api/models/{name}/worked/{layer}/{unit}
                                                  one unit's sum worked out on an image
                   POST /api/models/{name}/maps   every convolution's feature maps
+    filters.py    GET  /api/models/{name}/filters/{layer}/{unit}
+                                                 what a filter or unit looks for: top patches,
+                                                 response curves, the hand-made kernels
+    learn.py      POST /api/models/{name}/step   one training step on a drawing
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
     training.py   POST /api/train                start training a zoo model in the background
                   GET  /api/train                the training jobs
@@ -61,6 +65,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from ... import __version__
 from . import digits, explain, inspect, models, page
+from . import filters as filter_routes
+from . import learn as learn_routes
 from . import lab as lab_routes
 from . import playground as playground_routes
 from . import training as training_routes
@@ -155,7 +161,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     install_handlers(app)
     for module in (page, models, explain, inspect, digits, training_routes, lab_routes,
-                   playground_routes):
+                   playground_routes, filter_routes, learn_routes):
         app.include_router(module.router)
     return app
 
