@@ -30,6 +30,7 @@ from .explain import contrast as C
 from .explain import steps as S
 from .explain import unit_detail as D
 from .explain import units as U
+from .explain import ood as O
 from .explain import words
 from .explain.result import Explanation
 from .explain.names import layer_names
@@ -91,6 +92,9 @@ class Recognizer:
         self._atlas: dict[str, U.UnitAtlas] = {}
         self._confusions: dict[str, CF.Confusions] = {}
         self._params: dict[str, list] = {}  # the trace's weight statistics, per model
+        self._ood: dict[str, O.OODCalibration] = {}  # the "I don't know" score, per model
+        self._trust: dict[tuple, dict] = {}  # trust reports, newest last (see trust())
+        self._ood_shape: O.ShapeReference | None = None
         for name, m in (models or {}).items():
             self.add(name, m)
 
@@ -130,6 +134,8 @@ class Recognizer:
             self._atlas.pop(name, None)
             self._confusions.pop(name, None)
             self._params.pop(name, None)
+            self._ood.pop(name, None)
+            self._trust = {k: v for k, v in self._trust.items() if k[0] != name}
 
     @property
     def names(self) -> list[str]:
@@ -210,6 +216,51 @@ class Recognizer:
                     self._confusions[name] = c
         return c
 
+    def ood_calibration(self, name: str | None = None) -> O.OODCalibration:
+        """Model ``name``'s "I don't know" score, fitted on the bundled training digits and its
+        threshold set on the test digits (:func:`digitlens.explain.ood.calibrate`; built once,
+        about a second, from the atlas's activations)."""
+        name = self._name(name)
+        c = self._ood.get(name)
+        if c is None:
+            atlas, d = self.atlas(name), self.digits()
+            with self._model_lock(name):
+                c = self._ood.get(name)
+                if c is None:
+                    if self._ood_shape is None:  # the model-free half, shared by all models
+                        self._ood_shape = O.ShapeReference.of(atlas.x, d.x_test)
+                    c = O.calibrate(self._models[name], atlas.x, d.x_test, h_train=atlas.hidden,
+                                    shape=self._ood_shape)
+                    self._ood[name] = c
+        return c
+
+    def trust(self, image, model: str | None = None, *, method: str = "integrated_gradients",
+              target: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """"Can I trust this map?": :func:`digitlens.explain.trust.trust_report` as JSON, for
+        the ``method`` map of ``target`` (default: the answer) on ``image`` (a 28×28 array in
+        [0, 1], what the network read), with the explanation's settings
+        (:data:`METHOD_OPTIONS`) and model copy.  Random weights and orders come from
+        ``numpy.random.default_rng(seed)``.  Cached (the last 64 reports)."""
+        from .explain import trust as TR
+
+        name = self._name(model)
+        img, _ = self.prepare(image, skip_preprocess=True)
+        m = self.attribution_model(name)
+        if target is None:
+            target = self.predict(img, model=name, skip_preprocess=True).label
+        A.class_index(m, target)  # validates
+        key = (name, img.tobytes(), method, int(target), int(seed))
+        hit = self._trust.get(key)
+        if hit is None:
+            hit = TR.trust_report(m, img, int(target), method, rng=np.random.default_rng(seed),
+                                  options=METHOD_OPTIONS.get(method, {}), name=name,
+                                  seed=int(seed)).to_dict()
+            with self._lock:
+                self._trust[key] = hit
+                while len(self._trust) > 64:
+                    self._trust.pop(next(iter(self._trust)))
+        return hit
+
     # ------------------------------------------------------------------------------ input
     def prepare(self, source, *, skip_preprocess: bool = False, **switches):
         """``(image (28, 28) float32, preprocessed or None)`` for any source.
@@ -252,7 +303,8 @@ class Recognizer:
                 occlusion_patch: int = _OCC["patch"], occlusion_stride: int = _OCC["stride"],
                 trace: bool = True, contrast: bool = True, counterfactual: bool = True,
                 units: bool = True, nearest: bool = True, counterfactual_pixels: int = 40,
-                skip_preprocess: bool = False, **switches) -> Explanation:
+                skip_preprocess: bool = False, ood: bool = True,
+                **switches) -> Explanation:
         """Explain what model ``model`` reads in ``source`` and why.
 
         Parameters
@@ -268,6 +320,8 @@ class Recognizer:
             and ``nearest`` use the precomputed atlas (built on first use); ``counterfactual``
             runs a search of up to ``counterfactual_pixels`` pixel changes.
         skip_preprocess, **switches : passed to :meth:`prepare` / ``preprocess``.
+        ood : score how unlike the training digits the input is ("I don't know",
+            :mod:`digitlens.explain.ood`; its calibration is built on first use).
 
         The steps, each timed in ``timings_ms``: pre-processing, the answer, the trace, the
         attribution maps, the atlas, the contrast, the counterfactual, the units, the nearest
@@ -288,6 +342,12 @@ class Recognizer:
                 why_b = CF.contrast_for(ans, vs, self.confusions(name))
         pred, b = ans.pred, ans.b
         sentences = [words.answer(name, pred, ans.p_of(pred), ans.runner, ans.p_of(ans.runner))]
+        oo = None
+        if ood:
+            with clock("ood"):
+                oo = O.score(self._models[name], self.ood_calibration(name), x)
+                oo.sentence = words.ood(oo, pred, ans.p_of(pred))
+                sentences.append(oo.sentence)
         tr = None
         if trace:
             with clock("trace"):
@@ -326,7 +386,7 @@ class Recognizer:
 
         return S.explanation(
             self._models[name], name, image, pre, ans, trace=tr, attributions=maps,
-            contrast=con, counterfactual=cf, units=ur, nearest=nr,
+            contrast=con, counterfactual=cf, units=ur, nearest=nr, ood=oo,
             examples=S.examples(atlas, ur, con, nr), sentences=sentences,
             timings_ms=clock.total())
 
@@ -390,7 +450,7 @@ class Recognizer:
         methods = () if live else ((method,) if method else DEFAULT_METHODS)
         e = self.explain(model=name, vs=vs, methods=methods, trace=True, contrast=not live,
                          counterfactual=not live and counterfactual, units=not live,
-                         nearest=not live, **prepared)
+                         nearest=not live, ood=not live, **prepared)
         if not live and target is not None and target != e.prediction:
             m = self.exact_model(name)
             for meth in methods:

@@ -57,6 +57,7 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
       "counterfactual": null | Counterfactual,   # section 4
       "units": null | UnitReport,                # section 5
       "nearest": null | Nearest,                 # section 6
+      "ood": null | OODScore,                    # "I don't know": how unlike the training digits
       "examples": [{"index": 17, "label": 9, "image": "data:image/png;base64,..."}],  # 28x28
       "sentences": ["..."],                 # the plain-words summary the CLI prints
       "timings_ms": {"preprocess": 4.1, "trace": 0.4, ..., "total": 9.0}
@@ -93,6 +94,9 @@ JSON shape of ``Explanation.to_dict()`` (version 1; fields are only ever *added*
                                     "response": 28x28}],
                   "sentences": ["..."],
                   "is_output": false}      # true: the first layer is the output (logistic)
+    OODScore = {"score": float, "threshold": float, "flagged": bool,  # score > threshold
+                "knn_distance", "knn_p", "shape_distance", "shape_p", "percentile",
+                "test_flagged", "k", "sentence"}     # see digitlens.explain.ood
     Nearest = {"layer": 4, "metric": "euclidean", "space": "hidden" | "pixels",
                "examples": [{"index": 17, "label": 9, "distance": float}],
                "contrast_examples": [...same, of class b...]}
@@ -111,6 +115,7 @@ from typing import Any
 import numpy as np
 
 from .._util.jsonsafe import arr, image_list, map_list, num, sig  # noqa: F401  (re-exported)
+from .ood import OODScore
 from .parts import (Attribution, Contrast, Counterfactual, KernelResponse, LayerStep, Nearest,
                     Neighbour, TraceReport, UnitContrast, UnitReport, UnitTerm, UnitView)
 
@@ -178,6 +183,7 @@ class Explanation:
     counterfactual: Counterfactual | None = None
     units: UnitReport | None = None
     nearest: Nearest | None = None
+    ood: OODScore | None = None  # how unlike the training digits (explain/ood.py)
     examples: dict[int, Example] = field(default_factory=dict)
     sentences: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -206,6 +212,7 @@ class Explanation:
                                else self.counterfactual.to_dict()),
             "units": None if self.units is None else self.units.to_dict(),
             "nearest": None if self.nearest is None else self.nearest.to_dict(),
+            "ood": None if self.ood is None else self.ood.to_dict(),
             "examples": [e.to_dict() for _, e in sorted(self.examples.items())],
             "sentences": list(self.sentences),
             "timings_ms": {k: num(v, 4) for k, v in self.timings_ms.items()},
@@ -233,6 +240,7 @@ class Explanation:
             contrast=opt("contrast", Contrast),
             counterfactual=opt("counterfactual", Counterfactual),
             units=opt("units", UnitReport), nearest=opt("nearest", Nearest),
+            ood=opt("ood", OODScore),
             examples={e["index"]: Example.from_dict(e) for e in d.get("examples", [])},
             sentences=list(d.get("sentences", [])),
             timings_ms=dict(d.get("timings_ms", {})), version=version,

@@ -393,3 +393,70 @@ def filter_looks(unit_name: str, conv: bool, size, curves: dict, like: dict | No
             out.append(f"The closest hand-made kernel is “{like['best']}”, at a cosine of "
                        f"{c:.2f}: below {threshold:g}, so we do not call it like any of them.")
     return out
+
+
+# ------------------------------------------------------------- "I don't know" (explain/ood.py)
+OOD_TITLE_FLAGGED = "This does not look like any digit I was trained on."
+
+
+def ood(score, prediction: int, p: float) -> str:
+    """The answer's note on how unusual the input is (``score``: an
+    :class:`~digitlens.explain.ood.OODScore`), next to what softmax picked."""
+    share = f"{score.test_flagged:.0%}"
+    if score.flagged:
+        return (f"{OOD_TITLE_FLAGGED} Its unusualness score is {score.score:.1f}, above "
+                f"{score.threshold:.1f}, a score only {share} of the 1,000 test digits reach. "
+                f"The network still had to answer: softmax turns the ten final sums into ten "
+                f"probabilities that always add up to 1, so it must pick a digit. "
+                f"“{p:.0%} sure of {prediction}” says only that {prediction} fits better than "
+                f"the other nine digits, not that this is a digit at all.")
+    return (f"This looks like the digits I was trained on: its unusualness score is "
+            f"{score.score:.1f}, below {score.threshold:.1f} (only {share} of the 1,000 test "
+            f"digits score higher).")
+
+
+# ---------------------------------------------------- "can I trust this map?" (explain/trust.py)
+def trust_completeness(method: str, c, bound: float) -> str:
+    """Check 1: does the map add up to the change of the score?"""
+    if c is None:
+        return (f"Completeness: {METHOD_TITLES.get(method, method)} makes no promise about "
+                f"what its values add up to, so there is nothing to check.")
+    rel = c["relative_delta"]
+    share = "" if rel is None else f" ({rel:.1%} of it)"
+    verdict = "passes" if c["passes"] else f"fails: more than {bound:.0%} off"
+    return (f"Completeness {verdict}. The map adds up to {c['sum']:.3f}; the score went from "
+            f"{c['f_baseline']:.3f} on a blank board to {c['f_x']:.3f} on your digit, a change "
+            f"of {c['change']:.3f}. The gap is {c['delta']:.4f}{share}.")
+
+
+def trust_randomisation(rows, bound: float) -> str:
+    """Check 2: does the map change when the network's weights are replaced by random ones?"""
+    bits = []
+    for r in rows:
+        rho = r["spearman"]
+        what = "the last layer" if r["what"] == "last layer" else "every layer"
+        bits.append(f"with {what} made random, {'–' if rho is None else f'{rho:.2f}'}")
+    first = rows[0]["spearman"] if rows else None
+    if first is None:
+        verdict = "cannot be measured (the maps mark too few pixels)"
+    elif rows[0]["passes"]:
+        verdict = (f"passes: the map changes when what the network learned is destroyed "
+                   f"(a rank correlation below {bound} with the last layer made random)")
+    else:
+        verdict = (f"fails: the map hardly changes when what the network learned is destroyed, "
+                   f"so it shows the image more than the network")
+    return (f"Sanity check {verdict}. Rank correlation with the original map (1 = the same "
+            f"order of pixels, 0 = unrelated): " + "; ".join(bits) + ".")
+
+
+def trust_deletion(target: int, d) -> str:
+    """Check 3: does removing the map's top pixels first make the probability fall faster?"""
+    area = d["area_between"]
+    verdict = ("passes: the map's top pixels matter more than random ones" if area > 0 else
+               "fails: removing the map's top pixels first is no faster than random")
+    q = len(d["map_order"]) // 4  # a quarter of the ink removed
+    return (f"Deletion curve {verdict}. Removing ink in the map's order, the probability of "
+            f"{target} falls from {d['map_order'][0]:.1%} to {d['map_order'][q]:.1%} after a "
+            f"quarter of the {d['n_ink']} inked pixels; in random order, to "
+            f"{d['random_order'][q]:.1%}. Area between the curves: {area:.3f} (0 = no better "
+            f"than random).")
