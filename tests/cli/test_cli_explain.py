@@ -59,3 +59,77 @@ def test_explain_sample_vs_and_errors(home):
                             str(home / "x.gif")])
     assert r.exit_code == 1 and ".png, .svg or .pdf" in r.output
     assert "Traceback" not in r.output
+
+
+# ------------------------------------------------------------------------- --unit: the worked sum
+@pytest.fixture()
+def cnn_home(tmp_path, monkeypatch):
+    """A (randomly initialised) cnn and mlp in the cache: the worked sum needs no training."""
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path / "home"))
+    from digitlens._util import paths
+    from digitlens.nn import build_model
+
+    from digitlens.cli import _common
+
+    monkeypatch.setattr(_common.console, "_width", 200)  # one table row per line
+    rng = np.random.default_rng(0)
+    for name in ("cnn", "mlp"):
+        save_model(build_model(name, rng), paths.model_path(name))
+    return tmp_path
+
+
+def _numbers(line: str) -> list[float]:
+    import re
+
+    return [float(v) for v in re.findall(r"[+-]?\d+\.\d+", line)]
+
+
+def test_explain_unit_prints_the_worked_sum_of_a_filter(cnn_home, digits):
+    """`--unit conv2:7 --at 12,9` prints the table whose total is the engine's z (the library's
+    worked_sum on the same digit); a position off its 14×14 map is refused."""
+    from digitlens.explain.worked import worked_sum
+    from digitlens.nn.checkpoint import load_model
+    from digitlens._util import paths
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["explain", "--sample", "3", "--model", "cnn", "--unit", "conv2:7",
+                            "--at", "14,0"])
+    assert r.exit_code == 1 and "rows 0 to 13" in r.output
+    r = runner.invoke(app, ["explain", "--sample", "3", "--model", "cnn", "--unit", "conv2:7",
+                            "--at", "12,9", "--rows", "5"])
+    assert r.exit_code == 0, r.output
+    text = r.output
+    assert "filter 7 of convolution 2" in text and "row 12, column 9" in text
+    m = load_model(paths.model_path("cnn")).astype(np.float64)
+    w = worked_sum(m, digits.x_test[3, 0], 3, 7, at=(12, 9))
+    z_line = next(ln for ln in text.splitlines() if ln.startswith("z = ") and "own" in ln)
+    assert _numbers(z_line)[0] == pytest.approx(w.z, abs=5e-5)
+    bias_line = next(ln for ln in text.splitlines() if "+ bias b" in ln)
+    assert _numbers(bias_line) == pytest.approx([w.bias, w.total], abs=5e-5)
+    first = next(ln for ln in text.splitlines() if ln.strip().startswith("1 "))
+    assert w.labels[0] in first
+    assert _numbers(first)[-2:] == pytest.approx([w.products[0], w.running[0]], abs=5e-5)
+    assert "smaller products" in text  # only 5 rows listed
+    assert "pushes it up most" in text
+
+
+def test_explain_unit_output_shows_softmax_and_errors(cnn_home):
+    runner = CliRunner()
+    r = runner.invoke(app, ["explain", "--sample", "0", "--model", "mlp", "--unit", "output:7"])
+    assert r.exit_code == 0, r.output
+    assert "the output unit for the digit 7" in r.output and "softmax: e^(z − max z)" in r.output
+    r = runner.invoke(app, ["explain", "--sample", "0", "--model", "mlp", "--unit", "conv1:0"])
+    assert r.exit_code == 1 and "no layer 'conv1'" in r.output
+    r = runner.invoke(app, ["explain", "--sample", "0", "--model", "mlp", "--unit",
+                            "hidden1:3", "--at", "1,1"])
+    assert r.exit_code == 1 and "--at is for filters" in r.output
+    r = runner.invoke(app, ["explain", "--sample", "0", "--model", "mlp", "--at", "1,1"])
+    assert r.exit_code == 1 and "--at needs --unit" in r.output
+
+
+def test_info_names_layers_as_the_page_does(cnn_home):
+    r = CliRunner().invoke(app, ["info", "cnn"])
+    assert r.exit_code == 0, r.output
+    for name in ("convolution 2 (32 filters)", "hidden layer 1 (128 units)",
+                 "output layer (10 digits)", "conv2:N"):
+        assert name in r.output

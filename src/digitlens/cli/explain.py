@@ -1,4 +1,5 @@
-"""``digitlens explain``: why the network reads what it reads, in a figure and in plain words."""
+"""``digitlens explain``: why the network reads what it reads, in a figure and in plain words;
+with ``--unit``, one unit's weighted sum worked out as a table (the page's worked-sum view)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def explain(
                                        "here (.png, .svg or .pdf)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the whole explanation "
                                             "as JSON here (the web page's format)."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a shareable report "
+                                            "here: one self-contained HTML file, readable "
+                                            "offline and printable."),
     sample: Optional[int] = typer.Option(None, "--sample", "-n", min=0, max=999,
                                          help="Instead of IMAGE, explain bundled test digit "
                                          "number N (0-999)."),
@@ -33,6 +37,15 @@ def explain(
     counterfactual: bool = typer.Option(True, "--counterfactual/--no-counterfactual",
                                         help="Search for the smallest ink edit that changes "
                                         "the answer."),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", help="Instead, work out one unit's "
+                                       "sum: LAYER:NUMBER, e.g. conv2:7 (filter 7 of the second "
+                                       "convolution), hidden1:44, output:9 (see `digitlens info "
+                                       "MODEL` for the layers)."),
+    at: Optional[str] = typer.Option(None, "--at", help="With --unit on a filter: the position "
+                                     "ROW,COLUMN in its feature map (default: where it fires "
+                                     "most)."),
+    rows: int = typer.Option(12, "--rows", min=1, max=10_000, help="With --unit: how many of the "
+                             "largest products to list."),
 ):
     """Explain what MODEL reads in IMAGE: the probabilities, which pixels pushed the answer,
     why it is not the runner-up (or --vs), the smallest edit that would change it, what the
@@ -59,6 +72,11 @@ def explain(
         where = str(image)
     else:
         raise UserError("give an IMAGE to explain, or --sample N for a bundled test digit")
+    if unit is not None:
+        _print_worked(rec, name, source, kwargs, unit, at, rows, where)
+        return
+    elif at is not None:
+        raise UserError("--at needs --unit (a filter, e.g. --unit conv1:3 --at 12,9)")
     with console.status(f"explaining {where} with {name}..."):
         e = rec.explain(source, model=name, vs=vs, ig_steps=ig_steps, baseline=baseline,
                         counterfactual=counterfactual, **kwargs)
@@ -79,3 +97,77 @@ def explain(
 
         atomic_write(json_out, lambda f: f.write(e.to_json().encode("utf-8")))
         console.print(f"wrote the explanation JSON to {json_out}", highlight=False)
+    if html_out is not None:
+        from ..view.report_html import save_report
+
+        save_report(e, html_out)
+        console.print(f"wrote the report to {html_out} (open it in any browser)", highlight=False)
+
+
+def _parse_at(at: str | None) -> tuple[int, int] | None:
+    if at is None:
+        return None
+    parts = at.replace(" ", "").split(",")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise UserError(f"--at must be ROW,COLUMN (two whole numbers, e.g. 12,9), got {at!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _print_worked(rec, name: str, source, kwargs: dict, spec: str, at: str | None, rows: int,
+                  where: str) -> None:
+    """One unit's worked sum (Recognizer.worked_sum) as rich tables: the largest products and
+    the running total, the bias, z, the activation; the connections; softmax for an output."""
+    from rich.table import Table
+
+    from ..errors import UnknownUnitError
+    from ..explain.names import parse_unit
+
+    model = rec.model(name)
+    try:
+        layer, u = parse_unit(model, spec)
+    except UnknownUnitError as e:
+        raise UserError(str(e)) from None
+    pos = _parse_at(at)
+    if pos is not None and model.layers[layer].type != "conv2d":
+        raise UserError(f"--at is for filters; {spec} is a unit with one sum, not a map of them")
+    w = rec.worked_sum(source, name, layer, u, at=pos, maps=False, **kwargs)
+    c = w["conv"]
+    head = f"[bold]{w['unit_name']}[/] of {name} on {where}"
+    if c:
+        head += (f", at row {c['at'][0]}, column {c['at'][1]} of its feature map: the window "
+                 f"covers rows {c['rows'][0]}..{c['rows'][1]} and columns "
+                 f"{c['cols'][0]}..{c['cols'][1]} of each input map (outside: zero padding)")
+    console.print(head, highlight=False)
+    console.print(f"z = Σ w·x + b over {w['n_inputs']:,} inputs ({w['reads']}); "
+                  f"{w['n_zero']:,} products are 0", highlight=False)
+    table = Table(header_style="bold", box=None)
+    for col, just in (("#", "right"), ("input x", "left"), ("x", "right"), ("weight w", "right"),
+                      ("w·x", "right"), ("running total", "right")):
+        table.add_column(col, justify=just)
+    terms = w["terms"]
+    for k, t in enumerate(terms[:rows], 1):
+        table.add_row(str(k), t["label"], f"{t['x']:.4f}", f"{t['w']:+.4f}",
+                      f"{t['product']:+.4f}", f"{t['running']:+.4f}")
+    if len(terms) > rows:
+        rest = terms[-1]["running"] - terms[rows - 1]["running"]
+        table.add_row("", f"… {len(terms) - rows} smaller products", "", "", f"{rest:+.4f}",
+                      f"{terms[-1]['running']:+.4f}")
+    table.add_row("", "+ bias b", "", "", f"{w['bias']:+.4f}", f"{w['total']:+.4f}")
+    console.print(table)
+    act = w["activation"]
+    console.print(f"z = {w['z']:+.4f} (the network's own number)"
+                  + (f"; {act}(z) = {w['a']:.4f}" if act else ""), highlight=False)
+    for label, cons in (("pushes it up most", w["up"]), ("pushes it down most", w["down"])):
+        if cons:
+            console.print(f"{label}: " + "; ".join(f"{k['name']} ({k['value']:+.3f})"
+                                                     for k in cons), highlight=False)
+    o = w["output"]
+    if o and o["function"] == "softmax":
+        i, d = o["index"], o["classes"][o["index"]]
+        console.print(f"softmax: e^(z − max z) = e^({o['shifted'][i]:+.4f}) = {o['exp'][i]:.4f}; "
+                      f"÷ {o['sum_exp']:.4f} (the sum over all {len(o['classes'])} digits) = "
+                      f"{o['probabilities'][i]:.4f}: P({d}) = {o['probabilities'][i]:.1%}",
+                      highlight=False)
+    elif o and o["function"] == "sigmoid":
+        console.print(f"sigmoid: 1 / (1 + e^−z) = 1 / (1 + {o['exp'][0]:.4f}) = "
+                      f"{o['probabilities'][0]:.4f}", highlight=False)

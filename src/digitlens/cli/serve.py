@@ -15,11 +15,12 @@ from ._common import UserError, console, err_console, friendly_errors
 
 def default_models() -> tuple[str, ...]:
     """The models the page offers first: the training ladder's rungs
-    (:data:`digitlens.training.ladder.RUNGS`); those missing from the cache are trained before
-    serving."""
+    (:data:`digitlens.training.ladder.RUNGS`) and ``cnn_tiny``; those missing from the cache are
+    trained before serving."""
     from ..training.ladder import RUNGS
 
-    return tuple(r.name for r in RUNGS)
+    # cnn_tiny too: its 6 filters are the easiest convolution to read on the page
+    return tuple(r.name for r in RUNGS) + ("cnn_tiny",)
 
 
 def is_loopback(host: str) -> bool:

@@ -214,12 +214,16 @@ def info(model: Optional[str] = typer.Argument(None, help="A model file or zoo n
         return
     m, meta = resolve_model(model)
     console.print(f"[bold]{m.name}[/]: {m.description}", highlight=False)
+    from ..explain.names import layer_names
+
+    names = layer_names(m)  # the names the page and `explain --unit` use
     table = Table(header_style="bold")
-    for col in ("#", "layer", "output shape", "parameters", "what it does"):
+    for col in ("layer", "--unit", "type", "output shape", "parameters", "what it does"):
         table.add_column(col, overflow="fold")
     for row in m.summary():
         cfg = ", ".join(f"{k}={v}" for k, v in row["config"].items() if k != "type")
-        table.add_row(str(row["index"]), f"{row['type']}({cfg})",
+        n = names[row["index"]]
+        table.add_row(n.name, f"{n.key}:N" if n.n_units else "", f"{row['type']}({cfg})",
                       "×".join(map(str, row["output_shape"])), f"{row['params']:,}",
                       row["describe"])
     console.print(table)

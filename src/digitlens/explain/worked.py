@@ -188,7 +188,7 @@ def _maps_inputs(model, tr, index: int, names) -> _Inputs | None:
 
     def label(i: int) -> str:
         c, r, q = np.unravel_index(i, (C, H, W))
-        return f"map {c} of {where}, row {r}, column {q}"
+        return f"map {c}, row {r}, column {q}"
 
     def source(i: int) -> Source:
         c, r, q = (int(v) for v in np.unravel_index(i, (C, H, W)))
