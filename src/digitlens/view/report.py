@@ -15,7 +15,7 @@ from typing import Any
 from .._util.files import atomic_write
 from ..lab.result import StudyResult
 from ..lab.verdicts import Verdict, assess
-from ..lab.words import fmt, pct
+from ..lab.words import fmt, pct, runs_phrase
 
 def _md_cell(v: Any) -> str:
     return (fmt(v) if not isinstance(v, str) else v).replace("|", "\\|").replace("\n", " ")
@@ -48,7 +48,8 @@ def to_markdown(result: StudyResult, figures: dict[str, str] | None = None,
     p = result.preset
     lines = [f"# Activation lab: {result.study} study ({p['name']} preset)", ""]
     lines.append(
-        f"{len(result.runs)} training runs on {p['n_train']:,} of the bundled training digits, "
+        f"{runs_phrase(len(result.runs), result.bench is not None)} on {p['n_train']:,} of the "
+        f"bundled training digits, "
         f"tested on {p['n_test']:,} held-out digits; {p['epochs']} epochs of {p['optimizer']} "
         f"(learning rate {p['lr']}, momentum {p['momentum']}, batches of {p['batch_size']}), "
         f"{p['seeds']} seeds per configuration. Target accuracy {pct(p['target_accuracy'], 0)}. "

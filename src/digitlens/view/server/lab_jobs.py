@@ -42,6 +42,7 @@ class LabRun:
     done: int = 0                     # runs finished (computed or taken from the cache)
     total: int = 0
     label: str = ""                   # the run that finished last
+    size: str = ""                    # "220 training runs and a micro-benchmark" (lab.words)
     cached: int = 0
     message: str = ""
     started: float = field(default_factory=time.time)
@@ -50,7 +51,8 @@ class LabRun:
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "done": self.done, "total": self.total,
-                "label": self.label, "cached": self.cached, "message": self.message,
+                "label": self.label, "size": self.size, "cached": self.cached,
+                "message": self.message,
                 "seconds": round((self.ended or time.time()) - self.started, 1)}
 
 
@@ -77,6 +79,10 @@ class LabRunner:
         self._run: LabRun | None = None
         self._thread: threading.Thread | None = None
         self._report_cache: tuple[float, dict[str, Any]] | None = None
+        from .playground_jobs import PlaygroundRunner
+
+        #: the activation playground: it shares this cache and the one-heavy-job rule
+        self.playground = PlaygroundRunner(self.cache_dir)
 
     # ---------------------------------------------------------------------------- control
     def start(self) -> LabRun:
@@ -84,6 +90,9 @@ class LabRunner:
         with self._lock:
             if self.running:
                 raise JobConflict("the lab is already running; wait for it or cancel it")
+            if self.playground.running:
+                raise JobConflict("the playground is running; run the lab when it has "
+                                  "finished (or cancel it)")
             run = LabRun(uuid.uuid4().hex[:12])
             self._run = run
             self._thread = threading.Thread(target=self._work, args=(run,), daemon=True,
@@ -115,10 +124,13 @@ class LabRunner:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.cancel()
+        self.playground.cancel()
         self.wait(timeout)
+        self.playground.wait(timeout)
 
     def _work(self, run: LabRun) -> None:
         from ... import lab
+        from ...lab.words import runs_phrase
         from ..report import write_report
 
         def on_progress(ev: "lab.ProgressEvent") -> None:
@@ -130,6 +142,7 @@ class LabRunner:
         try:
             study = self._study() if self._study is not None else lab.lab_study("quick")
             run.total = len(study)
+            run.size = runs_phrase(len(study.specs()), study.bench is not None)
             result = lab.run_study(study, cache_dir=self.cache_dir,
                                   max_workers=self.max_workers, progress=on_progress)
             write_report(result, self.out_dir)
@@ -141,7 +154,7 @@ class LabRunner:
             run.state, run.message = "failed", f"the lab stopped: {type(e).__name__}: {e}"
         else:
             run.state = "completed"
-            run.message = (f"{run.total} runs ({run.cached} from the cache) in "
+            run.message = (f"{run.size} ({run.cached} from the cache) in "
                            f"{time.time() - run.started:.0f} s")
         finally:
             run.ended = time.time()
@@ -154,6 +167,7 @@ class LabRunner:
         [names]}``; a figure's PNG is :meth:`figure_path` ``(name)``.
         """
         from ...lab import assess, load_result
+        from ...lab.words import runs_phrase
 
         path = self.out_dir / "result.json"
         try:
@@ -166,6 +180,7 @@ class LabRunner:
         result = load_result(path)
         figures = sorted(p.stem for p in self.out_dir.glob("*.png") if _FIGURE.match(p.stem))
         report = {"study": result.study, "preset": result.preset.get("name"),
+                  "size": runs_phrase(len(result.runs), result.bench is not None),
                   "seeds": result.preset.get("seeds"), "epochs": result.preset.get("epochs"),
                   "n_train": result.preset.get("n_train"), "seconds": round(result.seconds, 1),
                   "verdicts": [v.to_dict() for v in assess(result)], "figures": figures}

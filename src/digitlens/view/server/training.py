@@ -39,10 +39,10 @@ def start_training(req: TrainRequest, ctx: ServerContext = Depends(context)) -> 
     When it completes, the model is saved and the page uses it from then on."""
     ctx.need_training()
     ctx.registry.check_name(req.model)
-    if ctx.lab.running:
+    if ctx.lab.running or ctx.lab.playground.running:
         # one heavy job at a time: the lab's runs already keep both cores busy
-        raise ApiError(409, "lab_busy", "the activation lab is running; train when it has "
-                       "finished (or cancel it)")
+        raise ApiError(409, "lab_busy", "the activation lab or its playground is running; "
+                       "train when it has finished (or cancel it)")
     try:
         job = ctx.jobs.start(req.model, epochs=req.epochs, seed=req.seed)
     except JobConflict as e:
