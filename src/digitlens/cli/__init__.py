@@ -19,6 +19,7 @@ from . import train as _train  # noqa: E402,F401  (registers train / predict / i
 from . import preprocess as _preprocess  # noqa: E402,F401  (registers preprocess)
 from . import data as _data  # noqa: E402,F401  (registers data download / info)
 from . import lab as _lab  # noqa: E402,F401  (registers lab activations / output / all)
+from . import playground as _playground  # noqa: E402,F401  (registers playground)
 from . import serve as _serve  # noqa: E402,F401  (registers serve)
 from . import explain as _explain  # noqa: E402,F401  (registers explain)
 from . import ladder as _ladder  # noqa: E402,F401  (registers ladder)
