@@ -26,7 +26,9 @@ import numpy as np
 
 from .explain import attribution as A
 from .explain import confusions as CF
+from .explain import confusions as CF
 from .explain import contrast as C
+from .explain import plausible as PL
 from .explain import steps as S
 from .explain import unit_detail as D
 from .explain import units as U
@@ -91,6 +93,7 @@ class Recognizer:
         self._exact: dict[str, Sequential] = {}
         self._atlas: dict[str, U.UnitAtlas] = {}
         self._confusions: dict[str, CF.Confusions] = {}
+        self._confusions: dict[str, CF.Confusions] = {}
         self._params: dict[str, list] = {}  # the trace's weight statistics, per model
         self._ood: dict[str, O.OODCalibration] = {}  # the "I don't know" score, per model
         self._trust: dict[tuple, dict] = {}  # trust reports, newest last (see trust())
@@ -132,6 +135,7 @@ class Recognizer:
             self._exact.pop(name, None)
             self._fast.pop(name, None)
             self._atlas.pop(name, None)
+            self._confusions.pop(name, None)
             self._confusions.pop(name, None)
             self._params.pop(name, None)
             self._ood.pop(name, None)
@@ -261,6 +265,19 @@ class Recognizer:
                     self._trust.pop(next(iter(self._trust)))
         return hit
 
+    def confusions(self, name: str | None = None) -> CF.Confusions:
+        """Model ``name``'s confusion counts on the bundled test digits (built once)."""
+        name = self._name(name)
+        c = self._confusions.get(name)
+        if c is None:
+            d = self.digits()
+            with self._model_lock(name):
+                c = self._confusions.get(name)
+                if c is None:
+                    c = CF.confusions(self._models[name], d.x_test, d.y_test)
+                    self._confusions[name] = c
+        return c
+
     # ------------------------------------------------------------------------------ input
     def prepare(self, source, *, skip_preprocess: bool = False, **switches):
         """``(image (28, 28) float32, preprocessed or None)`` for any source.
@@ -374,6 +391,11 @@ class Recognizer:
             with clock("counterfactual"):
                 cf = C.counterfactual(self.attribution_model(name), x, b,
                                       max_pixels=counterfactual_pixels)
+            with clock("plausible"):  # an edit a person could make, next to the smallest one
+                PL.attach(cf, self.attribution_model(name), x,
+                          training=(atlas.x, atlas.y) if atlas is not None else None)
+                if cf.note:
+                    sentences.append(cf.note)
                 sentences.append(cf.sentence)
         if units:
             with clock("units"):

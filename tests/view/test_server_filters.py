@@ -125,3 +125,17 @@ def test_step_errors(client):
     assert client.post("/api/models/cnn/step", json={"image": URL, "layer": 1}).status_code == 422
     assert client.post("/api/models/cnn/step", json={"image": URL, "optimizer": "x"}
                        ).status_code == 422
+
+
+def test_a_filter_on_the_drawing_is_the_engines(client, rec):
+    r = client.post("/api/models/cnn/filters/3/7", json={"image": URL})
+    assert r.status_code == 200, r.text
+    d = r.json()["digit"]
+    image, _ = rec.prepare(PNG)
+    m = rec.exact_model("cnn")
+    a = m.forward_range(image.reshape(1, 1, 28, 28), 0, 5)[0]  # after conv 2's ReLU
+    assert d["activation"] == pytest.approx(a[7].max(), rel=1e-6)
+    assert a[7][tuple(d["position"])] == a[7].max()
+    np.testing.assert_allclose(d["pixels"], F.crop(image.astype(float), d["window"]), atol=5e-4)
+    strengths = a.reshape(32, -1).max(axis=1)
+    assert [s["unit"] for s in d["strongest"]] == list(np.argsort(-strengths, kind="stable")[:6])

@@ -445,3 +445,26 @@ def filter_detail(model: Sequential, layer: int, unit: int, *, atlas: FilterAtla
         "sentences": words.filter_looks(unit_name, L.type == "conv2d", rf.size, cd, like,
                                         LIKE_THRESHOLD),
     }
+
+
+def on_digit(model: Sequential, layer: int, unit: int, image: np.ndarray, *,
+             top: int = 6) -> dict[str, Any]:
+    """Unit ``unit`` on one digit ``image`` (28, 28): its strongest activation, where, and the
+    window of the digit it read there; and the ``top`` units of its layer that fire most on the
+    digit (a filter's strength is the maximum of its map).  Activations after the activation
+    function, from the engine's forward pass."""
+    x = np.asarray(image, dtype=np.float64).reshape((1,) + model.input_shape)
+    a = np.asarray(model.forward_range(x, 0, T.unit_output(model, layer) + 1),
+                   dtype=np.float64)[0]  # (C, H, W) or (U,)
+    strength = a.reshape(a.shape[0], -1).max(axis=1) if a.ndim == 3 else a  # (U,)
+    order = np.argsort(-strength, kind="stable")[:top]
+    out: dict[str, Any] = {"activation": num(strength[unit]), "position": None,
+                           "window": None, "pixels": None,
+                           "strongest": [{"unit": int(u), "activation": num(strength[u])}
+                                         for u in order]}
+    if a.ndim == 3:
+        i, j = divmod(int(np.argmax(a[unit])), a.shape[2])
+        win = receptive_field(model, layer).window(i, j)
+        out.update(position=[i, j], window=list(win),
+                   pixels=image_list(crop(x[0, 0], win)))
+    return out

@@ -278,6 +278,11 @@ class Counterfactual:
     max_pixels: int
     radius: int
     sentence: str = ""
+    # an edit a person could make (explain.plausible), and whether the smallest edit is one a
+    # person would not even see (tiny, while the plausible one moves much more ink)
+    plausible: "PlausibleEdit | None" = None
+    looks_unchanged: bool = False
+    note: str = ""
 
     @property
     def n_changed(self) -> int:
@@ -301,13 +306,58 @@ class Counterfactual:
                 "probabilities": map_list(self.probabilities, 6),
                 "prediction": int(self.prediction), "margin": num(self.margin),
                 "max_pixels": int(self.max_pixels), "radius": int(self.radius),
-                "sentence": self.sentence}
+                "sentence": self.sentence,
+                "plausible": None if self.plausible is None else self.plausible.to_dict(),
+                "looks_unchanged": bool(self.looks_unchanged), "note": self.note}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Counterfactual":
+        pl = d.get("plausible")
         return cls(d["found"], d["a"], d["b"], arr(d["delta"]), arr(d["image"]),
                    arr(d["probabilities"]), d["prediction"], d["margin"], d["max_pixels"],
-                   d["radius"], d.get("sentence", ""))
+                   d["radius"], d.get("sentence", ""),
+                   None if pl is None else PlausibleEdit.from_dict(pl),
+                   bool(d.get("looks_unchanged", False)), d.get("note", ""))
+
+
+@dataclass
+class PlausibleEdit:
+    """An edit a person could make that turns the answer into ``b``: whole pen strokes added or
+    erased near the ink (``method="strokes"``), or the nearest training ``b`` blended in
+    (``"morph"``, weight ``t``, training digit ``source``); ``"none"``: neither was tried."""
+
+    method: str
+    found: bool
+    b: int
+    delta: np.ndarray  # (28, 28) new image - old image
+    image: np.ndarray  # (28, 28) the edited digit
+    probabilities: np.ndarray
+    prediction: int
+    strokes: list[tuple] = field(default_factory=list)  # (r0, c0, r1, c1, erased)
+    t: float | None = None
+    source: int | None = None
+    sentence: str = ""
+
+    @property
+    def ink(self) -> float:
+        """The cost: ink moved, Σ |delta| (1 = one fully inked pixel)."""
+        return float(np.abs(self.delta).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        delta = np.round(np.asarray(self.delta, dtype=np.float64), 3)  # what image_list keeps
+        return {"method": self.method, "found": bool(self.found), "b": int(self.b),
+                "delta": delta.tolist(), "image": image_list(self.image),
+                "ink": num(np.abs(delta).sum()), "n_changed": int(np.count_nonzero(delta)),
+                "probabilities": map_list(self.probabilities, 6),
+                "prediction": int(self.prediction),
+                "strokes": [[num(v, 4) for v in s[:4]] + [bool(s[4])] for s in self.strokes],
+                "t": num(self.t), "source": self.source, "sentence": self.sentence}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PlausibleEdit":
+        return cls(d["method"], d["found"], d["b"], arr(d["delta"]), arr(d["image"]),
+                   arr(d["probabilities"]), d["prediction"], [tuple(s) for s in d["strokes"]],
+                   d.get("t"), d.get("source"), d.get("sentence", ""))
 
 
 # --------------------------------------------------------------------------------------- units

@@ -266,6 +266,39 @@ def counterfactual(found: bool, a: int, b: int, delta: np.ndarray, p_b: float, p
             f"says {pred}).")
 
 
+def plausible(pl, a: int) -> str:
+    """The plausible edit's sentence (``pl``: a :class:`PlausibleEdit`, ``a`` the answer)."""
+    ink = ink_amount(pl.ink)
+    if pl.method == "strokes" and pl.found:
+        added = sum(1 for s in pl.strokes if not s[4])
+        erased = len(pl.strokes) - added
+        what = " and ".join(p for p in (
+            f"adding {added} pen stroke{'s' if added != 1 else ''}" if added else "",
+            f"erasing {erased} stroke{'s' if erased != 1 else ''}" if erased else "") if p)
+        return (f"An edit a person could make: {what} near the ink turns this {a} into "
+                f"{a_digit(pl.b)}; it moves {ink}.")
+    if pl.method == "morph" and pl.found:
+        return (f"No few pen strokes did it; blending in {pl.t:.0%} of the nearest training "
+                f"{pl.b} turns this {a} into {a_digit(pl.b)}; it moves {ink}.")
+    return (f"No edit a person could make with a few pen strokes near the ink (nor blending in "
+            f"the nearest training {pl.b}) turns this {a} into {a_digit(pl.b)}; the model still "
+            f"says {pl.prediction}.")
+
+
+def adversarial(cf, pl) -> str:
+    """The plain statement that the smallest edit flips the network, not the digit."""
+    small = cf.ink_added + cf.ink_removed
+    if pl.found:
+        than = (f"while an edit a person could make needs {pl.ink:.1f} — "
+                f"{pl.ink / max(small, 1e-9):.0f} times as much")
+    else:
+        than = "while no edit a person could make with a few strokes does it at all"
+    return (f"A few pixels can flip a network while a person sees no change. The smallest edit "
+            f"changes only {pixels(cf.n_changed)} ({small:.1f} of ink) {than}. The edited "
+            f"picture still looks like {a_digit(cf.a)} to people: the network's answer moved, "
+            f"not the digit. Such an edit is called an adversarial example.")
+
+
 def pixels(n: int) -> str:
     """``"1 pixel"``, ``"4 pixels"``."""
     return f"{int(n)} pixel{'' if int(n) == 1 else 's'}"

@@ -19,7 +19,8 @@ import numpy as np
 
 from ...data.images import gray_from_data_url
 from ...explain.result import Explanation
-from ...explain.words import METHOD_TITLES
+from ...explain.scale import COLOUR_PERCENTILE, colour_limit
+from ...explain.words import METHOD_TITLES, unit_name
 
 DIVERGING = "RdBu_r"
 
@@ -44,10 +45,23 @@ def _gray(ax, img, title: str = "", fontsize: int = 8) -> None:
         ax.set_title(title, fontsize=fontsize)
 
 
-def _signed(ax, m, title: str = "", outline=None, fontsize: int = 8, scale: float | None = None):
+def _signed(ax, m, title: str = "", outline=None, fontsize: int = 8, scale: float | None = None,
+            under=None):
+    """A signed map, red positive and blue negative.  ``scale`` is where the colours saturate
+    (default: the largest |value|); with ``under`` (the digit) the map is drawn over the faint
+    digit, which shows through where the map is near 0 — as on the page."""
     m = np.asarray(m, dtype=np.float64)
     lim = scale if scale else (float(np.abs(m).max()) or 1.0)
-    im = ax.imshow(m, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
+    if under is not None:
+        from matplotlib import colormaps
+        from matplotlib.colors import Normalize
+
+        rgb = colormaps[DIVERGING](Normalize(-lim, lim, clip=True)(m))[..., :3]  # (H, W, 3)
+        a = np.clip(1.4 * np.abs(m) / lim, 0, 1)[..., None]  # how strong the colour is
+        shade = 1.0 - 0.27 * np.clip(np.asarray(under, dtype=np.float64), 0, 1)[..., None]
+        im = ax.imshow(shade * (1 - a) + rgb * a, interpolation="nearest")
+    else:
+        im = ax.imshow(m, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
     if outline is not None:
         ax.contour(np.asarray(outline), levels=[0.3], colors="k", linewidths=0.4, alpha=0.5)
     _off(ax)
@@ -135,17 +149,25 @@ def _row_attributions(sub, e: Explanation) -> None:
     items = items[:8]
     axes = np.atleast_1d(sub.subplots(1, max(len(items), 1)))
     for ax, (m, t, a) in zip(axes, items):
+        # a sum only where it means something (integrated gradients, a linear model's
+        # gradient × input); occlusion and gradients get none
         extra = ""
-        if m == "integrated_gradients":
+        if m == "integrated_gradients" and a.meta.get("f_x") is not None:
             rd = a.meta.get("relative_delta")
-            extra = f"\nΣ={a.map.sum():.2f}, error {rd:.1%}" if rd is not None else ""
+            extra = (f"\nΣ={a.map.sum():.2f} = z(x)−z(blank) "
+                     f"{a.meta['f_x'] - a.meta['f_baseline']:.2f}"
+                     + (f", error {rd:.1%}" if rd is not None else ""))
         elif m == "gradient_x_input" and a.meta.get("exact"):
             extra = f"\nexact: Σ + b = z ({a.map.sum():.2f}{a.meta.get('bias', 0):+.2f})"
         elif m == "occlusion":
-            extra = f"\n{a.meta.get('patch')}×{a.meta.get('patch')} squares"
-        _signed(ax, a.map, f"{METHOD_TITLES.get(m, m)} → {t}{extra}", outline=e.image, fontsize=7)
-    sub.suptitle("which pixels pushed the logit up (red) or down (blue)", fontsize=9, x=0.01,
-                 ha="left")
+            extra = f"\n{a.meta.get('patch')}×{a.meta.get('patch')} squares, no total"
+        else:
+            extra = "\nno total"
+        _signed(ax, a.map, f"{METHOD_TITLES.get(m, m)} → {t}{extra}", fontsize=7,
+                scale=colour_limit(a.map), under=e.image)
+    sub.suptitle(f"which pixels pushed the logit up (red) or down (blue); colours saturate at "
+                 f"the {COLOUR_PERCENTILE:.0f}th percentile of |value|, over the faint digit",
+                 fontsize=9, x=0.01, ha="left")
 
 
 def _row_contrast(sub, e: Explanation) -> None:
@@ -156,8 +178,13 @@ def _row_contrast(sub, e: Explanation) -> None:
     ratios = [1.1, 2.6] + [0.8] * n_t
     axes = sub.subplots(1, 2 + n_t, gridspec_kw={"width_ratios": ratios})
     if c.pixels is not None:
-        _signed(axes[0], c.pixels.map, f"pixels: red → {c.a}, blue → {c.b}\n"
-                f"Σ = {c.pixels.map.sum():.2f} (gap {c.gap:.2f})", outline=e.image, fontsize=7)
+        meta = c.pixels.meta
+        # integrated gradients of the gap add up to the gap on the digit minus on a blank board
+        span = (f"; Σ = {c.pixels.map.sum():.2f} = gap here − gap on blank "
+                f"{meta['f_x'] - meta['f_baseline']:.2f}" if meta.get("f_x") is not None else "")
+        _signed(axes[0], c.pixels.map, _wrap(f"pixels: red → {c.a}, blue → {c.b}{span}", 26),
+                fontsize=7,
+                scale=colour_limit(c.pixels.map), under=e.image)
     else:
         axes[0].axis("off")
     ax = axes[1]
@@ -167,7 +194,8 @@ def _row_contrast(sub, e: Explanation) -> None:
         idx = list(order[:6]) + list(order[-6:])
         idx = sorted(set(int(i) for i in idx), key=lambda i: contrib[i])
         vals = contrib[idx]
-        ax.barh([f"unit {i}" for i in idx], vals,
+        names = {t.unit: t.name for t in uc.for_a + uc.for_b if t.name}
+        ax.barh([names.get(i, _unit_label(e, uc, i)) for i in idx], vals,
                 color=["#c0392b" if v > 0 else "#2c7fb8" for v in vals])
         ax.axvline(0, color="k", lw=0.5)
         ax.set_title(f"layer {uc.layer} input: (W_{c.a}j − W_{c.b}j)·h_j, all {uc.n_units} sum "
@@ -181,7 +209,7 @@ def _row_contrast(sub, e: Explanation) -> None:
         if t.template is None:
             continue
         side = c.a if t.contribution > 0 else c.b
-        label = t.name or f"unit {t.unit}"
+        label = _wrap(t.name or f"unit {t.unit}", 18)
         if t.prototype is not None:  # what its favourite training digits look like
             _gray(axes[k], t.prototype, f"{label} → {side}\n{t.contribution:+.2f}; its top digits",
                   fontsize=6)
@@ -193,6 +221,16 @@ def _row_contrast(sub, e: Explanation) -> None:
     sub.suptitle(f"why {c.a} and not {c.b}", fontsize=9, x=0.01, ha="left")
 
 
+def _unit_label(e: Explanation, uc, j: int) -> str:
+    """A contrast unit's name when the contrast did not detail it: a position in a conv map
+    (a flattened (C, H, W) stack, told by the trace) or a unit."""
+    if e.trace is not None and uc.layer > 0:
+        shape = e.trace.layers[uc.layer - 1].input_shape
+        if len(shape) == 3:
+            return unit_name(j, tuple(shape))
+    return unit_name(j, None)
+
+
 def _row_counterfactual(sub, e: Explanation) -> None:
     cf = e.counterfactual
     axes = sub.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 3.5]})
@@ -201,7 +239,9 @@ def _row_counterfactual(sub, e: Explanation) -> None:
     _signed(axes[1], d, "add ink (red) / remove (blue)", outline=e.image, fontsize=8, scale=1.0)
     _gray(axes[2], cf.image, f"model says {cf.prediction}", fontsize=8)
     axes[3].axis("off")
-    axes[3].text(0, 0.5, _wrap(cf.sentence, 70), fontsize=9, va="center")
+    text = " ".join(t for t in (cf.sentence, cf.plausible.sentence if cf.plausible else "",
+                                cf.note) if t)
+    axes[3].text(0, 0.5, _wrap(text, 80), fontsize=8, va="center")
     sub.suptitle("the smallest ink edit found that changes the answer" if cf.found else
                  "no small ink edit changes the answer", fontsize=9, x=0.01, ha="left")
 

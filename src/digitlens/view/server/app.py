@@ -24,6 +24,7 @@ the routes live in one router module per area, the shared state in one
                                                  what a filter or unit looks for: top patches,
                                                  response curves, the hand-made kernels
     learn.py      POST /api/models/{name}/step   one training step on a drawing
+    trust.py      POST /api/trust                the 28×28 image -> three checks of its map
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
     training.py   POST /api/train                start training a zoo model in the background
                   GET  /api/train                the training jobs
@@ -70,6 +71,7 @@ from . import learn as learn_routes
 from . import lab as lab_routes
 from . import playground as playground_routes
 from . import training as training_routes
+from . import trust as trust_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
 from .errors import ApiError, install_handlers
 from .explain import Explainer
@@ -163,6 +165,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     for module in (page, models, explain, inspect, digits, training_routes, lab_routes,
                    playground_routes, filter_routes, learn_routes):
         app.include_router(module.router)
+    app.include_router(trust_routes.router)  # POST /api/trust: can I trust this map?
     return app
 
 

@@ -1,4 +1,5 @@
-"""What a filter looks for: ``GET /api/models/{name}/filters/{layer}/{unit}``.
+"""What a filter looks for: ``GET /api/models/{name}/filters/{layer}/{unit}`` (and ``POST``, with
+the drawing: the filter on it too).
 
 For any Dense unit or Conv2D filter (every depth): the training patches that excite it most,
 cropped to its receptive field; its response curves to synthetic lines and arcs; the hand-made
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends
 
 from ...errors import NotAUnitLayerError, UnknownUnitError
 from .errors import ApiError, errors_doc
+from .inspect import InspectRequest, _call
 from .state import ServerContext, context
 
 router = APIRouter()
@@ -41,3 +43,18 @@ async def filter_detail(name: str, layer: int, unit: int,
     ctx.registry.check_name(name)
     return await anyio.to_thread.run_sync(_detail, ctx, name, layer, unit,
                                           limiter=ctx.compute_limiter())
+
+
+@router.post("/api/models/{name}/filters/{layer}/{unit}", tags=["inspect"],
+             responses=errors_doc(404, 409, 413, 422))
+async def filter_on_digit(name: str, layer: int, unit: int, req: InspectRequest,
+                          ctx: ServerContext = Depends(context)) -> dict:
+    """As the GET, plus ``digit`` for the drawing (sent as on ``POST /api/explain``): the unit's
+    strongest activation on it, where, the window of the drawing it read there, and the units
+    of the same layer that fire most on it (``strongest``)."""
+    ctx.registry.check_name(name)
+    rec = ctx.registry.rec
+    return await anyio.to_thread.run_sync(
+        lambda: _call(ctx, name, req, lambda image, n, **kw: rec.filter_detail(
+            n, layer, unit, image, **kw)),
+        limiter=ctx.compute_limiter())

@@ -70,7 +70,7 @@ function listenToPointers(canvas) {
       note("Drawing on a blank board (Undo brings the photo back).");
     }
     board.current = { points: [boardPoint(e)], width: STROKE_WIDTH, id: e.pointerId };
-    redraw();
+    redraw(); if (board.base) describeSource();  // a test digit drawn over is no longer that digit
     scheduleUpdate(UPDATE_MS);
   });
   canvas.addEventListener("pointermove", (e) => {
@@ -108,6 +108,7 @@ const note = (t) => { $("source-note").textContent = t; };
 function describeSource() {
   const b = board.base;
   if (!b) note("");
+  else if (b.kind === "digit" && (board.strokes.length || board.current)) note(`Test digit #${b.index} (a handwritten ${b.label}) with your strokes on top: the picture is no longer that test digit.`);
   else if (b.kind === "digit") note(`A handwritten ${b.label} from the 1,000 test digits (#${b.index}); the models never trained on it.`);
   else note(`Your photo “${b.name}”, sent as it is: the pre-processing finds the digit in it.`);
 }

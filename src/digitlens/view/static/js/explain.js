@@ -70,6 +70,9 @@ export function render(expl) {
     renderAttributions(expl);
     renderContrast(expl);
     renderUnits(expl);
+    // a model with no hidden layer (logistic): its first layer is the output, not a hidden layer
+    // (units.js titles the panel "What the first hidden layer looks for" for every dense model)
+    if (expl.units && expl.units.is_output) $("filters-title").textContent = "The weights of each digit's sum (this model has no hidden layer)";
     renderNearest(expl);
   }
   document.body.dataset.prediction = String(expl.prediction);

@@ -26,9 +26,11 @@ import { render, renderProbs, showError } from "./explain.js";
 import { initLab, loadLab } from "./lab.js";
 import { connectLive, scheduleUpdate, setBusy } from "./live.js";
 import { loadModels } from "./models.js";
+import { clearOod, renderOod } from "./ood.js";
 import { initPreprocess } from "./preprocess.js";
 import { state } from "./state.js";
 import { drawCharts, follow, initTraining } from "./train.js";
+import { initTrust, requestTrust } from "./trust.js";
 
 window.digitlens = state;  // for the curious (and for the browser tests)
 
@@ -56,7 +58,11 @@ function initTabs() {
 
 // ------------------------------------------------------------------------------ start
 function wire() {
-  connectLive({ image: currentImage, drawing: () => !!board.current, render, showError });
+  connectLive({ image: currentImage, drawing: () => !!board.current,
+    // the answer, then its "I don't know" note and the checks of its map (ood.js, trust.js)
+    render: (expl) => { render(expl); renderOod(expl); requestTrust(expl); },
+    showError: (err) => { showError(err); clearOod(); } });
+  initTrust();
   initBoard();
   initPreprocess();
   initTabs();

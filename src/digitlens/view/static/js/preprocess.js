@@ -41,8 +41,9 @@ export function renderSteps(expl) {
   const detail = $("step-detail");
   if (!s) { detail.replaceChildren(); } else {
     const nums = Object.entries(s.numbers || {}).map(([k, v]) => el("span", { class: "kv" }, el("span", { class: "k", text: k.replace(/_/g, " ") }), " ", el("span", { class: "v", text: numText(v) })));
+    // replaceChildren() would write a null child as the text "null": pass only real nodes
     detail.replaceChildren(el("p", {}, el("strong", { text: `${s.title || s.name}${s.enabled === false ? " (switched off)" : ""}: ` }), s.sentence || ""),
-      nums.length ? el("p", { class: "nums" }, ...nums) : null);
+      ...(nums.length ? [el("p", { class: "nums" }, ...nums)] : []));
   }
   renderGridNumbers(expl.image);
 }
