@@ -531,12 +531,15 @@ class Recognizer:
         with self._lock:
             return self.__dict__.setdefault("_filters", FilterCache())
 
-    def filter_detail(self, name: str | None, layer: int, unit: int) -> dict[str, Any]:
+    def filter_detail(self, name: str | None, layer: int, unit: int, source=None, *,
+                      skip_preprocess: bool = False, **switches) -> dict[str, Any]:
         """What unit ``unit`` of layer ``layer`` (any Dense or Conv2D layer) looks for: its top
         training patches cropped to its receptive field, its response curves to synthetic lines
         and arcs, the hand-made kernels beside them, and its likeness to them
         (:func:`digitlens.explain.filters.filter_detail`; the atlas over the bundled training
-        digits is built once per model, about a second for ``cnn``)."""
+        digits is built once per model, about a second for ``cnn``).  With a ``source``
+        (pre-processed as in :meth:`prepare`), also ``"digit"``: the unit on that digit and the
+        layer's strongest units (:func:`digitlens.explain.filters.on_digit`)."""
         from .explain import filters as FL
 
         name = self._name(name)
@@ -544,8 +547,12 @@ class Recognizer:
         D.check_unit(m, layer, unit, name)  # before anything slow is built
         cache = self._filter_cache()
         atlas = cache.atlas(m, lambda: (self.digits().x_train, self.digits().y_train))
-        return FL.filter_detail(m, layer, unit, atlas=atlas, curves=cache.curves(m, layer),
-                                name=name)
+        out = FL.filter_detail(m, layer, unit, atlas=atlas, curves=cache.curves(m, layer),
+                               name=name)
+        if source is not None:
+            image, _ = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
+            out["digit"] = FL.on_digit(self.exact_model(name), layer, unit, image)
+        return out
 
     def training_step(self, source, name: str | None = None, label: int | None = None, *,
                       layer: int | None = None, unit: int = 0, optimizer: str = "sgd",
