@@ -463,7 +463,7 @@ class Session:
     def snapshot(self) -> dict[str, Any]:
         """The session as JSON: the playground, each lane's rows so far, and, once every lane
         has finished, the sentence (:func:`digitlens.lab.play_words.summary`)."""
-        from .play_words import summary
+        from .play_words import labels, summary
 
         with self.lock:
             lanes = [lane.snapshot() for lane in self.lanes]
@@ -471,6 +471,7 @@ class Session:
             lane["state"] in ("completed", "diverged") for lane in lanes)
         return {"playground": self.playground.to_dict(), "state": self.state,
                 "pace": self.pace, "lanes": lanes,
+                "labels": labels([c.to_dict() for c in self.playground.configs]),
                 "summary": summary(self.playground, lanes) if done else None}
 
 

@@ -338,7 +338,7 @@ def figure(result: StudyResult, name: str) -> Figure:
     return fn(result)
 
 
-def save_figures(result: StudyResult, out_dir: str | os.PathLike, *, dpi: int = 110
+def save_figures(result: StudyResult, out_dir: str | os.PathLike, *, dpi: int = 130
                  ) -> dict[str, Path]:
     """Write every figure the result has the parts for, as ``<name>.png``; returns their paths."""
     from ..._util.files import atomic_write

@@ -167,6 +167,7 @@ class LabRunner:
         [names]}``; a figure's PNG is :meth:`figure_path` ``(name)``.
         """
         from ...lab import assess, load_result
+        from ...lab.advice import advice
         from ...lab.words import runs_phrase
 
         path = self.out_dir / "result.json"
@@ -183,7 +184,8 @@ class LabRunner:
                   "size": runs_phrase(len(result.runs), result.bench is not None),
                   "seeds": result.preset.get("seeds"), "epochs": result.preset.get("epochs"),
                   "n_train": result.preset.get("n_train"), "seconds": round(result.seconds, 1),
-                  "verdicts": [v.to_dict() for v in assess(result)], "figures": figures}
+                  "verdicts": [v.to_dict() for v in assess(result)], "figures": figures,
+                  "advice": advice(result)}
         self._report_cache = (mtime, report)
         return report
 
