@@ -14,6 +14,7 @@
  *   columns.js     the trace grouped into columns (input, hidden layers, output)
  *   models.js      the model switcher              train.js    the training tab (SSE)
  *   lab.js         the activation lab tab
+ *   functions.js, playground.js   the playground tab: the activation curves, networks side by side
  *   api.js, dom.js, colours.js, state.js           fetch, DOM helpers, colour scales, shared state
  * The imports form no cycle. Where a module needs one that imports it (the update loop needs the
  * board and the panels, which ask it for updates; a training run needs the model switcher, which
@@ -24,6 +25,8 @@ import { $ } from "./dom.js";
 import { board, currentImage, initBoard, redraw } from "./draw.js";
 import { render, renderProbs, showError } from "./explain.js";
 import { initLab, loadLab } from "./lab.js";
+import { loadFunctions } from "./functions.js";
+import { initPlayground, loadPlayground, startPreset } from "./playground.js";
 import { connectLive, scheduleUpdate, setBusy } from "./live.js";
 import { loadModels } from "./models.js";
 import { clearOod, renderOod } from "./ood.js";
@@ -36,7 +39,7 @@ window.digitlens = state;  // for the curious (and for the browser tests)
 
 // ------------------------------------------------------------------------------- tabs
 function initTabs() {
-  const tabs = [$("tab-explore"), $("tab-train"), $("tab-lab")];
+  const tabs = [$("tab-explore"), $("tab-train"), $("tab-lab"), $("tab-play")];
   const selectTab = (tab) => {
     for (const t of tabs) {
       const on = t === tab;
@@ -46,7 +49,18 @@ function initTabs() {
     $("modelbar").hidden = tab !== tabs[0];
     if (tab === tabs[1]) drawCharts();
     if (tab === tabs[2]) loadLab();
+    if (tab === tabs[3]) { loadFunctions(); loadPlayground(); }
   };
+  // #playground opens the playground; #playground=NAME also starts that preset (the lab's
+  // verdicts and issue 12's slow-motion training link here)
+  const fromHash = async () => {
+    const m = /^#playground(?:=(\w+))?$/.exec(location.hash);
+    if (!m) return;
+    selectTab(tabs[3]);
+    if (m[1]) { await loadPlayground(); startPreset(m[1]); }
+  };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   tabs.forEach((t, i) => {
     t.addEventListener("click", () => selectTab(t));
     t.addEventListener("keydown", (e) => {
@@ -67,6 +81,7 @@ function wire() {
   initPreprocess();
   initTabs();
   initLab();
+  initPlayground();
   initTraining({
     // a finished run saved its model: show it in the switcher, and explain with it if it is on show
     trained: async (model) => {
