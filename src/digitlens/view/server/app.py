@@ -24,6 +24,8 @@ the routes live in one router module per area, the shared state in one
                                                  what a filter or unit looks for: top patches,
                                                  response curves, the hand-made kernels
     learn.py      POST /api/models/{name}/step   one training step on a drawing
+    report.py     POST /api/report               the same request -> the explanation as one
+                                                 self-contained HTML report
     trust.py      POST /api/trust                the 28×28 image -> three checks of its map
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
     training.py   POST /api/train                start training a zoo model in the background
@@ -70,6 +72,7 @@ from . import filters as filter_routes
 from . import learn as learn_routes
 from . import lab as lab_routes
 from . import playground as playground_routes
+from . import report as report_routes
 from . import training as training_routes
 from . import trust as trust_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
@@ -163,7 +166,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     install_handlers(app)
     for module in (page, models, explain, inspect, digits, training_routes, lab_routes,
-                   playground_routes, filter_routes, learn_routes):
+                   playground_routes, filter_routes, learn_routes, report_routes):
         app.include_router(module.router)
     app.include_router(trust_routes.router)  # POST /api/trust: can I trust this map?
     return app

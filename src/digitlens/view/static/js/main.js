@@ -31,6 +31,7 @@ import { connectLive, scheduleUpdate, setBusy } from "./live.js";
 import { loadModels } from "./models.js";
 import { clearOod, renderOod } from "./ood.js";
 import { initPreprocess } from "./preprocess.js";
+import { initReport } from "./report.js";
 import { state } from "./state.js";
 import { drawCharts, follow, initTraining } from "./train.js";
 import { initTrust, requestTrust } from "./trust.js";
@@ -89,6 +90,7 @@ function wire() {
       if (model === state.model) scheduleUpdate(0);
     },
   });
+  initReport({ image: currentImage });
 }
 
 async function start() {
