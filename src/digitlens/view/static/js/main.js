@@ -35,6 +35,9 @@ import { initReport } from "./report.js";
 import { state } from "./state.js";
 import { drawCharts, follow, initTraining } from "./train.js";
 import { initTrust, requestTrust } from "./trust.js";
+import { initFilters, renderLooksPanel } from "./filters.js";
+import { renderLearnPanel } from "./learn.js";
+import { initTour } from "./tour.js";
 
 window.digitlens = state;  // for the curious (and for the browser tests)
 
@@ -75,9 +78,14 @@ function initTabs() {
 function wire() {
   connectLive({ image: currentImage, drawing: () => !!board.current,
     // the answer, then its "I don't know" note and the checks of its map (ood.js, trust.js)
-    render: (expl) => { render(expl); renderOod(expl); requestTrust(expl); },
+    render: (expl) => {
+      render(expl); renderOod(expl); requestTrust(expl);
+      renderLooksPanel(expl); renderLearnPanel(expl);  // 7. filters, 8. one training step
+    },
     showError: (err) => { showError(err); clearOod(); } });
   initTrust();
+  initFilters();
+  initTour();
   initBoard();
   initPreprocess();
   initTabs();

@@ -1,0 +1,134 @@
+"""The filter panel, the training step and the guided tour in a real browser (headless Chromium).
+
+A drawn 9 (a loop and a stem) is read by ``cnn`` (3 epochs of its recipe, to stay quick) and
+``cnn_tiny``.  The tests click a second-layer filter and check its patches (8×8 windows) and
+curves against the library's own numbers, take one training step, and walk the seven steps of
+the tour, saving each step's text (``tour_nine.txt``) and screenshots in ``artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import digitlens as dl
+from digitlens.nn.checkpoint import save_model
+
+from test_browser import (TIMEOUT, _need_browser, artifacts, browser, circle,  # noqa: F401
+                          console_log, draw_and_wait, page)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, trained, digits):
+    """A uvicorn server on a free loopback port with cnn (3 epochs) and cnn_tiny (2 epochs)."""
+    _need_browser()
+    import uvicorn
+
+    from digitlens._util import paths
+    from digitlens.view.server.app import create_app
+
+    home = tmp_path_factory.mktemp("tour_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DIGITLENS_HOME", str(home))
+    for name, epochs in (("cnn", 3), ("cnn_tiny", 2)):
+        m = trained(name, epochs)
+        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
+        save_model(m, paths.model_path(name), {"test_accuracy": acc})
+    app = create_app(default_model="cnn", seed=0, training=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.time() + 30
+    while not srv.started:
+        if time.time() > deadline or not t.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
+    srv.should_exit = True
+    t.join(10)
+    mp.undo()
+
+
+NINE = [circle(cx=135, cy=95, rx=50, ry=50), [(184, 100 + 6 * k) for k in range(26)]]
+
+
+def wait_for(pg, js: str, timeout: float = TIMEOUT / 1000):
+    """Poll a JavaScript expression until it is truthy (the page's CSP forbids eval-based waits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pg.evaluate(js)
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {js}")
+
+
+def test_a_layer_2_filter_shows_its_patches_and_curves(page, server, artifacts):  # noqa: F811
+    draw_and_wait(page, NINE)
+    conv2 = page.evaluate("window.digitlens.expl.layer_names.filter(n => n.type === 'conv2d')[1]")
+    assert conv2["name"] == "convolution 2 (32 filters)"
+    # the panel opens on the second convolution's filter that fires most on the drawing
+    wait_for(page, "window.digitlens.looks && window.digitlens.looks.layer === 3")
+    # pick filter 5 of convolution 2 (by its map in the network if shown, else the picker)
+    btn = page.locator("#unit-3-5")
+    if btn.count():
+        btn.first.click()
+    else:
+        page.fill("#looks-unit", "5")
+        page.dispatch_event("#looks-unit", "change")
+    wait_for(page, "document.body.dataset.looks === '3:5'")
+    info = page.evaluate("window.digitlens.looks")
+    rec = server["app"].state.ctx.registry.rec
+    want = rec.filter_detail("cnn", 3, 5)
+    assert {k: v for k, v in info.items() if k != "digit"} == want  # page == API == library
+    assert info["receptive_field"]["size"] == [8, 8]
+    patches = page.locator("#looks canvas.patch")
+    assert patches.count() == len(want["patches"]) + 1  # + the window of the drawing
+    assert page.eval_on_selector("#looks canvas.patch", "c => [c.width, c.height]") == [8, 8]
+    caps = page.locator("#looks figcaption").all_inner_texts()
+    for p in want["patches"]:
+        assert f"a {p['label']} · {p['activation']:.2f}" in caps
+    assert page.locator("#looks canvas.curve").count() == 2
+    assert "0.6" in page.inner_text("#looks-like-rule")
+    assert page.locator(".hand-looks .filter").count() == 5
+    page.locator("#panel-looks").screenshot(path=str(artifacts / "looks_conv2_filter5.png"))
+
+
+def test_the_tour_runs_to_the_end(page, server, artifacts):  # noqa: F811
+    draw_and_wait(page, NINE)
+    expl = page.evaluate("window.digitlens.expl")
+    page.click("#btn-tour")
+    texts = []
+    for i in range(1, 8):
+        wait_for(page, f"document.getElementById('tour').dataset.step === '{i}' && "
+                       "document.getElementById('tour').dataset.busy === '0'")
+        text = page.inner_text("#tour-text")
+        assert text.strip() and "failed" not in text and "could not" not in text, text
+        texts.append(f"{i}. {page.inner_text('.tour-head strong')}\n{text}\n")
+        if i in (2, 4, 5, 7):
+            page.screenshot(path=str(artifacts / f"tour_step{i}.png"))
+        page.click("#tour-next")
+    assert page.is_hidden("#tour")
+    (artifacts / "tour_nine.txt").write_text(
+        f"model cnn, prediction {expl['prediction']}, probabilities "
+        f"{[round(p, 4) for p in expl['probabilities']]}\n\n" + "\n".join(texts))
+    # the numbers quoted are the engine's: the logit of step 2, the step of step 7
+    i = expl["classes"].index(expl["prediction"])
+    assert f"{expl['logits'][i]:.3f}".replace("-", "−") in texts[1]
+    step = page.evaluate("window.digitlens.step")
+    assert step["label"] == expl["prediction"]
+    np.testing.assert_allclose(step["p_before"], expl["probabilities"], rtol=1e-5, atol=1e-7)
+    assert f"{step['loss_before']:.4f}" in texts[6]
+    rec = server["app"].state.ctx.registry.rec
+    assert step["loss_after"] < step["loss_before"]
+    assert rec.model("cnn") is not None  # the served model was not changed by the step
+    page.locator("#panel-learn").screenshot(path=str(artifacts / "learn_step_nine.png"))
