@@ -10,7 +10,10 @@
  */
 export function networkColumns(expl) {
   const layers = (expl.trace && expl.trace.layers) || [];
-  const cols = [{ kind: "input", name: "input", desc: "784 pixel intensities", shape: [28, 28], values: expl.image.flat(), layer: -1 }];
+  // every layer's name for people, from the server (digitlens/explain/names.py)
+  const names = expl.layer_names || [];
+  const named = (L, fallback) => (names[L.index] && names[L.index].name) || fallback;
+  const cols = [{ kind: "input", name: "your digit (28×28 pixels)", desc: "784 pixel intensities", shape: [28, 28], values: expl.image.flat(), layer: -1 }];
   for (let i = 0; i < layers.length; i++) {
     const L = layers[i];
     if (L.type === "flatten" || L.type === "dropout") continue;
@@ -18,7 +21,7 @@ export function networkColumns(expl) {
     const isLast = !layers.slice(i + 1).some((n) => n.type === "dense" || n.type.startsWith("conv"));
     if (L.type === "dense") {
       const act = next && next.type === "activation" ? next : null;
-      cols.push({ kind: isLast ? "output" : "dense", name: isLast ? "output" : `hidden layer (${L.output_shape[0]} units)`,
+      cols.push({ kind: isLast ? "output" : "dense", name: named(L, isLast ? "output layer" : `hidden layer (${L.output_shape[0]} units)`),
         desc: L.describe, dense: L, act, layer: L.index, shape: L.output_shape,
         values: act && act.values ? act.values : L.values, z: L.values });
       if (act) i = layers.indexOf(act);
@@ -29,7 +32,7 @@ export function networkColumns(expl) {
     } else {
       const C = L.output_shape[0];
       const nice = { conv2d: `convolution · ${C} filters`, maxpool2d: "max-pooling", global_avg_pool2d: "average of each map" }[L.type] || L.type;
-      cols.push({ kind: "maps", name: nice, desc: L.describe, layer: L.index,
+      cols.push({ kind: "maps", name: named(L, nice), desc: L.describe, layer: L.index,
         shape: L.output_shape, values: L.values, stats: L.stats, dense: L });
     }
   }

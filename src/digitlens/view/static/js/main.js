@@ -35,6 +35,7 @@ import { initReport } from "./report.js";
 import { state } from "./state.js";
 import { drawCharts, follow, initTraining } from "./train.js";
 import { initTrust, requestTrust } from "./trust.js";
+import { connectWorked } from "./worked.js";
 import { initFilters, renderLooksPanel } from "./filters.js";
 import { renderLearnPanel } from "./learn.js";
 import { initTour } from "./tour.js";
@@ -76,6 +77,7 @@ function initTabs() {
 
 // ------------------------------------------------------------------------------ start
 function wire() {
+  connectWorked({ image: currentImage });  // the worked sum reads the same picture
   connectLive({ image: currentImage, drawing: () => !!board.current,
     // the answer, then its "I don't know" note and the checks of its map (ood.js, trust.js)
     render: (expl) => {

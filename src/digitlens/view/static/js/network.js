@@ -6,6 +6,7 @@ import { activationName, networkColumns } from "./columns.js";
 import { $, el, fmt, pct } from "./dom.js";
 import { state } from "./state.js";
 import { showUnit } from "./units.js";
+import { drawConnections, loadFeatureMaps } from "./worked.js";
 
 export function renderNetwork(expl) {
   const box = $("network");
@@ -16,7 +17,7 @@ export function renderNetwork(expl) {
     "Each square is one unit; its colour is its activation for your digit: dark = silent (0), bright = firing. Click a unit or a map (or use the arrow keys) to see the numbers behind it.";
   cols.forEach((col, ci) => {
     if (ci) box.append(el("span", { class: "layer-arrow", "aria-hidden": "true", text: "→" }));
-    const wrap = el("div", { class: "layer", "data-layer": col.layer });
+    const wrap = el("div", { class: "layer", "data-layer": col.layer, id: `layer-${col.layer}` });
     wrap.append(el("div", { class: "lname", text: col.name }));
     if (col.kind === "input") {
       const c = mapCanvas("map mid", "the 28×28 input");
@@ -25,7 +26,9 @@ export function renderNetwork(expl) {
     } else if (col.kind === "maps") {
       wrap.append(renderMaps(col, expl));
     } else {
-      wrap.append(renderUnitGrid(col, expl));
+      const grid = renderUnitGrid(col, expl);
+      if (grid.dataset.wide) wrap.classList.add("wide");
+      wrap.append(grid);
     }
     wrap.append(el("div", { class: "ldesc", title: col.desc || "", text: shortDesc(col) }));
     box.append(wrap);
@@ -36,9 +39,26 @@ export function renderNetwork(expl) {
     box.append(el("div", { class: "legend", style: "align-self:flex-end" }, "0", bar, "max"));
   }
   renderSoftmax(expl);
+  // convolutions whose maps the explanation does not list (too many numbers): ask for them
+  if (cols.some((c) => c.kind === "maps" && c.dense && c.dense.type === "conv2d" && !columnMaps(c, expl))) {
+    loadFeatureMaps(expl).then((got) => { if (got && state.expl === expl) paintFetchedMaps(got); });
+  }
   // while drawing, refresh the selected unit's numbers but not what it looks for (one request
   // per stroke end is enough)
   if (state.selected) showUnit(state.selected.layer, state.selected.unit, false, expl.detail !== "live");
+  else drawConnections(null);
+}
+
+/** Paint the feature maps fetched from /api/models/<model>/maps into the filter buttons. */
+function paintFetchedMaps(layers) {
+  for (const L of layers) {
+    let vmax = 0; for (const g of L.maps) for (const r of g) for (const v of r) vmax = Math.max(vmax, v);
+    L.maps.forEach((g, c) => {
+      const cv = document.querySelector(`#unit-${L.layer}-${c} canvas`);
+      if (cv) { actMap(cv, g, vmax); cv.classList.remove("pending"); }
+    });
+  }
+  if (state.selected) drawConnections();
 }
 
 function shortDesc(col) {
@@ -70,6 +90,8 @@ function renderMaps(col, expl) {
   const [C, H, W] = col.shape;
   const box = el("div", { class: "units maps", style: `grid-template-columns: repeat(${Math.min(C, 4)}, auto)` });
   const maps = columnMaps(col, expl);
+  const isConv = col.dense && col.dense.type === "conv2d";
+  if (isConv) return filterButtons(col, maps, box);
   if (!maps) {
     const stack = el("div", { class: "stack", role: "img", "aria-label": `${C} maps of ${H}×${W}` });
     for (let c = 0; c < Math.min(C, 6); c++) stack.append(el("span", { style: `left:${6 * c}px; top:${6 * c}px` }));
@@ -91,19 +113,39 @@ function renderMaps(col, expl) {
   return box;
 }
 
+/** Every filter of a convolution as a button showing its feature map (painted when the maps
+ * arrive, if the explanation did not list them); clicking one opens its worked sum. */
+function filterButtons(col, maps, box) {
+  const [C] = col.shape;
+  let vmax = 0;
+  if (maps) for (const g of maps) for (const r of g) for (const v of r) vmax = Math.max(vmax, v);
+  box.classList.add("filters-grid");
+  for (let c = 0; c < C; c++) {
+    const cv = mapCanvas("map tiny" + (maps ? "" : " pending"), `feature map of filter ${c}`);
+    if (maps) actMap(cv, maps[c], vmax);
+    const sel = state.selected && state.selected.layer === col.layer && state.selected.unit === c;
+    const b = el("button", { class: "mapbtn" + (sel ? " sel" : ""), id: `unit-${col.layer}-${c}`, "data-unit": c,
+      title: `filter ${c}`, "aria-label": `filter ${c}: show its weighted sum` }, cv);
+    b.addEventListener("click", () => showUnit(col.layer, c, true));
+    box.append(b);
+  }
+  return box;
+}
+
 function renderUnitGrid(col, expl) {
   const vals = col.values || [];
   const n = vals.length;
   const isOut = col.kind === "output";
   const ncol = isOut ? 2 : n <= 16 ? 1 : n <= 64 ? 4 : n <= 150 ? 8 : 16;
   const grid = el("div", { class: "units" + (isOut ? " out" : ""), role: "grid", "aria-label": `${col.name}: ${n} units`, style: isOut ? "" : `grid-template-columns: repeat(${ncol}, 14px)` });
+  if (!isOut && ncol * 16 > 180) grid.dataset.wide = "1";  // wider than a column: see style.css "worked"
   let vmax = 0; for (const v of vals) vmax = Math.max(vmax, v);
   const probs = expl.probabilities;
   vals.forEach((v, j) => {
     const colour = isOut ? actRamp(probs[j]) : actRamp(vmax > 0 ? Math.max(0, v) / vmax : 0);
     const label = isOut ? String(expl.classes[j]) : "";
     const b = el("button", { class: "unit" + (state.selected && state.selected.layer === col.layer && state.selected.unit === j ? " sel" : ""),
-      style: `background:${css(colour)}`, tabindex: j === 0 ? "0" : "-1", "data-unit": j,
+      style: `background:${css(colour)}`, tabindex: j === 0 ? "0" : "-1", "data-unit": j, id: `unit-${col.layer}-${j}`,
       "aria-label": isOut ? `output ${label}: sum ${fmt(col.z[j], 2)}, probability ${pct(probs[j])}` : `unit ${j}: activation ${fmt(v, 3)}`,
       text: label });
     b.addEventListener("click", () => showUnit(col.layer, j, true));

@@ -9,14 +9,24 @@ import { actMap, grayImage, mapCanvas, signedMap } from "./colours.js";
 import { activationName, networkColumns } from "./columns.js";
 import { $, el, fmt, pct } from "./dom.js";
 import { state } from "./state.js";
+import { showWorked } from "./worked.js";
 
 let unitInfo = null;  // {key, info}: the last unit details fetched
 
-/** The title of a unit's panel. */
-function unitTitle(col, expl, layer, unit) {
-  if (col && col.kind === "output") return `Output unit for the digit ${expl.classes[unit]}`;
-  if (col && col.kind === "maps") return `Filter ${unit} of layer ${layer} (${col.name})`;
-  return `Unit ${unit} of layer ${layer}`;
+/** The title of a unit's panel: its name for people (digitlens/explain/names.py), never a list
+ * position ("filter 7 of convolution 2", "unit 44 of hidden layer 1"). */
+export function unitTitle(col, expl, layer, unit) {
+  const names = expl.layer_names || [];
+  const n = names[layer];
+  if (col && col.kind === "output") return expl.classes.length === (n ? n.n_units : 10) ? `The output unit for the digit ${expl.classes[unit]}` : "The output unit";
+  const what = n && n.type === "conv2d" ? "Filter" : "Unit";
+  return n ? `${what} ${unit} of ${n.short}` : `${what} ${unit}`;
+}
+
+/** Open a unit (or a filter, at position `at` of its feature map): select it on the network,
+ * show its details and its worked sum. Other views (the tour, the filters) call this. */
+export function openUnit(layer, unit, { at = null } = {}) {
+  return showUnit(layer, unit, true, true, at);
 }
 
 /** A filter: the same weighted sum at every position; its feature map holds all the results. */
@@ -69,12 +79,14 @@ function unitPictures(info) {
 }
 
 /** Details of one unit: this image's numbers from the trace, and what the unit looks for from the server. */
-export async function showUnit(layer, unit, focus, refetch = true) {
-  state.selected = { layer, unit };
+export async function showUnit(layer, unit, focus, refetch = true, at = null) {
+  if (at === null && state.selected && state.selected.layer === layer && state.selected.unit === unit) at = state.selected.at || null;
+  state.selected = { layer, unit, at };
+  showWorked(layer, unit, at, openUnit);
   const expl = state.expl;
   if (!expl) return;
-  document.querySelectorAll(".unit.sel").forEach((u) => u.classList.remove("sel"));
-  const btn = document.querySelector(`.layer[data-layer="${layer}"] .unit[data-unit="${unit}"]`);
+  document.querySelectorAll("#network .sel").forEach((u) => u.classList.remove("sel"));
+  const btn = document.getElementById(`unit-${layer}-${unit}`);
   if (btn) btn.classList.add("sel");
   const col = networkColumns(expl).find((c) => c.layer === layer);
   const box = $("unit-detail");
