@@ -28,6 +28,7 @@ from .._util.checks import check_choice, check_int, check_number
 from ..errors import TrainingDiverged
 from ..nn.model import Sequential
 from ..nn.optim import OPTIMIZERS, Optimizer, make_optimizer
+from .split import SplitStep, can_split, default_threads
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class History:
     def last(self, key: str) -> float | None:
         return self.epochs[-1].get(key) if self.epochs else None
 
+    def _repr_html_(self) -> str:
+        from .history_html import history_html  # a notebook's view: loss/accuracy charts, table
+
+        return history_html(self)
+
 
 class Callback(Protocol):
     """Anything with these optional methods; returning True from either asks training to stop."""
@@ -197,7 +203,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
         rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
         callbacks: list | tuple = (),
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-        blas_threads: int | None = 1) -> History:
+        blas_threads: int | None = 1, threads: int | None = None) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Parameters
@@ -214,6 +220,14 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
         One is the default because mini-batch matrices are small: a second thread gains at most
         ~1.3x on an idle machine, but on a busy one the threads spin waiting for each other
         and an epoch can take 20x longer (measured: 61 s instead of 3.6 s for ``mlp``).
+    threads : how many slices of a batch are computed at once (see
+        :mod:`digitlens.training.split`).  A sliced batch is cut into slices of 16 images whose
+        gradients are added up: the whole batch's gradient up to float32 rounding, and the same
+        numbers, bit for bit, whatever the number of threads.  None (the default) is
+        :func:`~digitlens.training.split.default_threads`: a model with convolutions is always
+        sliced, on every core (up to 4), which is measured to pay
+        (``benchmarks/bench_cnn.py``); a dense model takes each batch whole, on one thread, unless
+        ``threads`` is 2 or more.
 
     Examples
     --------
@@ -229,21 +243,32 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
     True
     """
     config = config or TrainConfig()
+    if threads is not None:
+        check_int("threads", threads, 1)
     if blas_threads is None:
-        return _fit(model, x, y, config, rng, validation, callbacks, augment)
+        return _fit(model, x, y, config, rng, validation, callbacks, augment, threads)
     check_int("blas_threads", blas_threads, 1)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _fit(model, x, y, config, rng, validation, callbacks, augment)
+        return _fit(model, x, y, config, rng, validation, callbacks, augment, threads)
 
 
-def _fit(model, x, y, config, rng, validation, callbacks, augment) -> History:
+def _step_for(model: Sequential, threads: int | None) -> SplitStep | None:
+    """The sliced step :func:`fit` uses, or None for the whole batch at once (see ``threads``)."""
+    if threads is None:
+        threads = default_threads(model)
+    sliced = threads > 1 or any(layer.type == "conv2d" for layer in model.layers)
+    return SplitStep(model, threads) if sliced and can_split(model) else None
+
+
+def _fit(model, x, y, config, rng, validation, callbacks, augment, threads) -> History:
     """The run: validated data, then epochs until done or stopped (see the module docstring)."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     x, y, validation = _training_data(model, x, y, config, rng, validation)
     run = _Run(model, config, rng, x, y, validation, list(callbacks), augment)
+    run.split = _step_for(model, threads)
     try:
         for epoch in range(1, config.epochs + 1):
             if not run.epoch(epoch):
@@ -253,6 +278,9 @@ def _fit(model, x, y, config, rng, validation, callbacks, augment) -> History:
     except KeyboardInterrupt:
         model.set_params(run.good)
         run.history.stop_reason = "interrupted"
+    finally:
+        if run.split is not None:
+            run.split.close()
     run.history.seconds = time.perf_counter() - run.t_start
     return run.history
 
@@ -295,6 +323,7 @@ class _Run:
         self.steps_per_epoch = math.ceil(self.n / self.bs)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.step = 0  # gradient steps taken, for the learning-rate schedule
+        self.split: SplitStep | None = None  # set by _fit: slices of each batch, or None
         self.good = _snapshot(model)  # weights at the end of the last complete epoch
         self.best_loss, self.best_params, self.bad_epochs = math.inf, None, 0
         self.t_start = time.perf_counter()
@@ -339,8 +368,11 @@ class _Run:
         if self.augment is not None:
             xb = _check_augmented(self.augment(xb, self.rng), len(idx), self.x.shape[1:])
         self.opt.lr = learning_rate(self.config, self.step, self.total_steps)
-        loss, grads, z = self.model.loss_and_grads(xb, yb, l2=self.config.l2, training=True,
-                                                   rng=self.rng, return_logits=True)
+        if self.split is not None:  # slices of the batch, on several threads
+            loss, grads, z = self.split(xb, yb, l2=self.config.l2, training=True, rng=self.rng)
+        else:
+            loss, grads, z = self.model.loss_and_grads(xb, yb, l2=self.config.l2, training=True,
+                                                       rng=self.rng, return_logits=True)
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
                            f"(learning rate {self.opt.lr:.3g})", epoch)

@@ -1,0 +1,189 @@
+"""One gradient step computed on slices of the batch, on several cores at once.
+
+The loss of a mini-batch is the *mean* of the examples' losses, so its gradient is the mean of
+their gradients.  That mean can be taken in pieces: cut the batch of ``n`` images into slices of
+``n_1, n_2, ...`` images, let each slice compute its own mean loss ``L_i`` and gradients ``g_i``,
+and combine them weighted by size::
+
+    L = Σ_i (n_i / n) · L_i          g = Σ_i (n_i / n) · g_i
+
+which is the whole batch's loss and gradient, up to float32 rounding (only the order of the
+additions changes).  Nothing else changes either: the slices use the same weights, and the dropout
+masks are drawn for the whole batch, from the same generator in the same order as
+:meth:`~digitlens.nn.model.Sequential.loss_and_grads` would draw them, then cut like the batch.
+
+Why bother (measured with ``benchmarks/profile_cnn.py`` and ``benchmarks/bench_cnn.py``):
+
+- **Two cores.**  NumPy releases Python's global lock inside its matrix products and element-wise
+  loops, so slices given to a small pool of threads run truly in parallel, each thread with one
+  BLAS thread.  A second BLAS thread *inside* each matrix product does worse on these small
+  products: OpenBLAS splits one product into two halves and the threads busy-wait for each other
+  at every product, hundreds of times per batch; when the machine is busy, one of them waits for
+  a core while the other spins.
+- **Small arrays.**  A slice of 16 images keeps every intermediate array (the largest is
+  ``cols`` of the second convolution, 144 × 3,136 numbers) a few megabytes at most, so memory is
+  reused from one slice to the next instead of being handed back to the operating system and
+  faulted in again at every batch, which costs a batch of 64 images more time than its arithmetic.
+
+Randomness stays explicit and deterministic: the draws happen in the calling thread before the
+slices start, and the slices' results are added up in slice order, whatever order the threads
+finish in.  So the same seed gives the same model, with any number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .._util.checks import check_int
+from ..nn.layers import Dropout
+from ..nn.model import Sequential
+
+#: images per slice: small enough to keep the arrays small (see the module docstring)
+SLICE = 16
+
+#: layer types whose forward pass draws no random numbers (Dropout is handled here)
+_DETERMINISTIC = {"dense", "activation", "flatten", "conv2d", "maxpool2d", "global_avg_pool2d"}
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(model: Sequential) -> int:
+    """``fit``'s default: every available core (up to 4) for a model with convolutions, one
+    thread otherwise.
+
+    A dense network's batch is a few small matrix products (a quarter of a millisecond for the
+    ``mlp``), too little work to share: handing slices to threads costs about as much as it
+    saves.  A convolutional network's batch is tens of milliseconds of work.
+    """
+    if not any(layer.type == "conv2d" for layer in model.layers):
+        return 1
+    return max(1, min(available_cores(), 4))
+
+
+class _Replay:
+    """Stands in for the generator in one slice's forward pass: hands each Dropout layer its rows
+    of the uniform numbers drawn for the whole batch (see :func:`_draw_dropout`)."""
+
+    def __init__(self, draws: list[np.ndarray], rows: slice) -> None:
+        self._next = iter([u[rows] for u in draws])
+
+    def random(self, shape, dtype=np.float64) -> np.ndarray:
+        u = next(self._next, None)
+        if u is None or u.shape != tuple(shape) or u.dtype != np.dtype(dtype):
+            raise RuntimeError("a slice asked for random numbers the whole batch would not have "
+                               f"drawn (shape {tuple(shape)}, {np.dtype(dtype)})")
+        return u
+
+
+def _draw_dropout(model: Sequential, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The uniform numbers every Dropout layer of ``model`` draws for a batch of ``n`` examples, in
+    layer order: exactly the draws (same shapes, dtype and order) of the whole batch's forward."""
+    dtype = np.float32 if model.dtype == np.float32 else np.float64
+    draws = []
+    shape = model.input_shape
+    for layer, out_shape in zip(model.layers, model.shapes):
+        if isinstance(layer, Dropout) and layer.p > 0.0:
+            draws.append(rng.random((n, *shape), dtype=dtype))  # (n, *layer input shape)
+        shape = out_shape
+    return draws
+
+
+def can_split(model: Sequential) -> bool:
+    """Whether a batch of ``model`` may be cut into slices with the same result: every layer
+    either draws no random numbers or is a Dropout layer (whose draws are replayed)."""
+    return all(layer.type in _DETERMINISTIC or isinstance(layer, Dropout)
+               for layer in model.layers)
+
+
+class SplitStep:
+    """``loss_and_grads`` of a batch, computed slice by slice on ``threads`` threads.
+
+    Parameters
+    ----------
+    model : the model (its weights are read, never written).
+    threads : worker threads (1: the slices run one after another in the calling thread).
+    slice_size : images per slice (:data:`SLICE`).
+
+    Use it as a context manager, or call :meth:`close`, to stop the threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from digitlens.nn.zoo import build_model
+    >>> m = build_model("cnn_tiny", np.random.default_rng(0))
+    >>> x, y = np.random.default_rng(1).random((40, 1, 28, 28), np.float32), np.arange(40) % 10
+    >>> with SplitStep(m, threads=2) as step:
+    ...     loss, grads, z = step(x, y, rng=np.random.default_rng(2))
+    >>> whole, _ = m.loss_and_grads(x, y, rng=np.random.default_rng(2))
+    >>> bool(np.isclose(loss, whole, rtol=1e-5)), z.shape
+    (True, (40, 10))
+    """
+
+    def __init__(self, model: Sequential, threads: int = 2, slice_size: int = SLICE) -> None:
+        check_int("threads", threads, 1)
+        check_int("slice_size", slice_size, 1)
+        if not can_split(model):
+            odd = sorted({la.type for la in model.layers if la.type not in _DETERMINISTIC})
+            raise ValueError(f"cannot split batches of a model with layers of type {odd}: their "
+                             "random draws could not be replayed slice by slice")
+        self.model, self.threads, self.slice_size = model, threads, slice_size
+        self._pool = ThreadPoolExecutor(threads, "digitlens-fit") if threads > 1 else None
+
+    def __enter__(self) -> "SplitStep":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, training: bool = True,
+                 rng: np.random.Generator | None = None):
+        """``(loss, grads, logits)`` of the batch, as ``model.loss_and_grads(x, y, l2=l2,
+        training=training, rng=rng, return_logits=True)`` returns them.
+
+        Parameters
+        ----------
+        x : (n, *input_shape) images; y : (n,) labels.
+        l2, training, rng : as in :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
+        """
+        n = len(x)
+        draws = _draw_dropout(self.model, n, rng) if training and rng is not None else []
+        k = -(-n // self.slice_size)  # number of slices
+        bounds = np.linspace(0, n, k + 1).round().astype(int)  # sizes differ by at most one
+        rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def run(r: slice):
+            sub_rng = _Replay(draws, r) if draws else rng
+            return self.model.loss_and_grads(x[r], y[r], training=training, rng=sub_rng,
+                                              return_logits=True)
+
+        parts = list(self._pool.map(run, rows)) if self._pool is not None else list(map(run, rows))
+        weights = [(r.stop - r.start) / n for r in rows]
+        loss = float(sum(w * p[0] for w, p in zip(weights, parts)))
+        grads = {}
+        for key in parts[0][1]:
+            g = parts[0][1][key] * np.asarray(weights[0], parts[0][1][key].dtype)
+            for w, p in zip(weights[1:], parts[1:]):
+                g += p[1][key] * np.asarray(w, g.dtype)
+            grads[key] = g
+        z = np.concatenate([p[2] for p in parts])  # (n, K) logits, in batch order
+        if l2:  # the penalty belongs to the batch once, not to every slice
+            for i, layer in enumerate(self.model.layers):
+                for name in layer.decay_params:
+                    W = layer.params[name]
+                    loss += 0.5 * l2 * float(np.vdot(W, W))
+                    grads[f"{i}.{name}"] = grads[f"{i}.{name}"] + l2 * W
+        return loss, grads, z
