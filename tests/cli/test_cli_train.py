@@ -156,7 +156,7 @@ def test_predict_prints_a_digit_and_ten_probabilities(logistic_file, tmp_path, d
 
 def test_predict_sample_reads_bundled_test_digits(logistic_file):
     path, _ = logistic_file
-    r = run("predict", "--sample", "3", "--model", path)
+    r = run("predict", "--random", "3", "--model", path)
     assert r.exit_code == 0, r.output + r.stderr
     assert len(re.findall(r"test digit #\d+: true label \d, network says \d", r.stdout)) == 3
     assert re.search(r"^[0-3]/3 right$", r.stdout, flags=re.M)
@@ -181,7 +181,7 @@ def test_predict_bad_inputs_are_one_line_errors(logistic_file, tmp_path):
     assert_one_line_error(run("predict", png, "--model", "vgg"),
                           "'vgg' is neither a model file nor one of")
     assert_one_line_error(run("predict", "--model", path),
-                          "give an IMAGE to read, or --sample N")
+                          "give an IMAGE to read, --sample N")
 
 
 # ------------------------------------------------------------------------------------- info

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from . import app
+from ..nn.zoo import model_names
 from ._common import UserError, console, friendly_errors, resolve_model
 
 
@@ -78,8 +79,8 @@ def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float
 @app.command()
 @friendly_errors
 def train(
-    model: str = typer.Option("mlp", "--model", "-m", help="Which zoo model: logistic, binary, "
-                              "lab, mlp (and more as they are added; see `digitlens info`)."),
+    model: str = typer.Option("mlp", "--model", "-m", help="Which zoo model: "
+                              f"{', '.join(model_names())} (see `digitlens info`)."),
     epochs: Optional[int] = typer.Option(None, help="Passes over the training digits "
                                          "(default: the model's recipe)."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default: the recipe's)."),
@@ -160,18 +161,22 @@ def probability_table(classes, p) -> Table:
 def predict(
     image: Optional[Path] = typer.Argument(None, help="An image of one digit (PNG, JPEG, ...)."),
     model: str = typer.Option("mlp", "--model", "-m", help="A model file or a trained zoo name."),
-    sample: int = typer.Option(0, "--sample", "-n", help="Instead of IMAGE, read N random "
-                               "digits from the bundled test set (never seen in training)."),
-    seed: int = typer.Option(0, help="Which random test digits --sample picks."),
+    sample: Optional[int] = typer.Option(None, "--sample", "-n", min=0, max=999,
+                                         help="Instead of IMAGE, read bundled test digit "
+                                         "number N (0-999), as `digitlens explain --sample N`."),
+    random: int = typer.Option(0, "--random", "-r", min=0, help="Instead of IMAGE, read K "
+                               "random digits from the bundled test set (never seen in "
+                               "training)."),
+    seed: int = typer.Option(0, help="Which random test digits --random picks."),
 ):
-    """Read the digit in IMAGE (or N bundled test digits) and show the ten probabilities."""
+    """Read the digit in IMAGE (or bundled test digits) and show the ten probabilities."""
     m, _ = resolve_model(model)
-    if sample:
+    if sample is not None or random:
         from ..data import load_digits
 
         d = load_digits()
-        idx = np.random.default_rng(seed).choice(len(d.x_test), size=min(sample, len(d.x_test)),
-                                                  replace=False)
+        idx = np.array([sample]) if sample is not None else np.random.default_rng(seed).choice(
+            len(d.x_test), size=min(random, len(d.x_test)), replace=False)
         p = m.predict_proba(d.x_test[idx])
         pred = m.predict(d.x_test[idx])
         for k, i in enumerate(idx):
@@ -183,7 +188,8 @@ def predict(
         console.print(f"{int((pred == d.y_test[idx]).sum())}/{len(idx)} right", highlight=False)
         return
     if image is None:
-        raise UserError("give an IMAGE to read, or --sample N to read bundled test digits")
+        raise UserError("give an IMAGE to read, --sample N to read bundled test digit number "
+                        "N, or --random K to read K random test digits")
     if not image.is_file():
         raise UserError(f"file not found: {image}")
     x = prepare_image(image)

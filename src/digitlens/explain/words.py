@@ -455,7 +455,7 @@ def trust_completeness(method: str, c, bound: float) -> str:
         return (f"Completeness: {METHOD_TITLES.get(method, method)} makes no promise about "
                 f"what its values add up to, so there is nothing to check.")
     rel = c["relative_delta"]
-    share = "" if rel is None else f" ({rel:.1%} of it)"
+    share = "" if rel is None else f" ({'under 0.1%' if rel < 1e-3 else f'{rel:.1%}'} of it)"
     verdict = "passes" if c["passes"] else f"fails: more than {bound:.0%} off"
     return (f"Completeness {verdict}. The map adds up to {c['sum']:.3f}; the score went from "
             f"{c['f_baseline']:.3f} on a blank board to {c['f_x']:.3f} on your digit, a change "

@@ -21,6 +21,15 @@ def page_ladder() -> tuple[str, ...]:
     return tuple(n for n, e in MODELS.items() if tuple(e.classes) == tuple(range(10)))
 
 
+def page_models() -> tuple[str, ...]:
+    """Every zoo model the page's switcher offers: the ten-digit ladder (:func:`page_ladder`),
+    then the models that read fewer digits (``binary``: 0 or 1), in the zoo's order."""
+    from ...nn.zoo import MODELS
+
+    ladder = page_ladder()
+    return ladder + tuple(n for n in MODELS if n not in ladder)
+
+
 class ModelRegistry:
     """One loaded model per name, shared by every request, kept in one
     :class:`~digitlens.recognizer.Recognizer`.
@@ -113,6 +122,8 @@ class ModelRegistry:
                                 "classes": list(e.classes) if e else None,
                                 "trained": self.is_trained(name),
                                 "in_ladder": e is None or name in page_ladder(),
+                                # offered by the page's switcher (the 0-or-1 model too)
+                                "on_page": e is None or name in page_models(),
                                 "recipe": default_recipe(name).to_dict() if e else None}
         if info["trained"]:
             try:

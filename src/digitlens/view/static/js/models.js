@@ -10,7 +10,7 @@ import { fillTrainModels } from "./train.js";
 export async function loadModels(keepSelection = true) {
   const info = await api("/api/models");
   state.models = info.models; state.training = info.training;
-  const ladder = info.models.filter((m) => m.in_ladder);
+  const ladder = info.models.filter((m) => m.on_page ?? m.in_ladder);  // binary (0 or 1) too
   if (!keepSelection || !state.model || !ladder.some((m) => m.name === state.model && m.trained)) state.model = info.default;
   const box = $("model-options");
   box.replaceChildren();

@@ -50,7 +50,7 @@ function renderTrust(r, expl) {
   // 2. the sanity check: the original map and the two randomised ones, with their correlations
   const maps = el("div", { class: "trust-maps" });
   const fig = (grid, caption) => {
-    const cv = mapCanvas("map small light", caption); signedMap(cv, grid, expl.image);
+    const cv = mapCanvas("map mid light", caption); signedMap(cv, grid, expl.image);
     return el("figure", {}, cv, el("figcaption", { text: caption }));
   };
   maps.append(fig(r.map, "the map"));
