@@ -83,6 +83,8 @@ def rug_sentence(fn: str, units: int, saturated: int, flat: int, peak: float) ->
          f"below 1% of its steepest ({peak:.2g})")
     if flat:
         s += f"; {flat} of them where it is exactly 0 (no gradient at all)"
+    if not saturated:
+        return s + ": every unit would pass the error back and learn from this digit."
     return s + ". Those units barely learn from this digit."
 
 

@@ -51,7 +51,7 @@ function digitLayers() {
   layers.forEach((l, i) => {
     const next = layers[i + 1];
     if (l.type === "dense" && next && next.type === "activation" && l.values)
-      out.push([i, `layer ${i} (${l.values.length} sums, into ${next.name})`, l.values]);
+      out.push([i, `layer ${i}: ${l.values.length} sums, into ${(next.describe || next.name).split(":")[0]}`, l.values]);
   });
   return out;
 }
