@@ -442,6 +442,11 @@ class Sequential:
                          "describe": layer.describe()})
         return rows
 
+    def _repr_html_(self) -> str:
+        from .model_html import model_html  # a notebook's view: a table of the layers
+
+        return model_html(self)
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential(name={self.name!r}, [{inner}], loss={self.loss!r})"

@@ -43,7 +43,7 @@ h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;border-bottom:2px solid #d8d
 figure{display:inline-block;margin:.3em .5em .6em 0;vertical-align:top;text-align:center;
  max-width:150px}
 figure img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #c9d1dc;
- background:#000}
+ background:#000;object-fit:contain}
 figure.small img{width:84px;height:84px}
 figcaption{font-size:.8em;color:#384252}
 table{border-collapse:collapse;margin:.5em 0;font-size:.88em}
