@@ -8,7 +8,8 @@ module looks for an edit a person could make with a pen or an eraser:
 1. **Strokes.**  Whole straight stroke segments, pen-wide, either *added* (starting and ending
    within ``reach`` pixels of the existing ink) or *erased* (running along the ink).  A greedy
    search tries every candidate stroke on the current image in one batched forward pass, keeps
-   the one that raises ``z_b − max_{c≠b} z_c`` most, and repeats up to ``max_strokes`` times.
+   the one that raises ``z_b − max_{c≠b} z_c`` most (once some flip the answer: the one of those
+   moving the least ink), and repeats up to ``max_strokes`` times.
 2. **Morphing**, when no few strokes do it: the training digit of class ``b`` nearest to this one
    (in pixels) is blended in, ``(1 − t)·x + t·x_b``, with the smallest ``t`` (in steps of 0.05)
    that flips the answer.
@@ -66,7 +67,10 @@ def candidate_strokes(img: np.ndarray, rng: np.random.Generator, *, reach: int =
     from scipy.ndimage import binary_dilation
 
     ink = img > ink_threshold
-    near = binary_dilation(ink, iterations=int(reach)) if ink.any() else np.ones_like(ink)
+    if not ink.any():
+        near = np.ones_like(ink)
+    else:  # (scipy dilates until nothing changes when iterations=0, so reach 0 is the ink)
+        near = binary_dilation(ink, iterations=int(reach)) if int(reach) > 0 else ink
     grid = np.zeros_like(ink)
     grid[::2, ::2] = True
     ends = {"add": np.argwhere(near & grid), "erase": np.argwhere(ink & grid)}
@@ -106,6 +110,9 @@ def _by_strokes(model, img, ib, rng, *, max_strokes, reach, width, max_candidate
         trials = _apply(cur, stroke_masks(segs, img.shape, width), erase)  # (n, H, W)
         m = _margins(model, trials, ib)
         best = int(np.argmax(m))
+        if m[best] > 0:  # of the strokes that flip the answer, the one moving the least ink
+            cost = np.abs(trials - cur[None]).reshape(len(trials), -1).sum(axis=1)  # (n,)
+            best = int(np.flatnonzero(m > 0)[np.argmin(cost[m > 0])])
         if strokes and m[best] <= _margins(model, cur[None], ib)[0]:
             break  # no stroke helps any more
         cur = trials[best]

@@ -54,10 +54,11 @@ def _signed(ax, m, title: str = "", outline=None, fontsize: int = 8, scale: floa
     lim = scale if scale else (float(np.abs(m).max()) or 1.0)
     if under is not None:
         from matplotlib import colormaps
-        from matplotlib.colors import Normalize
 
-        rgb = colormaps[DIVERGING](Normalize(-lim, lim, clip=True)(m))[..., :3]  # (H, W, 3)
-        a = np.clip(1.4 * np.abs(m) / lim, 0, 1)[..., None]  # how strong the colour is
+        # how strong the colour is: the square root of |m| / lim, as on the page (colours.js),
+        # so a pixel at a quarter of the limit still gets half the colour
+        a = np.sqrt(np.clip(np.abs(m) / lim, 0, 1))[..., None]
+        rgb = colormaps[DIVERGING](np.where(m >= 0, 1.0, 0.0))[..., :3]  # the full red or blue
         shade = 1.0 - 0.27 * np.clip(np.asarray(under, dtype=np.float64), 0, 1)[..., None]
         im = ax.imshow(shade * (1 - a) + rgb * a, interpolation="nearest")
     else:

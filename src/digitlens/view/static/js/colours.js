@@ -22,11 +22,6 @@ function ramp(stops) {
 export const actRamp = ramp([[0, [27, 36, 48]], [0.45, [20, 128, 118]], [0.8, [150, 200, 120]], [1, [253, 230, 138]]]);
 // signed maps: blue (negative) <- white -> red (positive)
 const NEG = [29, 78, 216], POS = [194, 65, 12];
-function diverging(v, vmax) {
-  const t = vmax > 0 ? Math.max(-1, Math.min(1, v / vmax)) : 0;
-  const c = t >= 0 ? POS : NEG, a = Math.abs(t);
-  return [lerp(255, c[0], a), lerp(255, c[1], a), lerp(255, c[2], a)];
-}
 /** [r, g, b] as a CSS colour. */
 export const css = (c) => `rgb(${c[0] | 0},${c[1] | 0},${c[2] | 0})`;
 const maxAbs = (grid) => { let m = 0; for (const row of grid) for (const v of row) m = Math.max(m, Math.abs(v)); return m; };
@@ -63,14 +58,19 @@ export function grayImage(canvas, grid) {
  */
 export function signedMap(canvas, grid, under = null, limit = null) {
   const m = limit > 0 ? limit : maxAbs(grid);
-  return paint(canvas, grid, (v, x, y) => {
-    const c = diverging(v, m);
-    if (!under) return c;
-    // the digit shows through faintly where the map is near zero
-    const ink = Math.max(0, Math.min(1, under[y][x])), a = m > 0 ? Math.min(1, Math.abs(v) / m) : 0;
-    const shade = 255 - 70 * ink;
-    return [lerp(shade, c[0], Math.min(1, 1.4 * a)), lerp(shade, c[1], Math.min(1, 1.4 * a)), lerp(shade, c[2], Math.min(1, 1.4 * a))];
-  });
+  return paint(canvas, grid, (v, x, y) => signedColour(v, m, under ? under[y][x] : 0));
+}
+
+/**
+ * The colour of value `v` on a scale saturating at ±`lim`, over a pixel with `ink` in [0, 1]
+ * (drawn as a faint gray, which shows through where the value is near 0). The colour's strength
+ * is the square root of |v| / lim, so a pixel at a quarter of the limit still gets half the
+ * colour (the same curve as the legend's bar and the figures, view/figures/explanation.py).
+ */
+export function signedColour(v, lim, ink = 0) {
+  const c = v >= 0 ? POS : NEG, a = lim > 0 ? Math.sqrt(Math.min(1, Math.abs(v) / lim)) : 0;
+  const shade = 255 - 70 * Math.max(0, Math.min(1, ink));
+  return [lerp(shade, c[0], a), lerp(shade, c[1], a), lerp(shade, c[2], a)];
 }
 
 /** Activations (0 = dark, `vmax` = bright); `vmax` defaults to the grid's largest value. */
@@ -90,7 +90,7 @@ export function scaleLegend(scale, lowWord = "pushes down", highWord = "pushes u
   if (!scale) return el("span");
   const lim = Number(scale.limit), d = lim >= 10 ? 1 : lim >= 1 ? 2 : 3;
   const bar = el("canvas", { class: "scale-bar", width: 64, height: 1, "aria-hidden": "true" });
-  paint(bar, [Array.from({ length: 64 }, (_, i) => -lim + (2 * lim * i) / 63)], (v) => diverging(v, lim));
+  paint(bar, [Array.from({ length: 64 }, (_, i) => -lim + (2 * lim * i) / 63)], (v) => signedColour(v, lim));
   const beyond = scale.saturated ? `; the ${scale.saturated} strongest pixel${scale.saturated === 1 ? "" : "s"} go beyond it and are drawn at full colour` : "";
   return el("div", { class: "scale-legend", "data-limit": String(scale.limit) },
     el("span", { class: "end", text: `−${lim.toFixed(d)} ${lowWord}` }), bar,
