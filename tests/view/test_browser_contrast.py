@@ -73,7 +73,7 @@ P95_PIXEL = """() => {
 }"""
 
 
-def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):
+def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):  # noqa: F811
     draw_and_wait(page, FOUR_NINE)
     assert page.get_attribute("body", "data-model") == "cnn"
     expl = page.evaluate("window.digitlens.expl")
@@ -116,7 +116,7 @@ def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):
     page.locator("#panel-attr").screenshot(path=str(artifacts / "attribution_cnn_4_9.png"))
 
 
-def test_logistic_panel_title_and_coefficient_table(page, artifacts):
+def test_logistic_panel_title_and_coefficient_table(page, artifacts):  # noqa: F811
     before = updates(page)
     page.click("#model-options label:has(input[value='logistic'])")
     wait_settled(page, before)
