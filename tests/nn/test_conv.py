@@ -414,3 +414,33 @@ def test_zoo_cnns_describe_their_layers_in_the_learners_terms():
                                                      "flatten", "dense"]
     assert tiny.layers[0].params["W"].shape == (6, 1, 5, 5)
     assert "2 pixels at a time" in built(Conv2D(4, 3, stride=2), (1, 8, 8)).describe()
+
+
+@pytest.mark.parametrize("kernel,padding,stride", [
+    ((3, 3), (1, 1), (1, 1)),  # the zoo's convolutions: the transposed-convolution path
+    ((2, 3), (0, 2), (1, 1)),  # asymmetric kernel, full padding
+    ((3, 3), (0, 0), (1, 1)),
+    ((1, 1), (1, 0), (1, 1)),  # padding wider than the kernel: col2im
+    ((3, 3), (1, 1), (2, 2)),  # stride 2: col2im
+])
+def test_input_gradient_equals_the_reference(kernel, padding, stride):
+    """dx (a transposed convolution for stride 1, col2im otherwise) against the reference loop,
+    in float64 and float32; with stride 1 and padding < kernel it *is* a forward convolution of
+    dz with the flipped, channel-swapped filters."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 2, 6, 7))
+    W = rng.standard_normal((4, 2, *kernel))
+    z, cols = conv2d(x, W, np.zeros(4), stride, padding)
+    dz = rng.standard_normal(z.shape)
+    ref_dx = F.conv2d_reference_backward(dz, x, W, stride, padding)[0]
+    dx = conv2d_backward(dz, cols, x.shape, W, stride, padding)[0]
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12)
+    dx32 = conv2d_backward(dz.astype(np.float32), cols.astype(np.float32), x.shape,
+                           W.astype(np.float32), stride, padding)[0]
+    assert dx32.dtype == np.float32
+    np.testing.assert_allclose(dx32, ref_dx, rtol=1e-4, atol=1e-4)
+    (kh, kw), (ph, pw) = kernel, padding
+    if stride == (1, 1) and ph < kh and pw < kw:
+        W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
+        as_conv, _ = conv2d(dz, W_flip, np.zeros(2), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+        np.testing.assert_allclose(as_conv, ref_dx, rtol=1e-12, atol=1e-12)

@@ -19,9 +19,8 @@ of the ``C_in·kh·kw`` input numbers under it.  Copying every such patch into o
 product: ``z = W_mat @ cols`` with ``W_mat = W.reshape(C_out, C_in·kh·kw)``.  The patches are read
 through a strided *view* of the input (:func:`numpy.lib.stride_tricks.as_strided`, no Python loop),
 and the copy into ``cols`` happens once, in the reshape.  The backward pass is the same product
-transposed (``dW = dz_mat @ colsᵀ``), and :func:`col2im` adds each column's gradient back onto the
-pixels it was copied from — one vectorised slice-add per kernel offset (kh·kw of them), which is
-much faster than ``np.add.at``.
+transposed for the weights (``dW = dz_mat @ colsᵀ``); the input's gradient is a convolution too,
+of ``dz`` with the flipped filters (:func:`conv2d_input_grad`), computed the same way.
 
 **Memory layout (speed only; the numbers and the indexing are unaffected).**  Shapes are always
 ``(N, C, H, W)``, as in PyTorch.  In memory, though, the image layers keep the *batch last*: an
@@ -163,10 +162,17 @@ def conv2d(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride=(1, 1), padding=(
     c_out, c_in, kh, kw = W.shape
     if x.shape[1] != c_in:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels, weights expect {c_in}")
+    z, cols = _correlate(x, W, stride, padding)  # (N, C_out, Ho, Wo), batch-last
+    z += b[:, None, None]  # (C_out,) broadcast over (N, C_out, Ho, Wo)
+    return z, cols
+
+
+def _correlate(x, W, stride, padding):
+    """The weighted sums of :func:`conv2d` without the bias: ``(z, cols)``."""
+    c_out, _, kh, kw = W.shape
     cols, (h_out, w_out) = im2col(x, (kh, kw), stride, padding)  # (C_in*kh*kw, Ho*Wo*N)
     # (C_out, C_in*kh*kw) @ (C_in*kh*kw, Ho*Wo*N) -> (C_out, Ho*Wo*N)
     z = W.reshape(c_out, -1) @ cols
-    z += b[:, None]
     z = z.reshape(c_out, h_out, w_out, x.shape[0])  # (C_out, Ho, Wo, N)
     return z.transpose(3, 0, 1, 2), cols  # (N, C_out, Ho, Wo) view, no copy
 
@@ -180,18 +186,40 @@ def conv2d_backward(dz: np.ndarray, cols: np.ndarray, x_shape, W: np.ndarray, st
     sends ``dcols`` back to the pixels.  Because a filter is reused at every position, its gradient
     is the sum of its gradients at all positions (that sum is inside the matrix product).
     """
-    dz_mat = _as_matrix(dz)  # (C_out, Ho*Wo*N)
-    dW, db = _conv2d_param_grads(dz_mat, cols, W.shape)
-    return _conv2d_input_grad(dz_mat, x_shape, W, stride, padding), dW, db
+    dW, db = _conv2d_param_grads(_as_matrix(dz), cols, W.shape)  # dz as (C_out, Ho*Wo*N)
+    return conv2d_input_grad(dz, x_shape, W, stride, padding), dW, db
 
 
 def conv2d_input_grad(dz: np.ndarray, x_shape, W: np.ndarray, stride=(1, 1), padding=(0, 0)):
-    """Only ``dx`` of :func:`conv2d_backward` (explanations need no weight gradients)."""
-    return _conv2d_input_grad(_as_matrix(dz), x_shape, W, stride, padding)
+    """Only ``dx`` of :func:`conv2d_backward` (explanations need no weight gradients).
 
+    Pixel ``x[n, c, h, w]`` was read by output ``z[n, o, r, q]`` through weight ``W[o, c, i, j]``
+    wherever ``h + ph = r + i`` and ``w + pw = q + j`` (stride 1), so
 
-def _conv2d_input_grad(dz_mat, x_shape, W, stride, padding):
-    dcols = W.reshape(W.shape[0], -1).T @ dz_mat  # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N)
+        ``dx[n, c, h, w] = Σ_o Σ_ij dz[n, o, h + ph - i, w + pw - j] · W[o, c, i, j]``
+
+    which is itself a convolution, as the forward pass computes it: of ``dz`` (padded by
+    ``kh-1-ph`` and ``kw-1-pw``) with the filters flipped in both directions and their input and
+    output channels swapped (a "transposed convolution").  One im2col and one matrix product on
+    contiguous memory, no scatter-add.  With a stride above 1 (``dz`` would first need zeros
+    between its entries), or padding wider than the kernel, :func:`col2im` adds each column's
+    gradient back onto its pixels instead.
+
+    Parameters
+    ----------
+    dz : (N, C_out, H_out, W_out); x_shape : (N, C_in, H, W); W : (C_out, C_in, kh, kw).
+
+    Returns
+    -------
+    dx : (N, C_in, H, W), batch-last in memory.
+    """
+    kh, kw = W.shape[2:]
+    ph, pw = padding
+    if tuple(stride) == (1, 1) and ph <= kh - 1 and pw <= kw - 1:
+        W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
+        dx, _ = _correlate(dz, W_flip, (1, 1), (kh - 1 - ph, kw - 1 - pw))  # (N, C_in, H, W)
+        return dx
+    dcols = W.reshape(W.shape[0], -1).T @ _as_matrix(dz)  # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N)
     return col2im(dcols, x_shape, W.shape[2:], stride, padding)  # (N, C_in, H, W)
 
 
