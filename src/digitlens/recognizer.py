@@ -222,8 +222,9 @@ class Recognizer:
 
     def ood_calibration(self, name: str | None = None) -> O.OODCalibration:
         """Model ``name``'s "I don't know" score, fitted on the bundled training digits and its
-        threshold set on the test digits (:func:`digitlens.explain.ood.calibrate`; built once,
-        about a second, from the atlas's activations)."""
+        threshold set on the test digits, those of its own classes
+        (:func:`digitlens.explain.ood.calibrate`; built once, about a second, from the atlas's
+        activations)."""
         name = self._name(name)
         c = self._ood.get(name)
         if c is None:
@@ -233,8 +234,13 @@ class Recognizer:
                 if c is None:
                     if self._ood_shape is None:  # the model-free half, shared by all models
                         self._ood_shape = O.ShapeReference.of(atlas.x, d.x_test)
-                    c = O.calibrate(self._models[name], atlas.x, d.x_test, h_train=atlas.hidden,
-                                    shape=self._ood_shape)
+                    m = self._models[name]
+                    if sorted(m.classes) == list(range(10)):
+                        c = O.calibrate(m, atlas.x, d.x_test, h_train=atlas.hidden,
+                                        shape=self._ood_shape)
+                    else:  # a model of some digits (binary: 0 and 1) is measured against them
+                        tr, te = np.isin(atlas.y, m.classes), np.isin(d.y_test, m.classes)
+                        c = O.calibrate(m, atlas.x[tr], d.x_test[te], h_train=atlas.hidden[tr])
                     self._ood[name] = c
         return c
 

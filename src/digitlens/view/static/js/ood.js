@@ -20,12 +20,20 @@ export function renderOod(expl) {
   if (o.flagged) {
     box.replaceChildren(
       el("p", { class: "ood-title", text: "This does not look like any digit I was trained on." }),
-      el("p", { text: `The network still answers ${expl.prediction}, because it has to: softmax turns its ten final sums into ten probabilities that always add up to 1, so one digit always wins. A high percentage here only means ${expl.prediction} fits better than the other nine digits — not that this is a digit at all.` }),
+      el("p", { text: `The network still answers ${expl.prediction}, because it has to: ${mustPick(expl)} A high percentage here only means ${expl.prediction} fits better than ${others(expl)} — not that this is a digit at all.` }),
       numbers);
   } else {
     box.replaceChildren(el("p", { class: "small", text: "This looks like the digits the network was trained on." }), numbers);
   }
 }
+
+/** Why the network must pick a digit, for its output function and number of classes. */
+function mustPick(expl) {
+  const n = expl.classes.length;
+  if (expl.output_function === "sigmoid") return `its one sigmoid unit gives P(${expl.classes[1]}), and P(${expl.classes[0]}) = 1 − P(${expl.classes[1]}): the two always add up to 1, so one of them always wins.`;
+  return `softmax turns its ${n} final sums into ${n} probabilities that always add up to 1, so one digit always wins.`;
+}
+const others = (expl) => expl.classes.length === 2 ? `the other digit, ${expl.classes.find((c) => c !== expl.prediction)}` : `the other ${expl.classes.length - 1} digits`;
 
 /** Forget the note (an error, or a blank board). */
 export function clearOod() {
