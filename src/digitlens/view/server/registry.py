@@ -13,6 +13,35 @@ from typing import Any
 from .errors import ApiError
 
 
+def custom_models_dir():
+    """Where the learner's own networks (the Train tab's custom models) are saved:
+    ``<models_dir>/custom/``, apart from the zoo's files so none is ever replaced."""
+    from ..._util import paths
+
+    return paths.models_dir() / "custom"
+
+
+def custom_model_path(name: str):
+    """The file of custom model ``name`` (checked with
+    :func:`digitlens.training.custom.check_custom_name` first: never a zoo name, never a path)."""
+    from ...training.custom import check_custom_name
+
+    return custom_models_dir() / f"{check_custom_name(name)}.npz"
+
+
+def saved_custom_names() -> list[str]:
+    """The custom models saved so far, oldest first (names read from the folder, checked)."""
+    from ...training.custom import NAME_RULE
+    from ...nn.zoo import MODELS
+
+    folder = custom_models_dir()
+    try:
+        files = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+    return [p.stem for p in files if NAME_RULE.match(p.stem) and p.stem not in MODELS]
+
+
 def page_ladder() -> tuple[str, ...]:
     """The zoo models the page's switcher offers: those that read all ten digits, in the zoo's
     order (simplest first; a superset of the training ladder's rungs)."""
@@ -53,8 +82,16 @@ class ModelRegistry:
         return MODELS
 
     def names(self) -> list[str]:
+        """The zoo, then the learner's custom models (saved or loaded), then any other model
+        the recognizer holds."""
         zoo = list(self.zoo())
-        return zoo + [n for n in self.rec.names if n not in zoo]
+        custom = [n for n in saved_custom_names() if n not in zoo]
+        return zoo + custom + [n for n in self.rec.names if n not in zoo and n not in custom]
+
+    def is_custom(self, name: str) -> bool:
+        """A model the learner trained on the Train tab (saved under its own name)."""
+        return name not in self.zoo() and (name in saved_custom_names()
+                                           or self._meta.get(name, {}).get("custom") is not None)
 
     def check_name(self, name: str) -> str:
         if name not in self.names():
@@ -65,7 +102,11 @@ class ModelRegistry:
     def _path(self, name: str):
         from ..._util import paths
 
-        return paths.model_path(name) if name in self.zoo() else None
+        if name in self.zoo():
+            return paths.model_path(name)
+        if name in saved_custom_names():  # a name read from the folder, never one a client sent
+            return custom_model_path(name)
+        return None
 
     def is_trained(self, name: str) -> bool:
         path = self._path(name)
@@ -102,8 +143,10 @@ class ModelRegistry:
             return model, meta
 
     def put(self, name: str, model, meta: dict) -> None:
-        """Serve ``model`` under ``name`` from now on (called when training completes)."""
-        self.check_name(name)
+        """Serve ``model`` under ``name`` from now on (called when training completes; a
+        custom model, ``meta["custom"]``, brings its own new name)."""
+        if meta.get("custom") is None:
+            self.check_name(name)
         path = self._path(name)
         with self._lock:
             self.rec.add(name, model)
@@ -113,15 +156,18 @@ class ModelRegistry:
             except OSError:
                 self._mtime[name] = None
 
-    def describe(self, name: str) -> dict[str, Any]:
-        """What the page's model switcher shows about ``name``."""
+    def describe(self, name: str, status: dict | None = None) -> dict[str, Any]:
+        """What the page's model switcher shows about ``name``; ``status`` is where its
+        training stands (:meth:`~digitlens.view.server.training_jobs.TrainingJobs.status`)."""
         from ...training.recipes import default_recipe
 
         e = self.zoo().get(name)
+        custom = self.is_custom(name)
         info: dict[str, Any] = {"name": name, "sentence": e.sentence if e else "",
                                 "classes": list(e.classes) if e else None,
                                 "trained": self.is_trained(name),
-                                "in_ladder": e is None or name in page_ladder(),
+                                "custom": custom, "status": status,
+                                "in_ladder": (e is None and not custom) or name in page_ladder(),
                                 # offered by the page's switcher (the 0-or-1 model too)
                                 "on_page": e is None or name in page_models(),
                                 "recipe": default_recipe(name).to_dict() if e else None}
@@ -131,6 +177,8 @@ class ModelRegistry:
             except ApiError as err:
                 info.update(trained=False, problem=err.message)
                 return info
+            if custom:
+                info["spec"] = meta.get("custom")
             info.update(n_params=model.n_params, test_accuracy=meta.get("test_accuracy"),
                         layers=model.summary(), kind=_kind(model), classes=list(model.classes),
                         sentence=info["sentence"] or model.description)

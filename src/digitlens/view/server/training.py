@@ -1,5 +1,7 @@
 """The training view: start, follow (server-sent events) and cancel background training of a zoo
-model (:class:`~digitlens.view.server.training_jobs.TrainingJobs`, one job at a time)."""
+model or of the learner's own network (activation, width, depth, learning rate:
+:class:`digitlens.training.custom.CustomSpec`) with
+:class:`~digitlens.view.server.training_jobs.TrainingJobs`, one job at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import JobConflict, UnknownJob
 from .api import TrainRequest
@@ -20,6 +23,29 @@ _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 _POLL, _KEEP_ALIVE = 0.1, 10.0
 
 router = APIRouter()
+
+
+class CustomTrainRequest(BaseModel):
+    """The learner's own network; the bounds are the library's
+    (:class:`digitlens.training.custom.CustomSpec`), which checks every value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    activation: str = Field("relu", description="hidden activation (GET /api/train: choices)")
+    width: int = Field(64, description="units per hidden layer")
+    depth: int = Field(2, description="hidden layers")
+    lr: float = Field(1e-3, description="Adam's learning rate")
+    epochs: int = Field(10, description="passes over the 4,000 training digits")
+    name: str | None = Field(None, description="saved under this name (default e.g. "
+                                               "'sigmoid_2x32'; never a zoo model's name)")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+def _heavy_job_free(ctx: ServerContext) -> None:
+    if ctx.lab.running or ctx.lab.playground.running:
+        # one heavy job at a time: the lab's runs already keep both cores busy
+        raise ApiError(409, "lab_busy", "the activation lab or its playground is running; "
+                       "train when it has finished (or cancel it)")
 
 
 def _job(ctx: ServerContext, job_id: str):
@@ -39,10 +65,7 @@ def start_training(req: TrainRequest, ctx: ServerContext = Depends(context)) -> 
     When it completes, the model is saved and the page uses it from then on."""
     ctx.need_training()
     ctx.registry.check_name(req.model)
-    if ctx.lab.running or ctx.lab.playground.running:
-        # one heavy job at a time: the lab's runs already keep both cores busy
-        raise ApiError(409, "lab_busy", "the activation lab or its playground is running; "
-                       "train when it has finished (or cancel it)")
+    _heavy_job_free(ctx)
     try:
         job = ctx.jobs.start(req.model, epochs=req.epochs, seed=req.seed)
     except JobConflict as e:
@@ -52,12 +75,43 @@ def start_training(req: TrainRequest, ctx: ServerContext = Depends(context)) -> 
     return job.summary()
 
 
+@router.post("/api/train/custom", status_code=202, tags=["training"],
+             responses=errors_doc(403, 409, 422))
+def start_custom_training(req: CustomTrainRequest,
+                          ctx: ServerContext = Depends(context)) -> dict:
+    """Train the learner's own network ``784 -> [width, activation] x depth -> 10`` (Adam at
+    the learning rate given) on the bundled digits in the background.  It is saved under its
+    own name, joins the model switcher and is explained like the others."""
+    from ...training.custom import CustomSpec
+
+    ctx.need_training()
+    _heavy_job_free(ctx)
+    try:
+        spec = CustomSpec(activation=req.activation, width=req.width, depth=req.depth,
+                          lr=req.lr, epochs=req.epochs)
+        job = ctx.jobs.start_custom(spec, name=req.name, seed=req.seed)
+    except JobConflict as e:
+        raise ApiError(409, "training_busy", str(e)) from None
+    except ValueError as e:
+        raise ApiError(422, "invalid_request", str(e)) from None
+    return job.summary()
+
+
+def _custom_choices() -> dict:
+    from ...training import custom as c
+
+    return {"activations": list(c.CUSTOM_ACTIVATIONS), "max_width": c.MAX_WIDTH,
+            "max_depth": c.MAX_DEPTH, "max_lr": c.MAX_LR, "max_epochs": c.MAX_EPOCHS,
+            "default": c.CustomSpec().to_dict()}
+
+
 @router.get("/api/train", tags=["training"])
 def list_training(ctx: ServerContext = Depends(context)) -> dict:
-    """Recent training jobs, newest first; ``running`` is the id of the active one."""
+    """Recent training jobs, newest first; ``running`` is the id of the active one;
+    ``custom`` the choices for one's own network (activations, the bounds, the defaults)."""
     active = ctx.jobs.running() if ctx.training else None
     return {"enabled": ctx.training, "running": active.id if active else None,
-            "max_epochs": ctx.jobs.max_epochs,
+            "max_epochs": ctx.jobs.max_epochs, "custom": _custom_choices(),
             "jobs": [j.summary() for j in ctx.jobs.list()] if ctx.training else []}
 
 

@@ -21,6 +21,20 @@ Events (``"type"`` key):
 - ``"end"``: ``state`` (``completed`` | ``cancelled`` | ``failed``), ``message``, and for a
   completed run ``test_accuracy`` and ``saved`` (whether the model file was written).
 
+Each ``"epoch"`` event (and a completed job's ``"end"``) also carries ``gap``: the sentence of
+:func:`digitlens.training.words.gap_sentence` on the epochs so far (None while training and
+test accuracy are close).
+
+Besides zoo models, :meth:`TrainingJobs.start_custom` trains the learner's own network
+(:class:`digitlens.training.custom.CustomSpec`), saved under its own name in
+:func:`~digitlens.view.server.registry.custom_model_path` (never over a zoo model's file).
+
+*First start.* :meth:`TrainingJobs.enqueue` trains a list of zoo models one after another in a
+background thread (``digitlens serve`` on a fresh install: the ladder, logistic first), each as
+an ordinary job, so the one-heavy-job-at-a-time rule holds; it waits while another job (or
+``wait_while()``, e.g. the lab) is busy.  :meth:`TrainingJobs.status` says where each name
+stands.
+
 Nothing here prints; randomness comes only from ``np.random.default_rng(seed)``.
 """
 
@@ -51,9 +65,15 @@ class TrainingJob:
     model: str
     config: dict[str, Any]
     seed: int
+    #: ``"zoo"`` (a zoo model and its recipe) or ``"custom"`` (the learner's own network)
+    kind: str = "zoo"
+    #: set by :meth:`TrainingJobs.enqueue` for the models ``digitlens serve`` trains on its own
+    first_start: bool = False
     state: str = "queued"
     message: str = ""
     test_accuracy: float | None = None
+    #: the train/test gap sentence after the last epoch (None: no gap worth a sentence)
+    gap: str | None = None
     saved: bool = False
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -85,10 +105,11 @@ class TrainingJob:
     def summary(self) -> dict[str, Any]:
         """The job's state as JSON (without the event list)."""
         last_epoch = next((e for e in reversed(self.events) if e["type"] == "epoch"), None)
-        return {"id": self.id, "model": self.model, "state": self.state, "message": self.message,
+        return {"id": self.id, "model": self.model, "kind": self.kind,
+                "first_start": self.first_start, "state": self.state, "message": self.message,
                 "config": self.config, "seed": self.seed, "epochs": self.config["epochs"],
                 "epochs_completed": last_epoch["epoch"] if last_epoch else 0,
-                "test_accuracy": self.test_accuracy, "saved": self.saved,
+                "test_accuracy": self.test_accuracy, "gap": self.gap, "saved": self.saved,
                 "cancel_requested": self.cancel_requested, "n_events": len(self.events),
                 "created": self.created, "finished": self.finished}
 
@@ -98,16 +119,24 @@ class _Reporter:
     the job is cancelled.  :func:`digitlens.training.recipes.train_rung` hands it the model it
     builds, so every epoch also reports the accuracy on the held-out test digits.  Numbers go
     through :func:`digitlens._util.jsonsafe.clean_meta`: ints stay ints, floats are rounded and
-    a NaN loss becomes ``null`` (the events are JSON)."""
+    a NaN loss becomes ``null`` (the events are JSON).  Each epoch event also carries the
+    train/test ``gap`` sentence (:func:`digitlens.training.words.gap_sentence`), told whether
+    the model has dropout and whether the run is ``augment``-ed."""
 
-    def __init__(self, job: TrainingJob, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    def __init__(self, job: TrainingJob, x_test: np.ndarray, y_test: np.ndarray, *,
+                 augment: bool = False) -> None:
         self.job = job
         self.x_test, self.y_test = x_test, y_test
+        self.augment = bool(augment)
+        self.dropout = False
         self.model = None
         self.step = 0
 
     def set_model(self, model) -> None:
+        from ...nn.layers import Dropout
+
         self.model = model
+        self.dropout = any(isinstance(layer, Dropout) for layer in model.layers)
 
     def on_batch_end(self, log: dict[str, float]) -> bool:
         self.step += 1
@@ -121,18 +150,30 @@ class _Reporter:
         if self.model is not None:
             test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test)
             event.update(test_loss=float(test_loss), test_accuracy=float(test_acc))
+        event["gap"] = self.gap_after(event)
+        self.job.gap = event["gap"]
         self.job._emit(event)
         return self.job.cancel_requested
 
+    def gap_after(self, event: dict[str, Any]) -> str | None:
+        """The library's gap sentence on the epochs so far, ``event`` last."""
+        from ...training.words import gap_sentence
+
+        epochs = [e for e in self.job.events if e["type"] == "epoch"] + [event]
+        return gap_sentence(epochs, dropout=self.dropout, augment=self.augment)
+
 
 class TrainingJobs:
-    """Start, follow and cancel background training of zoo models, one at a time.
+    """Start, follow and cancel background training, one job at a time: zoo models with their
+    recipe (:meth:`start`), the learner's own network (:meth:`start_custom`), and a queue of zoo
+    models trained one after another (:meth:`enqueue`, ``digitlens serve``'s first start).
 
     Parameters
     ----------
     data : a :class:`digitlens.data.Digits` split, or None to load the bundled digits on first use.
     on_trained : called as ``on_trained(name, model, meta)`` after a completed job (after saving).
-    save : write completed models to :func:`digitlens._util.paths.model_path`.
+    save : write completed models to :func:`digitlens._util.paths.model_path` (a custom model
+        to :func:`~digitlens.view.server.registry.custom_model_path`).
     max_epochs : the largest ``epochs`` a client may ask for.
     keep : how many finished jobs to remember (oldest are forgotten first).
 
@@ -156,6 +197,13 @@ class TrainingJobs:
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
+        #: the first-start queue: name -> "queued" | "training" | "trained" | "failed" | ...
+        self._queue: dict[str, str] = {}
+        self._queue_jobs: dict[str, str] = {}
+        self._queue_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        #: the queue also waits while this returns True (the server: the lab or playground runs)
+        self.wait_while: Callable[[], bool] | None = None
 
     # ------------------------------------------------------------------------------ lookups
     def get(self, job_id: str) -> TrainingJob:
@@ -175,7 +223,21 @@ class TrainingJobs:
             return next((j for j in self._jobs.values() if not j.done), None)
 
     # ---------------------------------------------------------------------------- actions
-    def start(self, name: str, *, epochs: int | None = None, seed: int = 0) -> TrainingJob:
+    def _check_epochs(self, epochs) -> int:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) \
+                or not 1 <= int(epochs) <= self.max_epochs:
+            raise ValueError(f"epochs must be a whole number from 1 to {self.max_epochs}, "
+                             f"got {epochs!r}")
+        return int(epochs)
+
+    @staticmethod
+    def _check_seed(seed) -> int:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+        return int(seed)
+
+    def start(self, name: str, *, epochs: int | None = None, seed: int = 0,
+              first_start: bool = False) -> TrainingJob:
         """Start training zoo model ``name`` with its default recipe in the background.
 
         Raises
@@ -192,24 +254,43 @@ class TrainingJobs:
             raise ValueError(f"unknown model {name!r}; choose one of {list(MODELS)}")
         config = default_recipe(name)
         if epochs is not None:
-            if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) \
-                    or not 1 <= int(epochs) <= self.max_epochs:
-                raise ValueError(f"epochs must be a whole number from 1 to {self.max_epochs}, "
-                                 f"got {epochs!r}")
-            config = dataclasses.replace(config, epochs=int(epochs))
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+            config = dataclasses.replace(config, epochs=self._check_epochs(epochs))
+        job = TrainingJob(id=uuid.uuid4().hex[:12], model=name, config=config.to_dict(),
+                          seed=self._check_seed(seed), first_start=first_start)
+        return self._launch(job, config)
+
+    def start_custom(self, spec, *, name: str | None = None, seed: int = 0) -> TrainingJob:
+        """Start training the learner's own network (a
+        :class:`~digitlens.training.custom.CustomSpec`) in the background, under ``name``
+        (default ``spec.default_name()``; never a zoo model's name).
+
+        Raises
+        ------
+        ValueError
+            a bad name, or ``spec.epochs`` above ``max_epochs``.
+        JobConflict
+            another job is still running.
+        """
+        from ...training.custom import check_custom_name
+
+        name = check_custom_name(spec.default_name() if name is None else name)
+        self._check_epochs(spec.epochs)
+        config = spec.train_config()
+        job = TrainingJob(id=uuid.uuid4().hex[:12], model=name, kind="custom",
+                          config={**config.to_dict(), "custom": spec.to_dict()},
+                          seed=self._check_seed(seed))
+        return self._launch(job, spec)
+
+    def _launch(self, job: TrainingJob, what) -> TrainingJob:
         with self._lock:
             busy = next((j for j in self._jobs.values() if not j.done), None)
             if busy is not None:
                 raise JobConflict(f"a training job is already running ({busy.model}, id "
                                   f"{busy.id}); cancel it or wait for it to finish")
-            job = TrainingJob(id=uuid.uuid4().hex[:12], model=name, config=config.to_dict(),
-                              seed=int(seed))
             self._jobs[job.id] = job
             self._forget_old()
-            thread = threading.Thread(target=self._run, args=(job, config), daemon=True,
-                                      name=f"digitlens-train-{name}-{job.id}")
+            thread = threading.Thread(target=self._run, args=(job, what), daemon=True,
+                                      name=f"digitlens-train-{job.model}-{job.id}")
             self._threads[job.id] = thread
         thread.start()
         return job
@@ -230,12 +311,93 @@ class TrainingJobs:
         return job
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel every running job and wait for the threads to end."""
+        """Stop the queue, cancel every running job and wait for the threads to end."""
+        self._stop.set()
         for job in self.list():
             if not job.done:
                 job._cancel.set()
         for t in list(self._threads.values()):
             t.join(timeout)
+        if self._queue_thread is not None:
+            self._queue_thread.join(timeout)
+
+    # ------------------------------------------------------------------- the first start
+    def enqueue(self, names, *, epochs: int | None = None, seed: int = 0) -> list[str]:
+        """Train zoo models ``names`` one after another in a background thread, in the order
+        given (the ladder's: logistic first, ready in about a second), each as an ordinary
+        job with its recipe (or ``epochs``); returns the names queued.  A name already queued
+        is not queued twice.  The queue waits while another job runs or ``wait_while()`` is
+        true; a job that fails or is cancelled leaves its model untrained and the queue goes on.
+        """
+        from ...nn.zoo import MODELS
+
+        for n in names:
+            if n not in MODELS:
+                raise ValueError(f"unknown model {n!r}; choose one of {list(MODELS)}")
+        if epochs is not None:
+            epochs = self._check_epochs(epochs)
+        seed = self._check_seed(seed)
+        with self._lock:
+            new = [n for n in dict.fromkeys(names) if self._queue.get(n) not in
+                   ("queued", "training")]
+            for n in new:
+                self._queue[n] = "queued"
+            if new:
+                t = threading.Thread(target=self._run_queue, args=(new, epochs, seed),
+                                     daemon=True, name="digitlens-first-start")
+                self._queue_thread = t
+        if new:
+            t.start()
+        return new
+
+    def _run_queue(self, names: list[str], epochs: int | None, seed: int) -> None:
+        from ..._util import paths
+
+        for name in names:
+            if self.save and paths.model_path(name).is_file():  # trained meanwhile (e.g. the CLI)
+                with self._lock:
+                    self._queue[name] = "trained"
+                continue
+            while not self._stop.is_set():
+                if self.running() is None and not (self.wait_while and self.wait_while()):
+                    try:
+                        job = self.start(name, epochs=epochs, seed=seed, first_start=True)
+                        break
+                    except JobConflict:
+                        pass  # someone started a job in between: wait for it
+                self._stop.wait(0.2)
+            else:
+                return
+            with self._lock:
+                self._queue[name], self._queue_jobs[name] = "training", job.id
+            thread = self._threads.get(job.id)
+            if thread is not None:
+                thread.join()
+            with self._lock:
+                self._queue[name] = "trained" if job.state == "completed" else job.state
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        """Where model ``name`` stands: ``{"state": "queued" | "training" | "failed" |
+        "cancelled" | "trained", "job", "epochs_completed", "epochs"}`` if it is in the queue
+        or a job is training it now; else None."""
+        with self._lock:
+            state, job_id = self._queue.get(name), self._queue_jobs.get(name)
+            live = next((j for j in self._jobs.values() if not j.done and j.model == name), None)
+        if live is not None:
+            s = live.summary()
+            return {"state": "training", "job": live.id, "epochs": s["epochs"],
+                    "epochs_completed": s["epochs_completed"], "first_start": live.first_start}
+        if state is None:
+            return None
+        out: dict[str, Any] = {"state": state, "job": job_id, "first_start": True}
+        if job_id is not None:
+            try:
+                s = self.get(job_id).summary()
+                out.update(epochs=s["epochs"], epochs_completed=s["epochs_completed"],
+                           message=s["message"])
+            except UnknownJob:
+                pass
+        return out
 
     # ---------------------------------------------------------------------------- internals
     def _forget_old(self) -> None:
@@ -258,48 +420,71 @@ class TrainingJobs:
             job.events.append({"type": "end", "state": state, "message": message, **extra})
             job._cond.notify_all()
 
-    def _run(self, job: TrainingJob, config) -> None:
+    def _train(self, job: TrainingJob, what, d):
+        """Run the one training path for the job; returns ``(LadderRow, n_test, path)``."""
         from ..._util import paths
+        from ...nn.zoo import MODELS
+        from ...training.recipes import recipe, train_rung
+        from .registry import custom_model_path
+
+        if job.kind == "custom":
+            from ...training.custom import train_custom
+
+            keep_te = np.ones(len(d.y_test), dtype=bool)
+            n_train, batch, augment = len(d.y_train), what.train_config().batch_size, False
+            path = custom_model_path(job.model)
+        else:
+            classes = MODELS[job.model].classes
+            keep_tr, keep_te = np.isin(d.y_train, classes), np.isin(d.y_test, classes)
+            n_train, batch = int(keep_tr.sum()), what.batch_size
+            augment = recipe(job.model).augment is not None
+            path = paths.model_path(job.model)
+        job._emit({"type": "start", "model": job.model, "kind": job.kind,
+                   "epochs": job.config["epochs"], "batches": -(-n_train // batch),
+                   "config": job.config})
+        reporter = _Reporter(job, d.x_test[keep_te], d.y_test[keep_te], augment=augment)
+        if job.kind == "custom":
+            row = train_custom(what, d.x_train, d.y_train, d.x_test, d.y_test, name=job.model,
+                               seed=job.seed, callbacks=[reporter])
+        else:  # the one training path of digitlens (as `digitlens train` and the ladder)
+            row = train_rung(job.model, d.x_train, d.y_train, d.x_test, d.y_test,
+                             seed=job.seed, config=what, callbacks=[reporter])
+        return row, int(keep_te.sum()), path
+
+    def _run(self, job: TrainingJob, what) -> None:
         from ...errors import TrainingDiverged
         from ...nn.checkpoint import save_model
-        from ...nn.zoo import MODELS
-        from ...training.recipes import train_rung
 
         try:
             job.state = "running"
             d = self._digits()
-            classes = MODELS[job.model].classes
-            keep_tr, keep_te = np.isin(d.y_train, classes), np.isin(d.y_test, classes)
-            n_train = int(keep_tr.sum())
-            job._emit({"type": "start", "model": job.model, "epochs": config.epochs,
-                       "batches": -(-n_train // config.batch_size), "config": job.config})
-            reporter = _Reporter(job, d.x_test[keep_te], d.y_test[keep_te])
-            # the one training path of digitlens (as `digitlens train` and the ladder)
-            row = train_rung(job.model, d.x_train, d.y_train, d.x_test, d.y_test,
-                             seed=job.seed, config=config, callbacks=[reporter])
-            history = row.history
+            row, n_test, path = self._train(job, what, d)
+            history, epochs = row.history, job.config["epochs"]
             if job.cancel_requested:
                 self._finish(job, "cancelled",
-                             f"cancelled after {len(history.epochs)} of {config.epochs} epochs; "
+                             f"cancelled after {len(history.epochs)} of {epochs} epochs; "
                              "nothing was saved, the model in use is unchanged")
                 return
             test_acc = row.test_accuracy
             job.test_accuracy = float(test_acc)
-            meta = {"test_accuracy": float(test_acc), "train_config": config.to_dict(),
+            test_epochs = [e for e in job.events if e["type"] == "epoch"]
+            meta = {"test_accuracy": float(test_acc), "train_config": row.config.to_dict(),
                     "seed": job.seed, "data": getattr(d, "source", "bundled"),
                     "stop_reason": history.stop_reason, "seconds": history.seconds,
                     "epochs_completed": len(history.epochs), "augment": row.augment,
-                    "history": {"epochs": history.epochs}, "trained_by": "web page"}
+                    "history": {"epochs": history.epochs, "test": test_epochs},
+                    "trained_by": "web page" if not job.first_start else "first start",
+                    **({"custom": job.config["custom"]} if job.kind == "custom" else {})}
             if self.save:
-                save_model(row.model, paths.model_path(job.model), meta)
+                save_model(row.model, path, meta)
                 job.saved = True
             if self.on_trained is not None:
                 self.on_trained(job.model, row.model, meta)
             self._finish(job, "completed",
-                         f"{job.model}: {test_acc:.1%} of the {int(keep_te.sum()):,} held-out test "
+                         f"{job.model}: {test_acc:.1%} of the {n_test:,} held-out test "
                          f"digits right after {len(history.epochs)} epochs "
                          f"({history.seconds:.1f} s)",
-                         test_accuracy=float(test_acc), saved=job.saved)
+                         test_accuracy=float(test_acc), saved=job.saved, gap=job.gap)
         except TrainingDiverged as e:
             self._finish(job, "failed", str(e))
         except Exception as e:  # a background thread must always end its job with a message
