@@ -115,6 +115,8 @@ def test_the_tour_runs_to_the_end(page, server, artifacts):  # noqa: F811
         assert text.strip() and "failed" not in text and "could not" not in text, text
         texts.append(f"{i}. {page.inner_text('.tour-head strong')}\n{text}\n")
         if i in (2, 4, 5, 7):
+            page.wait_for_timeout(900)  # the view scrolls smoothly into place
+            assert page.is_visible("#tour")
             page.screenshot(path=str(artifacts / f"tour_step{i}.png"))
         page.click("#tour-next")
     assert page.is_hidden("#tour")

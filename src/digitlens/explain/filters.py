@@ -174,11 +174,13 @@ class Patch:
     position: tuple[int, int] | None  # (i, j) in the unit's map; None for a Dense unit
     window: tuple[int, int, int, int]  # (top, left, bottom, right) in the 28×28 digit
     pixels: np.ndarray  # the window's pixels (zeros outside the image)
+    digit: np.ndarray | None = None  # the whole digit (28, 28), to show where the window is
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "label": self.label, "activation": num(self.activation),
                 "position": list(self.position) if self.position is not None else None,
-                "window": list(self.window), "pixels": image_list(self.pixels)}
+                "window": list(self.window), "pixels": image_list(self.pixels),
+                "digit": image_list(self.digit)}
 
 
 def top_patches(model: Sequential, atlas: FilterAtlas, layer: int, unit: int,
@@ -195,7 +197,8 @@ def top_patches(model: Sequential, atlas: FilterAtlas, layer: int, unit: int,
         if layer in atlas.where:
             i, j = divmod(int(atlas.where[layer][n, unit]), int(shape[2]))
             win = rf.window(i, j)
-            out.append(Patch(int(n), int(atlas.y[n]), float(acts[n]), (i, j), win, crop(img, win)))
+            out.append(Patch(int(n), int(atlas.y[n]), float(acts[n]), (i, j), win, crop(img, win),
+                             img))
         else:
             out.append(Patch(int(n), int(atlas.y[n]), float(acts[n]), None,
                              (0, 0) + img.shape, img))

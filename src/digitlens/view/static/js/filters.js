@@ -67,6 +67,17 @@ function renderPicker(expl) {
   $("looks-pick").replaceChildren(el("label", {}, "Layer ", sel), el("label", {}, " filter / unit ", num));
 }
 
+/** A 28×28 digit drawn 4× with the window it was cropped to outlined in orange. */
+function digitWithBox(digit, win, label) {
+  const k = 4, c = el("canvas", { class: "map boxed", width: 28 * k, height: 28 * k, role: "img", "aria-label": label });
+  const ctx = c.getContext("2d");
+  digit.forEach((row, y) => row.forEach((v, x) => { const g = Math.round(255 * v); ctx.fillStyle = `rgb(${g},${g},${g})`; ctx.fillRect(x * k, y * k, k, k); }));
+  const [t, l, b, r] = win;
+  ctx.strokeStyle = "#f97316"; ctx.lineWidth = 2;
+  ctx.strokeRect(l * k + 1, t * k + 1, (r - l) * k - 2, (b - t) * k - 2);
+  return c;
+}
+
 /** A row of small pictures with captions. */
 function strip(items) {
   const row = el("div", { class: "examples" });
@@ -109,7 +120,7 @@ function curveChart(kind, angles, zs, best, title) {
     const x = 36 + 28 * i, v = vals[i], hh = (100 * v) / top;
     ctx.fillStyle = a === best ? "#c2410c" : v >= 0 ? "#0f766e" : "#1d4ed8";
     ctx.fillRect(x, Math.min(base, base - hh), 18, Math.abs(hh));
-    ctx.fillStyle = "#334155"; ctx.fillText(fmt(v, 2), x + 9, v >= 0 ? base - hh - 3 : base - hh + 11);
+    ctx.fillStyle = "#334155"; ctx.fillText(fmt(v, 2), x + 9, v >= 0 ? base - hh - 3 : base - 3);
     ctx.strokeStyle = "#111827"; ctx.lineWidth = 2;
     strokeIcon(ctx, kind, a, x + 9, h - 28, 7);
     ctx.lineWidth = 1; ctx.fillStyle = "#64748b"; ctx.fillText(`${a}°`, x + 9, h - 6);
@@ -137,18 +148,23 @@ function renderLooks(info) {
   const box = $("looks");
   const rf = info.receptive_field.size;
   const win = info.kind === "conv" ? `the ${rf[0]}×${rf[1]} window it reads` : "the whole digit it reads";
-  const parts = [el("h3", { text: info.unit_name[0].toUpperCase() + info.unit_name.slice(1) + ` (${info.layer_name})` })];
+  const parts = [el("h3", { text: info.unit_name[0].toUpperCase() + info.unit_name.slice(1) })];
   parts.push(...info.sentences.map((s) => el("p", { class: "small", text: s })));
   const d = info.digit;
   const pics = el("div", { class: "looks-pics" });
   if (d && d.pixels) {
-    pics.append(el("div", {}, el("h4", { text: "On your digit" }),
-      strip([[d.pixels, `fires ${fmt(d.activation, 2)} at row ${d.position[0]}, col ${d.position[1]}`, "your digit's window"]])));
+    const mine = strip([[d.pixels, `fires ${fmt(d.activation, 2)} at row ${d.position[0]}, col ${d.position[1]}`, "your digit's window"]]);
+    if (state.expl && state.expl.image) mine.firstChild.prepend(digitWithBox(state.expl.image, d.window, "your digit, window outlined"));
+    pics.append(el("div", {}, el("h4", { text: "On your digit" }), mine));
   } else if (d) {
     pics.append(el("div", {}, el("h4", { text: "On your digit" }), el("p", { class: "small", text: `activation ${fmt(d.activation, 3)}` })));
   }
-  pics.append(el("div", {}, el("h4", { text: `Training digits that make it fire most (${win})` }),
-    strip(info.patches.map((p) => [p.pixels, `a ${p.label} · ${fmt(p.activation, 2)}`, `training digit ${p.label}`]))));
+  const row = strip(info.patches.map((p) => [p.pixels, `a ${p.label} · ${fmt(p.activation, 2)}`, `window of a training ${p.label}`]));
+  if (info.kind === "conv") {
+    // above each window, the whole training digit with the window outlined
+    [...row.children].forEach((fig, n) => { const p = info.patches[n]; if (p.digit) fig.prepend(digitWithBox(p.digit, p.window, `training digit ${p.label}, window outlined`)); });
+  }
+  pics.append(el("div", {}, el("h4", { text: `Training digits that make it fire most, and ${win}` }), row));
   parts.push(pics);
   const c = info.curves;
   parts.push(el("h4", { text: "How strongly it answers strokes drawn by the program (its sum z, before ReLU)" }),

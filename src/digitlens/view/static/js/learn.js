@@ -83,7 +83,7 @@ function probTable(expl, d) {
     const up = d.p_after[i] - d.p_before[i];
     return el("tr", { class: c === d.label ? "target" : "" },
       el("th", { text: String(c) }), el("td", { text: pct(d.p_before[i]) }), el("td", { text: pct(d.p_after[i]) }),
-      el("td", { class: up > 0 ? "up" : up < 0 ? "down" : "", text: `${up >= 0 ? "+" : ""}${(100 * up).toFixed(1)}` }));
+      el("td", { class: up > 0 ? "up" : up < 0 ? "down" : "", text: Math.abs(100 * up) < 0.05 ? "0.0" : `${up > 0 ? "+" : "−"}${Math.abs(100 * up).toFixed(1)}` }));
   });
   return el("table", { class: "epochs learn-probs" },
     el("thead", {}, el("tr", {}, el("th", { text: "digit" }), el("th", { text: "before" }), el("th", { text: "after" }), el("th", { text: "change (points)" }))),
@@ -97,14 +97,14 @@ function renderStep(expl, d) {
   const rule = d.optimizer === "sgd"
     ? `Plain gradient descent: every weight moves by −learning rate × its gradient, here −${d.lr} × ∂L/∂w.`
     : `Adam: on its first step it moves every weight by about the learning rate (${d.lr}) against the sign of its gradient, whatever the gradient's size; later steps scale by running averages of the gradients.`;
-  const pic = d.reads_pixels ? "its 784 weights as a 28×28 picture" : d.grad_shape.length === 3 ? `its ${d.grad_shape[1]}×${d.grad_shape[2]} kernel${d.grad_shape[0] > 1 ? `, summed over its ${d.grad_shape[0]} input maps` : ""}` : "its weights in a row";
+  const pic = d.reads_pixels && d.grad_shape.length === 1 ? "its 784 weights as a 28×28 picture" : d.grad_shape.length === 3 ? `its ${d.grad_shape[1]}×${d.grad_shape[2]} kernel${d.grad_shape[0] > 1 ? `, summed over its ${d.grad_shape[0]} input maps` : ""}` : "its weights in a row";
   $("learn").replaceChildren(
     el("p", { class: "learn-loss", text: `The loss for “this is a ${d.label}”: L = −log p(${d.label}) = −log ${fmt(d.p_before[i], 4)} = ${fmt(d.loss_before, 4)}.` }),
     el("p", { class: "small", text: `The gradient ∂L/∂w says, for every weight, how much the loss would rise if that weight grew a little. Shown for ${who} (${pic}); the length of the whole gradient, over all ${"weights"}, is ${fmt(d.grad_norm, 4)}.` }),
     el("div", { class: "learn-pics" },
       el("figure", {}, picture(d.weights, "the weights before"), el("figcaption", { text: "weights before" })),
       el("figure", {}, picture(d.grad, "the gradient"), el("figcaption", { text: `gradient ∂L/∂w (${fmt(d.grad_range[0], 4)} to ${fmt(d.grad_range[1], 4)})` })),
-      el("figure", {}, picture(d.update, "the update"), el("figcaption", { text: `update Δw (${fmt(d.update_range[0], 4)} to ${fmt(d.update_range[1], 4)})` }))),
+      el("figure", {}, picture(d.update, "the update"), el("figcaption", { text: `update Δw (${fmt(d.update_range[0], 5)} to ${fmt(d.update_range[1], 5)})` }))),
     el("p", { class: "small", text: rule }),
     el("p", { class: "small", id: "learn-example", text: `One weight, the one with the largest gradient (index ${ex.index.join(", ")}): w = ${fmt(ex.w, 5)}, ∂L/∂w = ${fmt(ex.grad, 5)}, Δw = ${fmt(ex.update, 5)}, so w becomes ${fmt(ex.w_after, 5)}. Its bias: b = ${fmt(d.bias.b, 5)}, ∂L/∂b = ${fmt(d.bias.grad, 5)}, Δb = ${fmt(d.bias.update, 5)}.` }),
     el("p", { class: "learn-loss", text: `After this one step every weight of the network has moved (not only these): the loss on your digit went from ${fmt(d.loss_before, 4)} to ${fmt(d.loss_after, 4)}, and p(${d.label}) from ${pct(d.p_before[i])} to ${pct(d.p_after[i])}.` }),

@@ -11,7 +11,7 @@ import { $, el, fmt, pct } from "./dom.js";
 import { showLooks } from "./filters.js";
 import { learn, takeStep } from "./learn.js";
 import { state } from "./state.js";
-import { openUnit } from "./units.js";
+import { showUnit } from "./units.js";
 
 const tour = { step: 0, box: null, focus: null, busy: false };
 
@@ -51,7 +51,7 @@ const STEPS = [
   { title: "One weighted sum: logistic regression", target: "panel-network", async run(expl) {
     const out = output(expl);
     const i = expl.classes.indexOf(expl.prediction);
-    if (out) await openUnit(out.index, i);
+    if (out) await showUnit(out.index, i, true);
     return [`The output unit for the digit ${expl.prediction} computes one weighted sum of what reaches it, z = Σ wᵢ·xᵢ + b = ${signed(expl.logits[i])}. ` +
       "That is logistic regression: a weighted sum and a bias. Each of the ten digits has such a sum; softmax turns the ten into probabilities that add up to 1: " +
       `p(${expl.prediction}) = e^z / Σ e^z = ${pct(expl.probabilities[i])}. The worked sum below the network lists the products wᵢ·xᵢ that add up to z.`];
@@ -61,7 +61,7 @@ const STEPS = [
     if (!h) return [`The ${expl.model} model has no hidden layer: it is logistic regression on the pixels. Pick “mlp” or “cnn” to see hidden units.`];
     const a = activations(expl, h.index);
     const j = a ? argmax(a) : 0;
-    await openUnit(h.index, j);
+    await showUnit(h.index, j, true);
     const silent = a ? a.filter((v) => v <= 0).length : null;
     return [`${h.name[0].toUpperCase() + h.name.slice(1)}: each unit is its own logistic-regression-like sum of the layer before, followed by ReLU (negative sums become 0). ` +
       (a ? `For your digit, unit ${j} is the most active (a = ${fmt(a[j], 3)}); ${silent} of its ${a.length} units are silent (0). ` : "") +
@@ -72,7 +72,7 @@ const STEPS = [
     if (!c) return noConv(expl);
     const info = await showLooks(c.index, null);
     if (!info) return ["(the filter could not be measured)"];
-    await openUnit(c.index, info.unit, { at: info.digit && info.digit.position });
+    await showUnit(c.index, info.unit, true, true, info.digit && info.digit.position);
     const d = info.digit;
     return [`A filter is a small weighted sum, ${info.receptive_field.size.join("×")} weights, slid over the image: at every position it multiplies the window under it by its weights and adds them up. ` +
       `${info.unit_name[0].toUpperCase() + info.unit_name.slice(1)} fires most on your digit: ${fmt(d.activation, 3)} at row ${d.position[0]}, column ${d.position[1]}. ` +
