@@ -92,7 +92,7 @@ function coefficientTable(c) {
     rows.push(el("tr", { class: "muted" }, el("td", { text: `the other ${u.n_units - u.table.length} ${what}s` }), el("td"), el("td"), el("td", { text: `${u.table_rest >= 0 ? "+" : ""}${fmt(u.table_rest, 3)}` })));
   rows.push(el("tr", { class: "muted" }, el("td", { text: `bias difference b${c.a} − b${c.b}` }), el("td"), el("td"), el("td", { text: `${u.bias_term >= 0 ? "+" : ""}${fmt(u.bias_term, 3)}` })));
   rows.push(el("tr", { class: "total" }, el("td", { text: `gap z${c.a} − z${c.b}` }), el("td"), el("td"), el("td", { text: fmt(u.gap, 3) })));
-  return el("details", { class: "coef", open: u.kind !== "pixels" },
+  return el("details", { class: "coef", open: true },
     el("summary", { text: `The last layer is a logistic regression on ${u.kind === "pixels" ? "the pixels" : `its ${u.n_units} hidden features`}: its coefficient table` }),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: what }), el("th", { text: "feature (your digit)" }),
       el("th", { text: `weight difference w${c.a} − w${c.b}` }), el("th", { text: "product" }))), el("tbody", {}, ...rows)));
