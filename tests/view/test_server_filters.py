@@ -57,6 +57,7 @@ def client(rec):
         yield c
 
 
+@pytest.mark.slow  # builds the atlas and two sets of curves: ~3 s on a busy machine
 def test_a_layer_2_filter_in_json_is_the_librarys(client, rec):
     r = client.get("/api/models/cnn/filters/3/7")
     assert r.status_code == 200, r.text
