@@ -35,9 +35,13 @@ def digit_png(digits):
 
 
 @pytest.fixture(scope="module")
-def explanation(lab_model, digit_png):
-    return Recognizer({"lab": lab_model}).explain(digit_png, model="lab", ig_steps=16,
-                                                  counterfactual_pixels=20)
+def rec(lab_model):
+    return Recognizer({"lab": lab_model})  # one unit atlas for every test here
+
+
+@pytest.fixture(scope="module")
+def explanation(rec, digit_png):
+    return rec.explain(digit_png, model="lab", ig_steps=16, counterfactual_pixels=20)
 
 
 def cells(page: str, table_id: str) -> list[list[str]]:
@@ -81,8 +85,8 @@ def test_the_numbers_are_the_explanations_own(explanation):
     assert report_html(d) == page
 
 
-def test_sections_the_explanation_lacks_are_left_out(lab_model, digits):
-    e = Recognizer({"lab": lab_model}).explain(digits.x_test[0, 0], skip_preprocess=True,
+def test_sections_the_explanation_lacks_are_left_out(rec, digits):
+    e = rec.explain(digits.x_test[0, 0], skip_preprocess=True,
                                                contrast=False, counterfactual=False,
                                                units=False, nearest=False)
     page = report_html(e)
@@ -90,6 +94,7 @@ def test_sections_the_explanation_lacks_are_left_out(lab_model, digits):
     assert "no pre-processing step ran" in page
 
 
+@pytest.mark.slow  # the CLI builds its own recognizer (unit atlas, calibration): a few seconds
 def test_cli_writes_the_report(tmp_path, lab_model, digit_png):
     from typer.testing import CliRunner
 
@@ -108,14 +113,14 @@ def test_cli_writes_the_report(tmp_path, lab_model, digit_png):
     assert f"wrote the report to {out}" in " ".join(r.output.split())
 
 
-def test_the_server_sends_the_report_with_the_apis_numbers(lab_model, digit_png, tmp_path,
+def test_the_server_sends_the_report_with_the_apis_numbers(rec, digit_png, tmp_path,
                                                              monkeypatch):
     from fastapi.testclient import TestClient
 
     from digitlens.view.server.app import create_app
 
     monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    app = create_app(Recognizer({"lab": lab_model}), default_model="lab", training=False)
+    app = create_app(rec, default_model="lab", training=False)
     url = "data:image/png;base64," + base64.b64encode(digit_png).decode("ascii")
     body = {"image": url, "model": "lab", "options": {"vs": 7}}
     with TestClient(app) as c:

@@ -382,15 +382,15 @@ def softmax(z_max: float, sum_exp: float, label: int, p: float) -> str:
 
 
 # ------------------------------------------------------------- what a filter looks for (12B)
-_LINE_WORDS = {0: "horizontal (—)", 45: "rising to the right (/)", 90: "vertical (|)",
-               135: "falling to the right (\\)"}
+_LINE_WORDS = {0: "a horizontal line (—)", 45: "a line rising to the right (/)",
+               90: "a vertical line (|)", 135: "a line falling to the right (\\)"}
 _ARC_WORDS = {0: "to the right (like C)", 90: "upwards (like ∪)", 180: "to the left (like ⊃)",
               270: "downwards (like ∩)"}
 
 
 def line_words(angle: int) -> str:
-    """A line's orientation in words: ``"vertical (|)"``, or ``"at 30°"``."""
-    return _LINE_WORDS.get(int(angle) % 180, f"at {int(angle)}°")
+    """A line at ``angle`` in words: ``"a vertical line (|)"``, or ``"a line at 30°"``."""
+    return _LINE_WORDS.get(int(angle) % 180, f"a line at {int(angle)}°")
 
 
 def arc_words(opening: int) -> str:
@@ -411,8 +411,8 @@ def filter_looks(unit_name: str, conv: bool, size, curves: dict, like: dict | No
     za = dict(zip(ar["openings"], ar["z"]))
     worst = min(zl, key=lambda a: zl[a] if zl[a] is not None else 0.0)
     out = [what + ".",
-           f"Of straight lines, its weighted sum z is largest for a line {line_words(ln['best'])} "
-           f"(z = {zl[ln['best']]:.3g}) and smallest for one {line_words(worst)} "
+           f"Of straight lines, its weighted sum z is largest for {line_words(ln['best'])} "
+           f"(z = {zl[ln['best']]:.3g}) and smallest for {line_words(worst)} "
            f"(z = {zl[worst]:.3g}).",
            f"Of arcs of radius {curves['radius']:g} pixels, it prefers one that opens "
            f"{arc_words(ar['best'])} (z = {za[ar['best']]:.3g})."]
