@@ -38,7 +38,12 @@ def test_explain_a_canvas_png_through_the_pipeline(rec, digits):
         assert e.preprocessing is not None
         assert [s["name"] for s in e.preprocessing_dict()["steps"]][0] == "decode"
         assert e.image.shape == (28, 28) and 0 <= e.image.min() and e.image.max() <= 1
-        assert e.runner_up != e.prediction and e.contrast.b == e.runner_up
+        assert e.runner_up != e.prediction
+        if e.probabilities[e.runner_up] >= 0.05:  # a real runner-up: the contrast is with it
+            assert e.contrast.b == e.runner_up and e.contrast.reason == "runner-up"
+        else:  # no real runner-up: the digit people most often confuse with this one
+            assert e.contrast.reason == "usual confusion"
+            assert e.contrast.b == e.contrast.suggestions[0][0] != e.prediction
         assert sorted(e.attributions) == sorted(DEFAULT_METHODS)
         assert abs(e.contrast.units.sum_check) < 1e-9
         assert e.probabilities.sum() == pytest.approx(1.0)
@@ -236,7 +241,12 @@ def test_explain_dict_is_the_explanation_with_detail_and_notes(rec, digits):
     d = rec.explain_dict(x, "logistic", skip_preprocess=True)
     e = rec.explain(x, model="logistic", skip_preprocess=True)
     assert d["detail"] == "full" and d["notes"] == []
-    assert _strip(d) == {**_strip(e.to_dict()), "detail": "full", "notes": []}
+    from digitlens.explain.names import layer_names
+
+    names = [n.to_dict() for n in layer_names(rec.model("logistic"))]
+    assert d["layer_names"] == names  # the page names layers as the library does
+    assert _strip(d) == {**_strip(e.to_dict()), "detail": "full", "notes": [],
+                         "layer_names": names}
     live = rec.explain_dict(x, "logistic", detail="live", vs=3, skip_preprocess=True)
     assert live["detail"] == "live" and live["attributions"] == {} and live["trace"]
     assert live["contrast"] is None and live["units"] is None and live["counterfactual"] is None
