@@ -56,6 +56,7 @@ tr.top .bar{background:#c0392b}tr.vs .bar{background:#2c7fb8}
 ul.says li{margin:.2em 0}
 section{break-inside:avoid-page}.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
 .row p{flex:1;min-width:260px}
+.bar,.key span,figure img{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 @media print{body{margin:0;max-width:none;font-size:12px}h2{break-after:avoid}
  figure img{width:90px;height:90px}a{color:inherit;text-decoration:none}}
 """
