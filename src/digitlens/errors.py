@@ -50,6 +50,11 @@ class IDXError(ValueError):
     """An IDX file that cannot be read; the message names the file and the broken rule."""
 
 
+class DigitStoreError(ValueError):
+    """The learner's digit database (``mine.sqlite``) cannot be used as asked: a schema written
+    by another version of digitlens, an unknown digit, a bad label."""
+
+
 class DownloadError(OSError):
     """A file could not be fetched from any mirror; the message lists what each mirror did."""
 
