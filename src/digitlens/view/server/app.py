@@ -77,6 +77,7 @@ from . import training as training_routes
 from . import trust as trust_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
 from .errors import ApiError, install_handlers
+from .security import HostPolicy, SecurityMiddleware
 from .explain import Explainer
 from .registry import ModelRegistry
 from .state import ServerContext
@@ -90,7 +91,8 @@ __all__ = ["MAX_BODY_BYTES", "SERVE_ENV", "ApiError", "ModelRegistry", "app_from
 
 def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = True,
                jobs=None, max_body_bytes: int = MAX_BODY_BYTES, max_pixels: int | None = None,
-               seed: int | None = None, compute_threads: int = 2, lab=None) -> FastAPI:
+               seed: int | None = None, compute_threads: int = 2, lab=None, hosts=None,
+               token: str | None = None) -> FastAPI:
     """Build the FastAPI app.
 
     Parameters
@@ -111,6 +113,10 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         measured with benchmarks/load_test.py (8 clients, cnn, 2 cores), 2 threads answer
         live requests faster than 40 (AnyIO's default); 2, not 1, so a live request is not
         queued behind a slow full explanation alone.
+    hosts : the :class:`~digitlens.view.server.security.HostPolicy` (None: loopback names and
+        Starlette's TestClient); ``digitlens serve`` passes its ``--host``/``--allowed-host``.
+    token : the teacher's token: training, the lab and cancelling need ``Authorization: Bearer
+        <token>`` (None: open).  See :mod:`digitlens.view.server.security`.
 
     Examples
     --------
@@ -164,6 +170,9 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     # ~3 ms (server-sent events are never compressed, so they stay live)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    # outermost: Host, Origin, content type, the teacher's token, work in flight (security.py)
+    app.add_middleware(SecurityMiddleware, hosts=hosts or HostPolicy(test_client=True),
+                       token=token)
     install_handlers(app)
     for module in (page, models, explain, inspect, digits, training_routes, lab_routes,
                    playground_routes, filter_routes, learn_routes, report_routes):
@@ -185,7 +194,9 @@ def app_from_env() -> FastAPI:
 
     cfg = json.loads(os.environ.get(SERVE_ENV, "{}"))
     app = create_app(Recognizer(), default_model=cfg.get("default_model", "cnn"), training=False,
-                     compute_threads=int(cfg.get("compute_threads", 2)))
+                     compute_threads=int(cfg.get("compute_threads", 2)),
+                     hosts=HostPolicy(cfg["host"], cfg.get("allowed_hosts", ()))
+                     if "host" in cfg else None, token=cfg.get("token"))
     threading.Thread(target=warm_up, args=(app, cfg.get("warm", [])), daemon=True).start()
     return app
 
