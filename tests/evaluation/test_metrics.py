@@ -23,7 +23,8 @@ def test_confusion_and_per_class_metrics_equal_sklearn():
     y, pred = _predictions()
     c = confusion(y, pred, classes=range(10))
     np.testing.assert_array_equal(c.matrix, sk.confusion_matrix(y, pred, labels=range(10)))
-    p, r, f1, s = sk.precision_recall_fscore_support(y, pred, labels=range(10), zero_division=np.nan)
+    p, r, f1, s = sk.precision_recall_fscore_support(y, pred, labels=range(10),
+                                                     zero_division=np.nan)
     np.testing.assert_allclose(c.precision, p, equal_nan=True)
     np.testing.assert_allclose(c.recall, r, equal_nan=True)
     np.testing.assert_array_equal(c.support, s)

@@ -55,5 +55,5 @@ def ece_sentence(ece: float) -> str:
 
 
 def overlap_sentence(a: int, b: int, share: float, n: int) -> str:
-    return (f"{pct(share)} of the {n} test {a}s and {b}s have a nearest dot on the map of the other "
-            f"digit: that is where the network mixes them up.")
+    return (f"{pct(share)} of the {n} test {a}s and {b}s have a nearest dot on the map of the "
+            f"other digit: that is where the network mixes them up.")
