@@ -9,12 +9,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-## demo: install digitlens, train the ladder of models on the bundled digits, read a few test
-## digits, then open the web page where you draw a digit and look inside (Ctrl-C stops it)
+## demo: install digitlens and open the web page where you draw a digit and look inside; it
+## prints the address at once and trains the ladder of models (logistic first, ready in about
+## a second) in the background, each used as soon as it is ready (Ctrl-C stops it)
 demo: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/digitlens ladder
-	$(BIN)/digitlens predict --sample 3 --model cnn
 	$(BIN)/digitlens serve
 
 ## test: install digitlens with its test dependencies and run the whole test suite

@@ -142,9 +142,13 @@ def test_is_loopback(host, expected):
 def test_serve_trains_the_ladders_models_named_once_in_the_ladder():
     from digitlens.training.ladder import RUNGS
 
-    # the ladder's rungs, and cnn_tiny (the easiest convolution to read; issue 12)
-    assert serve_mod.default_models() == tuple(r.name for r in RUNGS) + ("cnn_tiny",)
-    assert set(serve_mod.default_models()) <= set(dl.model_names())
+    names = serve_mod.default_models()
+    rungs = [r.name for r in RUNGS]
+    assert len(names) == len(set(names))  # each model once
+    assert [n for n in names if n in rungs] == rungs  # every rung, in ladder order
+    assert names[0] == "logistic"  # the quickest first: the page has a model in about a second
+    assert "cnn_tiny" in names  # the easiest convolution to read (issue 12)
+    assert set(names) <= set(dl.model_names())
 
 
 def free_port() -> int:
@@ -174,20 +178,31 @@ def fake_uvicorn(monkeypatch):
     return calls
 
 
-def test_serve_trains_what_is_missing_then_prints_the_url(home, trained, fake_uvicorn):
+def test_serve_trains_what_is_missing_in_the_background_and_prints_the_url(home, fake_uvicorn):
     from digitlens._util import paths
 
-    for name, m in (("lab", trained("lab")), ("mlp", trained("mlp")), ("cnn", trained("cnn", 1))):
-        save_model(m, paths.model_path(name), {"test_accuracy": 0.9})
+    for name in ("lab", "mlp", "cnn_tiny", "cnn"):  # cached already (untrained weights will do here)
+        save_model(dl.build_model(name, np.random.default_rng(0)), paths.model_path(name),
+                   {"test_accuracy": 0.9})
     port = free_port()
-    r = CliRunner().invoke(cli_app, ["serve", "--model", "lab", "--port", str(port)])
+    r = CliRunner().invoke(cli_app, ["serve", "--model", "lab", "--port", str(port),
+                                     "--train-epochs", "1"])
     assert r.exit_code == 0, r.output
-    assert "training logistic" in r.output and paths.model_path("logistic").exists()
+    said = " ".join(r.output.split())
+    assert "training logistic on" in said and "in the background" in said
     assert f"http://127.0.0.1:{port}/" in r.output
     assert "warning" not in r.output
-    (app, kw) = fake_uvicorn[-1]
-    assert ("blas", {"limits": 1, "user_api": "blas"}) == fake_uvicorn[-2]
+    served = [c for c in fake_uvicorn if c[0] != "blas"]
+    assert len(served) == 1  # the server started without waiting for the training
+    (app, kw) = served[0]
+    assert ("blas", {"limits": 1, "user_api": "blas"}) == fake_uvicorn[0]
     assert kw["host"] == "127.0.0.1" and kw["port"] == port
+    jobs = app.state.jobs
+    assert [j.model for j in jobs.list()] in ([], ["logistic"])  # logistic first (or queued)
+    jobs._queue_thread.join(300)
+    assert paths.model_path("logistic").exists()
+    assert [j.model for j in jobs.list()] == ["logistic"]  # only the missing one
+    assert all(j.config["epochs"] == 1 and j.first_start for j in jobs.list())
     with TestClient(app) as c:
         assert c.get("/api/models").json()["default"] == "lab"
 

@@ -14,9 +14,10 @@ from ._common import UserError, console, err_console, friendly_errors
 
 
 def default_models() -> tuple[str, ...]:
-    """The models the page offers first: the training ladder's rungs
-    (:data:`digitlens.training.ladder.RUNGS`) and ``cnn_tiny``; those missing from the cache are
-    trained before serving."""
+    """The models the page offers first, in the order they are trained when missing: the
+    training ladder's rungs (:data:`digitlens.training.ladder.RUNGS`, logistic first), then
+    ``cnn_tiny``; each named once.  Those missing from the cache train in the background while
+    the page is already up (with ``--workers N``: before serving)."""
     from ..training.ladder import RUNGS
 
     # cnn_tiny too: its 6 filters are the easiest convolution to read on the page
@@ -81,7 +82,11 @@ def serve(
                              "a warning)."),
     port: int = typer.Option(8000, help="Port to listen on.", min=1, max=65535),
     train: bool = typer.Option(True, "--train/--no-train", help="Train the ladder's models "
-                               "(see `digitlens ladder`) first if they are not cached yet."),
+                               "(see `digitlens ladder`) that are not cached yet, in the "
+                               "background while the page is up, simplest first."),
+    train_epochs: int = typer.Option(None, "--train-epochs", min=1, max=60,
+                                     help="Train those missing models for this many epochs "
+                                          "each instead of their recipe's (a quick look)."),
     allow_training: bool = typer.Option(True, "--allow-training/--no-allow-training",
                                         help="Let the page's training view train models "
                                              "(and replace the cached ones)."),
@@ -91,6 +96,14 @@ def serve(
     workers: int = typer.Option(1, help="Server processes.  For a class: one per CPU core "
                                 "answers more people at once (the training view is then off, "
                                 "as a job would live in one process only).", min=1, max=64),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another name the page "
+                                           "may be opened at (repeatable), e.g. this "
+                                           "computer's name for a class.  Loopback names and "
+                                           "--host always work; other names are refused "
+                                           "(they could be a DNS-rebinding attack)."),
+    token: str = typer.Option(None, "--token", envvar="DIGITLENS_TOKEN", help="A teacher's "
+                              "password: training, the lab and cancelling then need "
+                              "'Authorization: Bearer TOKEN' (env DIGITLENS_TOKEN)."),
     compute_threads: int = typer.Option(2, help="Explanations computed at once per process; "
                                         "more requests wait their turn.  Mostly Python under "
                                         "one lock, so more threads only add switching.",
@@ -107,8 +120,8 @@ def serve(
     names = [n for n in default_models() if n in MODELS]
     if model not in names:
         names.append(model)
-    if train:
-        train_missing(names)
+    if train and workers > 1:  # each worker process has its own jobs: train before serving
+        train_missing(names, epochs=train_epochs)
     # for the whole server process: measured with benchmarks/load_test.py (8 clients, cnn), one
     # BLAS thread answers full explanations ~8x faster than OpenBLAS's default of one per core
     from threadpoolctl import threadpool_limits
@@ -119,7 +132,10 @@ def serve(
                       "`digitlens train`, then reload the page).", highlight=False)
         allow_training = False
     web = _web_app(model, workers=workers, blas_threads=blas_threads,
-                   allow_training=allow_training, compute_threads=compute_threads)
+                   allow_training=allow_training, compute_threads=compute_threads,
+                   security={"host": host, "allowed_hosts": list(allowed_host), "token": token})
+    if train and workers == 1:
+        _train_in_background(web, names, epochs=train_epochs)
     if not is_loopback(host):
         heavy = " and train models or run the activation lab" if allow_training else ""
         err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
@@ -129,28 +145,52 @@ def serve(
                           highlight=False, soft_wrap=True)
     console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
                   highlight=False)
-    uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning",
+    from ..view.server.protocol import uvicorn_limits
+
+    uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning", **uvicorn_limits(),
                 **({"workers": workers, "factory": True} if workers > 1 else {}))
 
 
+def _train_in_background(web, names, *, epochs: int | None) -> list[str]:
+    """Queue the missing models of ``names`` on the app's training jobs (ladder order, one
+    heavy job at a time: the queue waits while the lab or the playground runs); the page
+    shows their progress (``/api/models``) and uses each as soon as it is saved."""
+    from .._util import paths
+
+    missing = [n for n in names if not paths.model_path(n).exists()]
+    if not missing:
+        return []
+    jobs, lab = web.state.jobs, web.state.lab
+    jobs.wait_while = lambda: lab.running or lab.playground.running
+    queued = jobs.enqueue(missing, epochs=epochs)
+    console.print(f"First run: training {', '.join(queued)} on the 4,000 bundled digits in the "
+                  f"background, in this order (saved in {paths.models_dir()}); the page uses "
+                  "each model as soon as it is ready.", highlight=False)
+    return queued
+
+
 def _web_app(model: str, *, workers: int, blas_threads: int, allow_training: bool,
-             compute_threads: int):
+             compute_threads: int, security: dict | None = None):
     """The app for ``uvicorn.run``: built here for one process, or, for several worker
     processes, the import string of the factory each worker calls with these settings."""
     import threading
 
     from ..recognizer import Recognizer
     from ..view.server.app import SERVE_ENV, create_app, warm_up
+    from ..view.server.security import HostPolicy
+
+    security = security or {"host": "127.0.0.1", "allowed_hosts": [], "token": None}
 
     if workers > 1:
         # worker processes start afresh: they read these when NumPy loads its BLAS
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(blas_threads)
         os.environ[SERVE_ENV] = json.dumps({"default_model": model, "warm": [model],
-                                           "compute_threads": compute_threads})
+                                           "compute_threads": compute_threads, **security})
         return "digitlens.view.server.app:app_from_env"
     web = create_app(Recognizer(), default_model=model, training=allow_training,
-                     compute_threads=compute_threads)
+                     compute_threads=compute_threads, token=security["token"],
+                     hosts=HostPolicy(security["host"], security["allowed_hosts"]))
     # load the opening model and its unit atlas now, so the first drawing is answered quickly
     threading.Thread(target=warm_up, args=(web, [model]), daemon=True).start()
     return web
