@@ -16,7 +16,7 @@ phase by phase:
 
 The phases above are digitlens on whole batches with T *BLAS* threads (the engine's kernels, and
 what a second BLAS thread does to them).  ``fit`` itself keeps BLAS at one thread and instead
-cuts each batch into slices of 16 images computed on ``threads`` threads
+cuts each batch into slices of 32 images computed on ``threads`` threads
 (:mod:`digitlens.training.split`); ``fit(threads=T)`` is compared with ``pytorch/T``, and
 ``fit()`` with its default threads against PyTorch's default (``torch.get_num_threads()`` at
 start-up, the number of cores) — the target is a ratio <= 1.0.

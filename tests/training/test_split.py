@@ -16,7 +16,7 @@ from digitlens.training.split import SplitStep, _Replay, can_split, default_thre
 
 @pytest.fixture(scope="module")
 def batch(digits):
-    return digits.x_train[:37], digits.y_train[:37]  # 37: slices of 12, 13 and 12 images
+    return digits.x_train[:75], digits.y_train[:75]  # 75: slices of 25, 25 and 25 images
 
 
 def _whole(model, x, y, seed, l2=0.0):

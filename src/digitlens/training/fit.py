@@ -221,7 +221,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | N
         ~1.3x on an idle machine, but on a busy one the threads spin waiting for each other
         and an epoch can take 20x longer (measured: 61 s instead of 3.6 s for ``mlp``).
     threads : how many slices of a batch are computed at once (see
-        :mod:`digitlens.training.split`).  A sliced batch is cut into slices of 16 images whose
+        :mod:`digitlens.training.split`).  A sliced batch is cut into slices of 32 images whose
         gradients are added up: the whole batch's gradient up to float32 rounding, and the same
         numbers, bit for bit, whatever the number of threads.  None (the default) is
         :func:`~digitlens.training.split.default_threads`: a model with convolutions is always
