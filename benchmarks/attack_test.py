@@ -77,6 +77,19 @@ def webp_big(side=6300) -> bytes:
     return buf.getvalue()
 
 
+#: crafted once by the parent (its memory is not the attack's), read by the children
+INPUTS = {"png_rgba": png_rgba, "png_16bit": png_16bit, "webp_big": webp_big}
+INPUT_DIR = Path(tempfile.gettempdir()) / "digitlens_attack_inputs"
+
+
+def crafted(name: str) -> bytes:
+    path = INPUT_DIR / name
+    if not path.exists():
+        INPUT_DIR.mkdir(exist_ok=True)
+        path.write_bytes(INPUTS[name]())
+    return path.read_bytes()
+
+
 def small_png() -> bytes:
     sys.path.insert(0, str(HERE))
     from load_test import canvas_pngs
@@ -187,21 +200,21 @@ def _decode(data: bytes):
 
 @attack("png_rgba_bomb", "6300x6300 RGBA PNG (within 40 Mpx) through preprocess()")
 def _():
-    data = png_rgba()
+    data = crafted("png_rgba")
     out, _ = _decode(data)
     return f"{out} ({len(data) / 1e3:.0f} kB)", None
 
 
 @attack("png_16bit_bomb", "6300x6300 16-bit PNG through preprocess()")
 def _():
-    data = png_16bit()
+    data = crafted("png_16bit")
     out, _ = _decode(data)
     return f"{out} ({len(data) / 1e3:.0f} kB)", None
 
 
 @attack("webp_bomb", "6300x6300 lossless WebP through preprocess()")
 def _():
-    data = webp_big()
+    data = crafted("webp_big")
     out, _ = _decode(data)
     return f"{out} ({len(data) / 1e3:.1f} kB)", None
 
@@ -510,7 +523,7 @@ def _(url, proc):
 
     import httpx
 
-    bomb, png = png_rgba(), small_png()
+    bomb, png = crafted("png_rgba"), small_png()
     with cf.ThreadPoolExecutor(5) as ex:
         futs = [ex.submit(httpx.post, url + "api/explain?model=mlp", content=bomb,
                           headers={"Content-Type": "image/png"}, timeout=300)
@@ -638,6 +651,8 @@ def main(argv=None) -> int:
     if args.child:
         child(args.child, args.cap_gb)
         return 0
+    for name in INPUTS:
+        crafted(name)
     rows = []
     print(f"{'attack':<24} {'seconds':>8} {'peak MB':>8} {'safe':>5}  outcome")
     for name, (what, fn) in ATTACKS.items():

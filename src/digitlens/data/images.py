@@ -10,6 +10,13 @@ browser sends):
 - the pixel count in the header is checked against :data:`MAX_PIXELS` *before* decoding, so a
   decompression bomb (a tiny file declaring 50,000 x 50,000 pixels) never allocates its pixels;
   we do not rely on Pillow's global ``Image.MAX_IMAGE_PIXELS``, which other code may change;
+- so are the *decoded bytes* (:func:`decoded_bytes`: pixels x bytes Pillow stores per pixel)
+  against :data:`MAX_DECODED_BYTES`: a 150 kB PNG of 40 million transparent pixels decodes to
+  160 MB, within the pixel limit but not within this one.  A big JPEG is decoded at 1/2, 1/4 or
+  1/8 scale (``draft``) first, so a phone photo passes;
+- a large image is reduced to :data:`WORK_MAX_SIDE` in its own 8- or 16-bit form (transparent
+  ones with their alpha, premultiplied) before any conversion to floats, so the float arrays are
+  never larger than 512 x 512;
 - every failure becomes one of the :class:`~digitlens.errors.PreprocessError` subclasses with a
   message a learner can act on.
 
@@ -44,6 +51,11 @@ WORK_MAX_SIDE = 512
 digit ends up 20 pixels tall, so a 12-megapixel phone photo carries no extra information, only
 cost.  Even a digit filling only a twentieth of the photo's width keeps 25 pixels."""
 
+MAX_DECODED_BYTES = 48 * 2**20
+"""Largest decoded image accepted (bytes Pillow allocates for its pixels), checked before decoding.
+48 MiB: a 40-megapixel 8-bit gray scan, or a 12-megapixel RGBA screenshot; a JPEG photo of any
+accepted size once decoded at reduced scale."""
+
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 
 # ITU-R 601-2 luma, the weights Pillow's convert("L") uses, so RGBA and RGB agree.
@@ -72,7 +84,33 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
             f"{max_pixels:,} pixels (a much smaller photo of the digit is plenty)")
 
 
-def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS):
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """The bytes Pillow allocates for a ``width`` x ``height`` image in ``mode``: one per pixel
+    for 1-band 8-bit modes (``L``, ``P``, ``1``), two for 16-bit gray (``I;16``), four for
+    everything else (Pillow stores RGB, LA and RGBA, 32-bit ``I`` and ``F`` in 4 bytes).
+
+    Examples
+    --------
+    >>> decoded_bytes("RGBA", 1000, 1000), decoded_bytes("L", 1000, 1000)
+    (4000000, 1000000)
+    """
+    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return int(width) * int(height) * per_pixel
+
+
+def _check_decoded(im, max_decoded: int) -> None:
+    need = decoded_bytes(im.mode, im.width, im.height)
+    if im.format == "WEBP":  # libwebp decodes into its own buffer, which Pillow then copies
+        need *= 2
+    if need > max_decoded:
+        raise E.ImageTooLargeError(
+            f"the image is {im.width}x{im.height} pixels in mode {im.mode}, which decodes to "
+            f"{need / 2**20:,.0f} MiB; the limit is {max_decoded / 2**20:,.0f} MiB (a smaller "
+            f"photo of the digit, or a JPEG, is plenty)")
+
+
+def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+                     max_decoded: int = MAX_DECODED_BYTES):
     """Decode ``data`` into a fully loaded Pillow image, with the safety checks above.
 
     Returns ``(image, info)`` where ``info`` has ``format``, ``size`` and ``mode``.
@@ -114,6 +152,7 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
                 im.draft("L", (int(np.ceil(im.width / f)), int(np.ceil(im.height / f))))
             except Exception:  # noqa: BLE001 - draft is an optimisation; decode at full size
                 pass
+        _check_decoded(im, max_decoded)  # the size and mode draft() chose, before any pixel
         try:
             im.load()
         except Image.DecompressionBombError as e:
@@ -146,15 +185,50 @@ def open_image_bytes(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int
     return im, info
 
 
+def _working_size(im) -> tuple[tuple[int, int], float]:
+    """The size ``im`` is reduced to (longer side :data:`WORK_MAX_SIDE`), and the factor."""
+    f = max(im.size) / WORK_MAX_SIDE
+    return (max(1, round(im.width / f)), max(1, round(im.height / f))), f
+
+
+def _shrink(im, info: dict[str, Any]):
+    """``im`` reduced to the working size in its own mode (box filter; RGBA and LA
+    premultiplied by Pillow), or ``im`` itself when it is small enough."""
+    from PIL import Image
+
+    if max(im.size) <= WORK_MAX_SIDE:
+        return im
+    size, f = _working_size(im)
+    info["reduced_by"] = f
+    return im.resize(size, Image.BOX)
+
+
+def _wide_to_gray(im) -> np.ndarray:
+    """A (reduced) 16-bit, 32-bit or float image -> (H, W) float32 in [0, 1]."""
+    mode = im.mode
+    a = np.asarray(im, dtype=np.float64)  # at most WORK_MAX_SIDE² pixels here
+    if not np.all(np.isfinite(a)):
+        raise E.NotAnImageError("the image contains NaN or infinite pixel values")
+    if mode.startswith("I;16"):
+        return (a / 65535.0).astype(np.float32)
+    if a.min() >= 0 and a.max() <= 1:
+        return a.astype(np.float32)
+    if a.min() >= 0 and a.max() <= 255:
+        return (a / 255.0).astype(np.float32)
+    lo, hi = a.min(), a.max()  # arbitrary range (e.g. 32-bit TIFF): stretch min..max to 0..1
+    return ((a - lo) / (hi - lo)).astype(np.float32) if hi > lo else \
+        np.zeros(a.shape, np.float32)
+
+
 def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str, Any]]:
     """A loaded Pillow image -> ``(gray, info)``, ``gray`` (H, W) float32 in [0, 1].
 
-    Opaque 8-bit images larger than :data:`WORK_MAX_SIDE` come back already reduced to it
-    (``info["reduced_by"]``).  Transparency is flattened onto the background that contrasts with
-    the visible ink (see :func:`flatten_alpha`); 16-bit and float images are scaled to [0, 1].
+    Images larger than :data:`WORK_MAX_SIDE` come back already reduced to it
+    (``info["reduced_by"]``), reduced while still in their own 8- or 16-bit form, so no float
+    array is ever larger than the working size.  Transparency is flattened onto the background
+    that contrasts with the visible ink (see :func:`flatten_alpha`); 16-bit and float images are
+    scaled to [0, 1].
     """
-    from PIL import Image
-
     _check_pixels(im.width, im.height, max_pixels)
     info: dict[str, Any] = {}
     mode = im.mode
@@ -165,35 +239,19 @@ def pil_to_gray(im, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, dict[str,
         # every pixel is painted): nothing to composite, read it as the opaque image it is
         has_alpha = False
     if has_alpha:
-        rgba = im.convert("RGBA")
+        rgba = _shrink(im if mode == "RGBA" else im.convert("RGBA"), info)
         # Pillow's RGBA -> L uses the same luma weights as RGB -> L and ignores alpha.
         luma = np.asarray(rgba.convert("L"), dtype=np.float32) * np.float32(1 / 255)   # (H, W)
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) * np.float32(1 / 255)
         gray, ainfo = flatten_alpha(luma, alpha)
         info.update(ainfo)
     elif mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        if not np.all(np.isfinite(a)):
-            raise E.NotAnImageError("the image contains NaN or infinite pixel values")
-        if mode.startswith("I;16"):
-            gray = (a / 65535.0).astype(np.float32)
-        elif a.min() >= 0 and a.max() <= 1:
-            gray = a.astype(np.float32)
-        elif a.min() >= 0 and a.max() <= 255:
-            gray = (a / 255.0).astype(np.float32)
-        else:  # arbitrary range (e.g. 32-bit TIFF): stretch min..max to 0..1
-            lo, hi = a.min(), a.max()
-            gray = ((a - lo) / (hi - lo)).astype(np.float32) if hi > lo else \
-                np.zeros(a.shape, np.float32)
+        small = _shrink(im if mode in ("I", "F", "I;16") else im.convert("I"), info)
+        gray = _wide_to_gray(small)
         info["scaled_from_mode"] = mode
     else:
-        lum = im.convert("L")
-        if max(lum.size) > WORK_MAX_SIDE:
-            # Reduce while still 8-bit: several times cheaper than on floats, same box filter.
-            f = max(lum.size) / WORK_MAX_SIDE
-            lum = lum.resize((max(1, round(lum.width / f)), max(1, round(lum.height / f))),
-                             Image.BOX)
-            info["reduced_by"] = f
+        # reduce while still 8-bit: several times cheaper than on floats, same box filter
+        lum = _shrink(im if mode == "L" else im.convert("L"), info)
         gray = np.asarray(lum, dtype=np.float32) * np.float32(1 / 255)
     return np.ascontiguousarray(gray, dtype=np.float32), info
 
@@ -337,8 +395,8 @@ def gray_from_data_url(text: str, *, max_bytes: int = MAX_BYTES, max_pixels: int
                      max_pixels=max_pixels)[0]
 
 
-def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+              max_decoded: int = MAX_DECODED_BYTES) -> tuple[np.ndarray, dict[str, Any]]:
     """Any supported ``source`` -> ``(gray, info)``: (H, W) float32 in [0, 1], 1 = white.
 
     ``source`` may be ``bytes`` (an encoded file), a path (``str`` or ``os.PathLike``), a binary
@@ -373,89 +431,13 @@ def load_gray(source, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXEL
     else:
         raise TypeError(f"source must be bytes, a path, a file object, a PIL image or a NumPy "
                         f"array; got {type(source).__name__}")
-    im, info = open_image_bytes(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    im, info = open_image_bytes(data, max_bytes=max_bytes, max_pixels=max_pixels,
+                                max_decoded=max_decoded)
     gray, ginfo = pil_to_gray(im, max_pixels)
     info.update(ginfo)
     info["bytes"] = len(data)
     return gray, info
 
 
-def _ruling(rng: np.random.Generator, ph: int, pw: int, grid: bool) -> np.ndarray:
-    """A notebook's printed lines as an (ph, pw) "ink" map in [0, 1] (see synthetic_photo)."""
-    spacing = float(rng.uniform(18, 30))
-    half = float(rng.uniform(0.5, 1.0))                  # half the thickness: 1-2 px lines
-    level = float(rng.uniform(0.15, 0.35))               # printed lighter than the pen's ink
-    tilt = np.tan(np.deg2rad(rng.uniform(-3, 3)))
-    yy, xx = np.mgrid[:ph, :pw].astype(np.float32)
-    out = np.zeros((ph, pw), np.float32)
-    for pos in (yy - tilt * xx, xx + tilt * yy)[:2 if grid else 1]:    # across, then down
-        m = (pos - rng.uniform(0, spacing)) % spacing
-        dist = np.minimum(m, spacing - m)                # to the nearest line, in pixels
-        out = np.maximum(out, level * np.clip(half + 0.5 - dist, 0.0, 1.0))  # anti-aliased
-    return out
-
-
-def synthetic_photo(digit: np.ndarray, rng: np.random.Generator, *, page: tuple[int, int] |
-                    None = None, quality: int | None = None, ruled: str | None = None) -> bytes:
-    """A fake phone photo of an MNIST digit, as JPEG bytes: for testing robustness.
-
-    The digit is enlarged to a random height (25-60 % of the page's shorter side), put at a random
-    place on a larger page, drawn as dark ink on light paper, lit unevenly (a linear gradient in a
-    random direction), blurred slightly, given sensor noise and a few dust specks, and
-    JPEG-compressed.  Everything random comes from ``rng``.
-
-    Parameters
-    ----------
-    digit : (28, 28) float array in [0, 1], ink bright (MNIST convention)
-    rng : numpy.random.Generator
-    page : (height, width), optional
-        Default: random, 160-320 pixels a side.
-    quality : int, optional
-        JPEG quality; default random in 55..90.
-    ruled : None, "lines" or "grid"
-        Paper from a notebook: ruled lines across the page (``"grid"``: and down it, squared
-        paper), 18-30 pixels apart, 1-2 pixels thick, tilted up to 3 degrees, printed in a gray
-        15-35 % of the way from paper to ink.  ``None`` draws (and uses the ``rng``) exactly as
-        before this option existed.
-    """
-    from PIL import Image
-    from scipy import ndimage
-
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy.random.Generator")
-    d = np.asarray(digit, dtype=np.float32)
-    if d.ndim != 2:
-        raise ValueError(f"digit must be 2-D (28, 28); got shape {d.shape}")
-    ph, pw = page if page is not None else (int(rng.integers(160, 321)),
-                                             int(rng.integers(160, 321)))
-    target = int(round(min(ph, pw) * rng.uniform(0.25, 0.6)))       # digit field height
-    big = np.asarray(Image.fromarray(d, mode="F").resize((target, target), Image.BICUBIC))
-    big = np.clip(big, 0, 1)
-    top = int(rng.integers(0, ph - target + 1))
-    left = int(rng.integers(0, pw - target + 1))
-    ink_map = np.zeros((ph, pw), np.float32)
-    ink_map[top:top + target, left:left + target] = big
-    for _ in range(int(rng.integers(0, 4))):                         # dust specks
-        r = float(rng.uniform(0.6, 1.5))
-        cy, cx = rng.uniform(0, ph), rng.uniform(0, pw)
-        yy, xx = np.ogrid[:ph, :pw]
-        ink_map = np.maximum(ink_map, ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r) *
-                             float(rng.uniform(0.3, 0.8)))
-    paper, ink = rng.uniform(0.75, 0.95), rng.uniform(0.05, 0.3)
-    if ruled is not None:
-        if ruled not in ("lines", "grid"):
-            raise ValueError(f"ruled must be None, 'lines' or 'grid'; got {ruled!r}")
-        ink_map = np.maximum(ink_map, _ruling(rng, ph, pw, ruled == "grid"))
-    img = paper - (paper - ink) * ink_map                            # dark ink on light paper
-    angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[:ph, :pw].astype(np.float32)
-    ramp = (np.cos(angle) * xx / pw + np.sin(angle) * yy / ph)
-    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)      # 0..1 across the page
-    img = img * (1.0 - rng.uniform(0.2, 0.45) * ramp)                # lighting gradient
-    img = ndimage.gaussian_filter(img, sigma=float(rng.uniform(0.4, 1.2)))
-    img = img + rng.normal(0.0, rng.uniform(0.01, 0.04), img.shape)
-    u8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    q = quality if quality is not None else int(rng.integers(55, 91))
-    Image.fromarray(u8, mode="L").convert("RGB").save(buf, format="JPEG", quality=q)
-    return buf.getvalue()
+# it lived here, and callers import it from here
+from .synthetic import synthetic_photo  # noqa: E402,F401

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 
 class ApiError(Exception):
@@ -21,6 +22,11 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+class BodyTimeout(Exception):
+    """A client took longer than the body deadline to send the next piece of its body
+    (raised by :class:`~digitlens.view.server.security.SecurityMiddleware`, answered 408)."""
+
+
 class ErrorBody(BaseModel):
     """What every 4xx (and the rare 5xx) response carries."""
 
@@ -28,13 +34,16 @@ class ErrorBody(BaseModel):
     message: str = Field(description="one sentence for the learner")
 
 
-HTTP_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-              406: "not_acceptable", 409: "conflict", 413: "too_large",
-              415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests"}
+HTTP_CODES = {400: "bad_request", 401: "teacher_only", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 408: "body_timeout",
+              409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              422: "invalid_request", 429: "too_many_requests"}
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+def error_response(status: int, code: str, message: str, *, headers: dict | None = None,
+                   **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status,
+                        headers=headers)
 
 
 def errors_doc(*statuses: int) -> dict[int, dict]:
@@ -78,6 +87,16 @@ async def _validation_error(request: Request, e: RequestValidationError):
     return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
 
 
+async def _body_timeout(request: Request, e: BodyTimeout):
+    return error_response(408, "body_timeout", "the request body arrived too slowly; send it "
+                          "again", headers={"Connection": "close"})
+
+
+async def _client_gone(request: Request, e: Exception):
+    # the client hung up while sending its body: nobody reads the answer, nothing to log
+    return error_response(400, "client_disconnected", "the client disconnected")
+
+
 async def _unexpected(request: Request, e: Exception):  # a bug, not the client's fault
     return error_response(500, "internal_error", f"the server hit an unexpected "
                           f"{type(e).__name__}; please report it")
@@ -88,4 +107,6 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BodyTimeout, _body_timeout)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

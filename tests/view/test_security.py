@@ -1,0 +1,190 @@
+"""Cross-site requests, DNS rebinding, content types, the teacher's token and work in flight,
+at the HTTP level (issue 15).  The browser version is tests/view/test_browser_security.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+from digitlens.view.server.app import create_app
+from digitlens.view.server.errors import install_handlers
+from digitlens.view.server.security import HostPolicy, SecurityMiddleware
+
+
+class StubLab:
+    """A lab runner that only records whether a study was started."""
+
+    def __init__(self):
+        self.started = 0
+        self.current, self.running = None, False
+
+    def start(self):
+        self.started += 1
+
+    def cancel(self):
+        return None
+
+    def report(self):
+        return None
+
+    def figure_path(self, name):
+        return None
+
+    def shutdown(self, timeout=0):
+        pass
+
+
+@pytest.fixture
+def lab():
+    return StubLab()
+
+
+@pytest.fixture
+def client(lab):
+    with TestClient(create_app(lab=lab, default_model="mlp")) as c:
+        yield c
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_cross_site_form_cannot_start_the_lab(client, lab):
+    r = client.post("/api/lab/run", content=b"a=1",
+                    headers={**FORM, "Origin": "http://evil.example"})
+    assert r.status_code == 403 and r.json()["error"] == "cross_origin"
+    assert lab.started == 0
+
+
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/plain",
+                                   "multipart/form-data; boundary=x"])
+def test_state_changing_requests_need_json_even_without_an_origin(client, lab, ctype):
+    r = client.post("/api/lab/run", content=b"a=1", headers={"Content-Type": ctype})
+    assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
+    r = client.post("/api/explain", content=b"{}", headers={"Content-Type": ctype})
+    assert r.status_code == 415
+    assert lab.started == 0
+
+
+def test_same_origin_json_and_bodyless_posts_pass(client, lab):
+    r = client.post("/api/lab/run", headers={"Origin": "http://testserver"})
+    assert r.status_code == 202 and lab.started == 1
+    r = client.post("/api/lab/cancel", json={}, headers={"Origin": "http://testserver"})
+    assert r.status_code == 200
+
+
+def test_image_bytes_are_accepted_only_on_the_explain_endpoints(client):
+    r = client.post("/api/explain?model=nope", content=b"\x89PNG",
+                    headers={"Content-Type": "image/png"})
+    assert r.status_code == 404  # past the middleware: the model name is checked
+    r = client.post("/api/lab/run", content=b"\x89PNG", headers={"Content-Type": "image/png"})
+    assert r.status_code == 415
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://testserver:9999",
+                                    "https://testserver", "http://127.0.0.1.evil.example"])
+def test_foreign_origins_are_refused(client, origin):
+    r = client.get("/api/models", headers={"Origin": origin})
+    assert r.status_code == 403, origin
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.nip.io",
+                                  "localhost.evil.example", "10.0.0.5:8000"])
+def test_foreign_host_names_are_refused(client, host):
+    r = client.get("/api/models", headers={"Host": host})
+    assert r.status_code == 403 and r.json()["error"] == "host_not_allowed"
+    assert "--allowed-host" in r.json()["message"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "127.0.0.2",
+                                  "[::1]:8000", "LOCALHOST.", "app.localhost"])
+def test_loopback_hosts_pass(client, host):
+    assert client.get("/api/health", headers={"Host": host}).status_code == 200
+
+
+def test_host_policy_adds_listen_address_and_allowed_names():
+    p = HostPolicy("192.168.1.5", ["teacher.local"])
+    assert p.allows("192.168.1.5:8000") and p.allows("teacher.local:8000")
+    assert not p.allows("192.168.1.6") and not p.allows("evil.example")
+    assert not p.allows("testserver")
+    every = HostPolicy("0.0.0.0")
+    assert every.allows("10.1.2.3:8000") and every.allows("[fe80::1]:80")
+    assert not every.allows("evil.example")  # rebinding needs a name
+
+
+def test_the_teacher_token_guards_training_lab_and_cancel(lab):
+    app = create_app(lab=lab, default_model="mlp", token="s3cret")
+    with TestClient(app) as c:
+        for path in ("/api/lab/run", "/api/lab/cancel", "/api/train/abcdef123456/cancel"):
+            r = c.post(path, json={})
+            assert r.status_code == 401 and r.json()["error"] == "teacher_only", path
+            assert r.headers["WWW-Authenticate"] == "Bearer"
+        r = c.post("/api/train", json={"model": "mlp"}, headers={"Authorization": "Bearer no"})
+        assert r.status_code == 401
+        assert c.post("/api/lab/run", headers={"Authorization": "Bearer s3cret"}).status_code \
+            == 202
+        assert lab.started == 1
+        assert c.get("/api/models").status_code == 200  # learners' endpoints stay open
+
+
+def test_a_full_queue_answers_503_with_retry_after():
+    async def slow_app(scope, receive, send):
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    mw = SecurityMiddleware(slow_app, HostPolicy(test_client=True), max_in_flight=2)
+    statuses, headers = [], []
+
+    async def call():
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(msg):
+            if msg["type"] == "http.response.start":
+                statuses.append(msg["status"])
+                headers.append(dict(msg["headers"]))
+        scope = {"type": "http", "method": "POST", "path": "/api/explain", "headers": [
+            (b"host", b"127.0.0.1"), (b"content-type", b"application/json")]}
+        await mw(scope, receive, send)
+
+    async def main():
+        await asyncio.gather(*(call() for _ in range(5)))
+    asyncio.run(main())
+    assert sorted(statuses) == [200, 200, 503, 503, 503]
+    assert all(h.get(b"retry-after") == b"1" for s, h in zip(statuses, headers) if s == 503)
+    assert mw.in_flight == 0
+
+
+def test_a_body_that_stops_arriving_gets_408():
+    inner = FastAPI()
+    install_handlers(inner)
+
+    @inner.post("/api/explain")
+    async def read(request: Request):
+        return {"n": len(await request.body())}
+
+    mw = SecurityMiddleware(inner, HostPolicy(test_client=True), body_timeout=0.2)
+    sent = []
+
+    async def main():
+        calls = 0
+
+        async def receive():
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": b"{", "more_body": True}
+            await asyncio.sleep(5)  # a client dripping its body
+            return {"type": "http.request", "body": b"}", "more_body": False}
+
+        async def send(msg):
+            sent.append(msg)
+        scope = {"type": "http", "method": "POST", "path": "/api/explain", "headers": [
+            (b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
+            "query_string": b"", "scheme": "http", "server": ("127.0.0.1", 80)}
+        await asyncio.wait_for(mw(scope, receive, send), 3)
+    asyncio.run(main())
+    assert sent[0]["status"] == 408, sent
