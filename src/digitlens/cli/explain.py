@@ -87,10 +87,13 @@ def explain(
                   highlight=False)
     for s in e.sentences[1:]:
         console.print(f"• {s}", highlight=False)
+    for line in _verdict_lines(e):
+        console.print(line, highlight=False)
     if out is not None:
+        from ..explain.names import layer_names
         from ..view.figures.explanation import save_explanation_figure
 
-        save_explanation_figure(e, out)
+        save_explanation_figure(e, out, layers=layer_names(rec.model(name)))
         console.print(f"wrote the figure to {out}", highlight=False)
     if json_out is not None:
         from .._util.files import atomic_write
@@ -102,6 +105,25 @@ def explain(
 
         save_report(e, html_out)
         console.print(f"wrote the report to {html_out} (open it in any browser)", highlight=False)
+
+
+def _verdict_lines(e) -> list[str]:
+    """The "I don't know" check (its score against its threshold, and the verdict) and the
+    digits usually confused with the answer, to try with --vs."""
+    out = []
+    o = e.ood
+    if o is not None:
+        verdict = ("does not look like any digit it was trained on" if o.flagged else
+                   "looks like the digits it was trained on")
+        out.append(f"“I don't know” check: unusualness score {o.score:.2f}, threshold "
+                   f"{o.threshold:.2f} (reached by {o.test_flagged:.0%} of the test digits): "
+                   f"{'[bold]' if o.flagged else ''}{verdict}{'[/]' if o.flagged else ''}.")
+    c = e.contrast
+    if c is not None and c.suggestions:
+        tried = ", ".join(f"{d} ({n} time{'s' if n != 1 else ''})" for d, n in c.suggestions)
+        out.append(f"Digits this model most often confuses with {c.a} on the test digits: "
+                   f"{tried}. Compare with one: --vs {c.suggestions[0][0]}.")
+    return out
 
 
 def _parse_at(at: str | None) -> tuple[int, int] | None:

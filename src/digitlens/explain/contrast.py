@@ -23,7 +23,8 @@ from . import words
 from .attribution import (as_input, class_index, class_logits, class_probabilities, direction,
                           image_shape, integrated_gradients, score_and_grad)
 from .result import Attribution, Counterfactual, UnitContrast, UnitTerm
-from .units import ink_difference, label_counts, receptive_field, unit_input_gradients
+from .units import (ink_difference, label_counts, receptive_field, strongest_blobs,
+                    unit_input_gradients)
 
 
 # ---------------------------------------------------------------------------------- the gap
@@ -131,28 +132,29 @@ def _unit_term(model: Sequential, L: int, j: int, h, w_diff, contributions, temp
     tops: list[int] = []
     proto = None
     patches: list[np.ndarray] = []
-    more = less = ""
+    extra = None
+    counts: list[tuple[int, int]] = []
     if atlas is not None:
         tops = [int(i) for i in atlas.hidden_top[j]]
-        diff = ink_difference(atlas, tops)
+        diff = ink_difference(atlas, tops)  # (28, 28)
         proto = atlas.x[tops, 0].astype(np.float64).mean(axis=0)  # (28, 28)
-        if box is not None:  # only the pixels this position sees; regions name parts of the box
+        if box is not None:  # only the pixels this position sees
             r0, c0, r1, c1 = box
-            diff = diff[r0:r1 + 1, c0:c1 + 1]
+            inside = np.zeros_like(diff)
+            inside[r0:r1 + 1, c0:c1 + 1] = diff[r0:r1 + 1, c0:c1 + 1]
+            diff = inside
             patches = [np.asarray(atlas.x[i, 0, r0:r1 + 1, c0:c1 + 1], dtype=np.float64)
                        for i in tops[:3]]
-        more = words.ninth(np.maximum(diff, 0)) if (diff > 0.05).any() else ""
-        less = words.ninth(np.maximum(-diff, 0)) if (diff < -0.05).any() else ""
-        if less == more:  # one region both ways says nothing: keep where the ink is
-            less = ""
+        if (diff > 0.05).any():
+            extra = strongest_blobs(diff)[0]
         counts = label_counts(atlas.y[tops])
-    else:
-        counts = []
-    responds = words.ninth(np.maximum(template, 0)) \
-        if template is not None and np.ndim(template) == 2 and np.any(template > 0) else ""
-    where = words.where_words(proto - atlas.mean_image) if proto is not None else \
-        (words.where_words(template) if template is not None else "")
-    sentence = words.unit_reading(counts, len(tops), more, less, responds, box)
+    # where, around the learner's digit, ink raises or lowers the unit most: windows of its
+    # template (input gradient or weights) on a 3-pixel grid, finer than thirds of the image
+    raises = lowers = None
+    if template is not None and np.ndim(template) == 2 and np.any(template):
+        raises, lowers = strongest_blobs(template)
+    where = words.blob_short(raises, lowers)
+    sentence = words.unit_reading(counts, len(tops), extra, raises, lowers, box)
     return UnitTerm(j, float(h[j]), float(w_diff[j]), float(contributions[j]), template, tkind,
                     where, tops, words.unit_name(j, maps, pooled), proto, open_layer, open_unit,
                     box, patches, sentence)

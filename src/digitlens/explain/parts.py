@@ -371,9 +371,11 @@ class UnitView:
     feature_map: np.ndarray | None = None  # conv: (H, W) activation map for this image
     top_examples: list[int] = field(default_factory=list)
     top_activations: list[float] = field(default_factory=list)
-    similar_kernel: str | None = None
-    similarity: float | None = None
+    similar_kernel: str | None = None  # set only when |similarity| >= like_threshold
+    similarity: float | None = None  # cosine with the closest hand kernel (signed)
     where: str = ""
+    closest_kernel: str | None = None  # the closest hand kernel, however weak the likeness
+    like_threshold: float | None = None  # "like" needs |similarity| at least this
 
     def to_dict(self) -> dict[str, Any]:
         return {"unit": int(self.unit), "activation": num(self.activation),
@@ -381,13 +383,15 @@ class UnitView:
                 "top_examples": [int(i) for i in self.top_examples],
                 "top_activations": [num(v) for v in self.top_activations],
                 "similar_kernel": self.similar_kernel, "similarity": num(self.similarity),
-                "where": self.where}
+                "where": self.where, "closest_kernel": self.closest_kernel,
+                "like_threshold": num(self.like_threshold)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitView":
         return cls(d["unit"], d["activation"], arr(d["template"]), arr(d["feature_map"]),
                    list(d["top_examples"]), list(d["top_activations"]), d["similar_kernel"],
-                   d["similarity"], d.get("where", ""))
+                   d["similarity"], d.get("where", ""), d.get("closest_kernel"),
+                   d.get("like_threshold"))
 
 
 @dataclass

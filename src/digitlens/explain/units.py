@@ -222,14 +222,19 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
     else:
         kh, kw = W.shape[2:]
         ks = kernel_size or max(int(kh), 3)
+        from .filters import LIKE_THRESHOLD  # (filters imports this module)
+
         hk = hand_kernels(ks)
         maxes = act.reshape(act.shape[0], -1).max(axis=1)  # (C,)
         for j in range(min(W.shape[0], 32)):
             name, s = _best_match(W[j, 0], hk) if W.shape[2] == ks else (None, None)
             tops = [] if atlas is None else [int(i) for i in atlas.first_top[j][:examples]]
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
-            units.append(UnitView(j, float(maxes[j]), W[j, 0], act[j], tops, tacts, name, s))
-        strong = [u for u in units if u.similarity is not None and abs(u.similarity) >= 0.6]
+            # "like" a hand kernel only at |cosine| >= the threshold; a weak one is only the closest
+            like = name if s is not None and abs(s) >= LIKE_THRESHOLD else None
+            units.append(UnitView(j, float(maxes[j]), W[j, 0], act[j], tops, tacts, like, s,
+                                  closest_kernel=name, like_threshold=LIKE_THRESHOLD))
+        strong = [u for u in units if u.similar_kernel is not None]
         sentences = words.first_layer("conv", no_hidden=no_hidden, n_filters=W.shape[0],
                                       kh=kh, kw=kw, similar=strong)
     responses = kernel_responses(img, ks) if img is not None else []
@@ -302,3 +307,67 @@ def ink_difference(atlas: UnitAtlas, tops) -> np.ndarray:
     where a unit's favourite digits have more ink (> 0) or less (< 0) than digits in general."""
     proto = atlas.x[list(tops), 0].astype(np.float64).mean(axis=0)  # (28, 28)
     return proto - atlas.mean_image
+
+
+# --------------------------------------------------------- where a unit's template is strongest
+@dataclass(frozen=True)
+class Blob:
+    """The window of a template where its values are strongest in one sign.
+
+    Attributes
+    ----------
+    sign : +1 (ink here raises the unit) or -1 (ink here lowers it).
+    rows, cols : the window's first and last pixel row and column, inclusive.
+    mean : the mean of this sign's part of the template over the window, with its sign.
+    share : the window's part of all the template's mass of that sign, in [0, 1].
+    """
+
+    sign: int
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    mean: float
+    share: float
+
+
+def strongest_blobs(template: np.ndarray, *, window: int = 7, stride: int = 3
+                    ) -> tuple[Blob | None, Blob | None]:
+    """The ``window × window`` squares (every ``stride`` pixels) holding the most positive and
+    the most negative mass of a 2-D template ``(H, W)``: ``(raises, lowers)``, each a
+    :class:`Blob` or None when the template has no mass of that sign.
+
+    A 7-pixel square on a 3-pixel grid places a blob to within 3 pixels on a 28×28 digit (8×8
+    positions), finer than thirds of the image, so two units that both "like the centre" are
+    told apart by where exactly.
+
+    >>> t = np.zeros((28, 28)); t[3:8, 20:25] = 1.0; t[14:18, 2:6] = -0.5
+    >>> up, down = strongest_blobs(t)
+    >>> up.rows, up.cols, down.rows, down.cols
+    ((3, 9), (18, 24), (12, 18), (0, 6))
+    """
+    t = np.asarray(template, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"template must be 2-D (H, W), got shape {t.shape}")
+    h, w = t.shape
+    win = max(1, min(int(window), h, w))
+    # window sums by a summed-area table: S[i, j] = sum of t[:i, :j]; (H+1, W+1)
+    out: list[Blob | None] = []
+    for sign in (1, -1):
+        part = np.maximum(sign * t, 0.0)
+        total = float(part.sum())
+        if total <= 0:
+            out.append(None)
+            continue
+        S = np.zeros((h + 1, w + 1))
+        S[1:, 1:] = part.cumsum(axis=0).cumsum(axis=1)
+        starts_r = sorted(set(list(range(0, h - win + 1, stride)) + [h - win]))
+        starts_c = sorted(set(list(range(0, w - win + 1, stride)) + [w - win]))
+        r = np.array(starts_r)[:, None]
+        c = np.array(starts_c)[None, :]
+        sums = S[r + win, c + win] - S[r, c + win] - S[r + win, c] + S[r, c]  # (nr, nc)
+        i, j = np.unravel_index(np.argmax(sums), sums.shape)
+        r0, c0 = starts_r[i], starts_c[j]
+        # the mean of this sign's part over the window (signed): how much a fully inked pixel
+        # there moves the unit, on average
+        out.append(Blob(sign, (r0, r0 + win - 1), (c0, c0 + win - 1),
+                        float(sign * sums[i, j] / win ** 2), float(sums[i, j] / total)))
+    return out[0], out[1]

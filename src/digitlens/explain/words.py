@@ -162,8 +162,8 @@ def contrast(a: int, b: int, gap: float, units, pixels) -> list[str]:
             return ", ".join(f"{t.name or f'unit {t.unit}'} ({t.contribution:+.2f}"
                              + (f"; {t.where}" if t.where else "") + ")" for t in terms[:3])
         if units.for_a:
-            out.append(f"Hidden units feeding the output layer (layer {units.layer}) that argue "
-                       f"for {a}: {names(units.for_a)}.")
+            out.append(f"Hidden units feeding the output layer that argue for {a}: "
+                       f"{names(units.for_a)}.")
         if units.for_b:
             out.append(f"Units arguing for {b}: {names(units.for_b)}.")
         pos = float(units.contributions[units.contributions > 0].sum())
@@ -213,14 +213,42 @@ def pixel_name(j: int, width: int = 28) -> str:
     return f"pixel at row {int(j) // width}, col {int(j) % width}"
 
 
-def unit_reading(counts: list[tuple[int, int]], n: int, more: str, less: str,
-                 responds: str = "", box: tuple[int, int, int, int] | None = None) -> str:
+def place(blob, shape: tuple[int, int] = (28, 28), paren: bool = True) -> str:
+    """Where a :class:`~digitlens.explain.units.Blob` sits: ``"the top right (rows 3–9, columns
+    18–24)"`` (the part of the ``shape`` image its centre falls in, then its pixels);
+    ``paren=False``: ``"the top right, rows 3–9, columns 18–24"``."""
+    (r0, r1), (c0, c1) = blob.rows, blob.cols
+    h, w = shape
+    i = min(2, int(3 * ((r0 + r1) / 2 + 0.5) / h))
+    j = min(2, int(3 * ((c0 + c1) / 2 + 0.5) / w))
+    part = "centre" if (i, j) == (1, 1) else (REGIONS_H[j] if i == 1 else (
+        REGIONS_V[i] if j == 1 else f"{REGIONS_V[i]} {REGIONS_H[j]}"))
+    pixels = f"rows {r0}–{r1}, columns {c0}–{c1}"
+    return f"the {part} ({pixels})" if paren else f"the {part}, {pixels}"
+
+
+def blob_short(raises, lowers=None) -> str:
+    """A unit in a few words, from its template's strongest windows: ``"raised by ink at the
+    top right, rows 3–9, columns 18–24; lowered by ink at the left, rows 9–15, columns 0–6"``
+    (what the contrast's list says after its number)."""
+    parts = []
+    if raises is not None:
+        parts.append(f"raised by ink at {place(raises, paren=False)}")
+    if lowers is not None:
+        parts.append(f"lowered by ink at {place(lowers, paren=False)}")
+    return "; ".join(parts)
+
+
+def unit_reading(counts: list[tuple[int, int]], n: int, extra=None,
+                 raises=None, lowers=None, box: tuple[int, int, int, int] | None = None) -> str:
     """What a contrast unit looks for, from measurements.
 
     ``counts``: the labels of its ``n`` most exciting training digits as ``[(label, count)]``;
-    ``more``/``less``: the ninth where those digits have more/less ink than the average digit
-    (``""``: none); ``responds``: the ninth where, around the learner's digit, more ink raises
-    it most; ``box``: the pixels it can see ``(r0, c0, r1, c1)`` (a position in a conv map).
+    ``extra``: the window (a :class:`~digitlens.explain.units.Blob`) where those digits have the
+    most ink beyond the average digit, or None; ``raises``/``lowers``: the windows of the unit's
+    template around the learner's digit (its input gradient, or its weights) where ink raises
+    or lowers it most; ``box``: the pixels it can see ``(r0, c0, r1, c1)`` (a position in a
+    conv map).  Rows and columns are pixel positions on the 28×28 digit (0 at the top left).
     """
     out = []
     if box is not None:
@@ -234,16 +262,15 @@ def unit_reading(counts: list[tuple[int, int]], n: int, more: str, less: str,
             mix = f"mostly {top}s ({k} of {n})"
         else:
             mix = "a mix: " + ", ".join(f"{c}× {lab}" for lab, c in counts[:4])
-        where = " of the box" if box is not None else ""
-        ink = ""
-        if more and less:
-            ink = (f"; they have more ink than the average digit at the {more}{where}, less at "
-                   f"the {less}")
-        elif more:
-            ink = f"; they have more ink than the average digit at the {more}{where}"
+        ink = f"; they have extra ink at {place(extra)}" if extra is not None else ""
         out.append(f"The {n} training digits that excite it most are {mix}{ink}.")
-    if responds:
-        out.append(f"Around your digit, more ink at the {responds} raises it most.")
+    if raises is not None and lowers is not None:
+        out.append(f"On your digit, ink at {place(raises)} raises it most "
+                   f"({raises.mean:+.2g} per fully inked pixel); ink at {place(lowers)} "
+                   f"lowers it most ({lowers.mean:+.2g}).")
+    elif raises is not None:
+        out.append(f"On your digit, ink at {place(raises)} raises it most "
+                   f"({raises.mean:+.2g} per fully inked pixel).")
     return " ".join(out)
 
 

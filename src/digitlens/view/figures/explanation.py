@@ -75,13 +75,19 @@ def _wrap(s: str, width: int = 110) -> str:
     return "\n".join(textwrap.wrap(s, width))
 
 
-def explanation_figure(e: Explanation, *, width: float = 13.0):
+def explanation_figure(e: Explanation, *, width: float = 13.0, layers=None):
     """The whole explanation on one figure: pre-processing, probabilities, attribution maps,
     "why A and not B" (pixels and hidden units), the counterfactual, the first layer's units and
     the nearest training digits.  Sections the explanation lacks are left out.
 
+    ``layers``: the model's layer names (:func:`digitlens.explain.names.layer_names`, as objects
+    or dicts); layers and units are then called by them ("filter 3 of convolution 1", "unit 12
+    of hidden layer 2"), never by list position.  Without them, by their role ("the first
+    layer").
+
     Returns a ``matplotlib.figure.Figure``.
     """
+    names = _Names(layers)
     from matplotlib.figure import Figure
 
     rows: list[str] = ["top"]
@@ -106,10 +112,48 @@ def explanation_figure(e: Explanation, *, width: float = 13.0):
     subs = fig.subfigures(len(rows), 1, height_ratios=[heights[r] for r in rows])
     subs = np.atleast_1d(subs)
     for sub, row in zip(subs, rows):
-        {"top": _row_top, "attributions": _row_attributions, "contrast": _row_contrast,
-         "counterfactual": _row_counterfactual, "units": _row_units,
-         "nearest": _row_nearest}[row](sub, e)
+        if row in ("contrast", "units"):
+            {"contrast": _row_contrast, "units": _row_units}[row](sub, e, names)
+            continue
+        {"top": _row_top, "attributions": _row_attributions,
+         "counterfactual": _row_counterfactual, "nearest": _row_nearest}[row](sub, e)
     return fig
+
+
+class _Names:
+    """Layer and unit names for people, from :func:`digitlens.explain.names.layer_names`
+    (objects or their dicts); without them, names by role.  Never a list index."""
+
+    def __init__(self, layers):
+        self.layers = [n if isinstance(n, dict) else n.to_dict() for n in (layers or [])]
+
+    def short(self, index: int, fallback: str) -> str:
+        if 0 <= index < len(self.layers):
+            return self.layers[index]["short"]
+        return fallback
+
+    def feeding(self, index: int) -> dict | None:
+        """The last layer with units before layer ``index`` (what feeds its inputs)."""
+        for n in reversed(self.layers[:index]):
+            if n.get("n_units") is not None:
+                return n
+        return None
+
+    def first_unit(self, index: int, unit: int, conv: bool) -> str:
+        """A first-layer unit: ``"filter 3 of convolution 1"``."""
+        what = "filter" if conv else "unit"
+        return f"{what} {unit} of {self.short(index, 'the first layer')}"
+
+    def input_unit(self, index: int, j: int, fallback: str) -> str:
+        """Input ``j`` of layer ``index``: ``"unit 12 of hidden layer 2"`` when a dense layer
+        feeds it; a position in pooled maps keeps its own name (``fallback``), with the
+        convolution it comes from."""
+        n = self.feeding(index)
+        if n is None:
+            return fallback
+        if n["type"] == "conv2d":
+            return f"{fallback} ({n['short']})" if fallback.startswith("filter") else fallback
+        return f"unit {int(j)} of {n['short']}"
 
 
 def _row_top(sub, e: Explanation) -> None:
@@ -171,7 +215,7 @@ def _row_attributions(sub, e: Explanation) -> None:
                  fontsize=9, x=0.01, ha="left")
 
 
-def _row_contrast(sub, e: Explanation) -> None:
+def _row_contrast(sub, e: Explanation, names: _Names) -> None:
     c = e.contrast
     uc = c.units
     terms = [] if uc is None else (uc.for_a[:3] + uc.for_b[:3])
@@ -195,12 +239,14 @@ def _row_contrast(sub, e: Explanation) -> None:
         idx = list(order[:6]) + list(order[-6:])
         idx = sorted(set(int(i) for i in idx), key=lambda i: contrib[i])
         vals = contrib[idx]
-        names = {t.unit: t.name for t in uc.for_a + uc.for_b if t.name}
-        ax.barh([names.get(i, _unit_label(e, uc, i)) for i in idx], vals,
-                color=["#c0392b" if v > 0 else "#2c7fb8" for v in vals])
+        given = {t.unit: t.name for t in uc.for_a + uc.for_b if t.name}
+        labels = [names.input_unit(uc.layer, i, given.get(i, _unit_label(e, uc, i)))
+                  for i in idx]
+        ax.barh(labels, vals, color=["#c0392b" if v > 0 else "#2c7fb8" for v in vals])
         ax.axvline(0, color="k", lw=0.5)
-        ax.set_title(f"layer {uc.layer} input: (W_{c.a}j − W_{c.b}j)·h_j, all {uc.n_units} sum "
-                     f"to {uc.gap:.2f} − bias {uc.bias_term:+.2f}", fontsize=8)
+        into = names.short(uc.layer, "the output layer")
+        ax.set_title(f"inputs h_j of the {into}: (W_{c.a}j − W_{c.b}j)·h_j; all {uc.n_units} "
+                     f"sum to {uc.gap:.2f} − bias {uc.bias_term:+.2f}", fontsize=8)
         ax.tick_params(labelsize=7)
     else:
         ax.axis("off")
@@ -210,7 +256,7 @@ def _row_contrast(sub, e: Explanation) -> None:
         if t.template is None:
             continue
         side = c.a if t.contribution > 0 else c.b
-        label = _wrap(t.name or f"unit {t.unit}", 18)
+        label = _wrap(names.input_unit(uc.layer, t.unit, t.name or f"unit {t.unit}"), 18)
         if t.prototype is not None:  # what its favourite training digits look like
             _gray(axes[k], t.prototype, f"{label} → {side}\n{t.contribution:+.2f}; its top digits",
                   fontsize=6)
@@ -247,7 +293,7 @@ def _row_counterfactual(sub, e: Explanation) -> None:
                  "no small ink edit changes the answer", fontsize=9, x=0.01, ha="left")
 
 
-def _row_units(sub, e: Explanation) -> None:
+def _row_units(sub, e: Explanation, names: _Names) -> None:
     u = e.units
     if u.kind == "conv":
         units = u.units[:8]
@@ -258,9 +304,8 @@ def _row_units(sub, e: Explanation) -> None:
             for r in range(3):
                 axes[r, j].axis("off")
         for j, v in enumerate(units):
-            _signed(axes[0, j], v.template, f"filter {v.unit}"
-                    + (f"\n≈{v.similar_kernel} {v.similarity:+.2f}" if v.similar_kernel else ""),
-                    fontsize=6)
+            _signed(axes[0, j], v.template, _wrap(names.first_unit(u.layer, v.unit, True), 16)
+                    + _like_caption(v), fontsize=6)
             axes[0, j].axis("on")
             _off(axes[0, j])
             if v.feature_map is not None:
@@ -283,7 +328,8 @@ def _row_units(sub, e: Explanation) -> None:
         if u.is_output and len(u.units) == 1 and len(e.classes) == 2:
             label = f"log-odds of {e.classes[1]}: z"
         else:
-            label = f"digit {e.classes[v.unit]}: z" if u.is_output else f"unit {v.unit}: a"
+            label = (f"digit {e.classes[v.unit]}: z" if u.is_output else
+                     _wrap(names.first_unit(u.layer, v.unit, False), 18) + ": a")
         _signed(ax, v.template, f"{label}={v.activation:.2f}", fontsize=7)
     axes[len(units)].axis("off")
     for ax, k in zip(axes[len(units) + 1:], kernels):
@@ -291,6 +337,29 @@ def _row_units(sub, e: Explanation) -> None:
     what = ("each digit's weight image (no hidden layer: these are the templates)" if u.is_output
             else f"the {len(units)} first-layer units most active here (their weight images)")
     sub.suptitle(f"{what}, and hand-made kernels on this digit", fontsize=9, x=0.01, ha="left")
+
+
+def _like_caption(v) -> str:
+    """A filter's likeness to a hand-made kernel: "like" only at |cosine| >= the threshold, else
+    the closest one and that it is below the threshold (as on the page)."""
+    if v.similarity is None:
+        return ""
+    t = v.like_threshold if v.like_threshold is not None else 0.6
+    inv = "inverted " if v.similarity < 0 else ""
+    cos = cosine_text(v.similarity, t)
+    if v.similar_kernel:
+        return f"\nlike {_wrap(inv + v.similar_kernel, 16)} ({cos})"
+    if getattr(v, "closest_kernel", None):
+        return f"\nclosest: {_wrap(inv + v.closest_kernel, 14)}\n({cos}), below {t:.1f}"
+    return ""
+
+
+def cosine_text(cos: float, threshold: float) -> str:
+    """|cos| with two decimals, or three when two would round it onto the threshold (0.598 is
+    not shown as 0.60 next to "below 0.6")."""
+    a = abs(float(cos))
+    two = f"{a:.2f}"
+    return two if (float(two) >= threshold) == (a >= threshold) else f"{a:.3f}"
 
 
 def _row_nearest(sub, e: Explanation) -> None:
@@ -323,14 +392,16 @@ def explanation_html(e: Explanation, dpi: int = 100) -> str:
             f"<ul>{items}</ul><img src='data:image/png;base64,{data}'/></div>")
 
 
-def save_explanation_figure(e: Explanation, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write the explanation figure to ``path`` (PNG, SVG or PDF by suffix), atomically."""
+def save_explanation_figure(e: Explanation, path: str | os.PathLike, dpi: int = 110, *,
+                            layers=None) -> Path:
+    """Write the explanation figure to ``path`` (PNG, SVG or PDF by suffix), atomically;
+    ``layers``: the model's layer names (see :func:`explanation_figure`)."""
     from ..._util.files import atomic_write
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"the figure file must end in .png, .svg or .pdf, got {path.name!r}")
-    fig = explanation_figure(e)
+    fig = explanation_figure(e, layers=layers)
     atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
     return path

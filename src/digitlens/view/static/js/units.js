@@ -112,6 +112,18 @@ export async function showUnit(layer, unit, focus, refetch = true, at = null) {
   if (focus) box.scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
+/** A learned filter's likeness to a hand-made kernel, in words: "like a vertical edge (0.83)"
+ * only at |cosine| >= the stated threshold, else "closest: … (0.29), below 0.6". */
+export function likeCaption(v) {
+  if (v.similarity === null || v.similarity === undefined || !(v.closest_kernel || v.similar_kernel)) return v.where || "";
+  const t = v.like_threshold != null ? v.like_threshold : 0.6, a = Math.abs(v.similarity);
+  // two decimals, or three when two would round onto the threshold (0.598 is not "0.60, below 0.6")
+  const cos = (+a.toFixed(2) >= t) === (a >= t) ? a.toFixed(2) : a.toFixed(3);
+  const inv = v.similarity < 0 ? "inverted " : "";
+  if (v.similar_kernel) return `like ${inv ? "an " + inv : "a "}${v.similar_kernel} (${cos})`;
+  return `closest: ${inv}${v.closest_kernel} (${cos}), below ${fmt(t, 1)}`;
+}
+
 /** One learned filter (or first-layer unit): its template, its feature map, and a caption. */
 function filterCard(u, v, conv) {
   const t = mapCanvas("map small", `filter ${v.unit}`);
@@ -119,7 +131,7 @@ function filterCard(u, v, conv) {
   const pair = el("div", { class: "pair" }, t);
   if (v.feature_map) { const f = mapCanvas("map small", `feature map ${v.unit}`); actMap(f, v.feature_map); pair.append(f); }
   const cap = `${conv ? "filter" : "unit"} ${v.unit} · ${conv ? "max " : "a = "}${fmt(v.activation, 2)}`;
-  const sub = v.similar_kernel ? `like ${v.similarity < 0 ? "an inverted " : "a "}${v.similar_kernel} (${fmt(Math.abs(v.similarity), 2)})` : (v.where || "");
+  const sub = likeCaption(v);
   const card = el("div", { class: "filter", tabindex: "0", role: "button", title: sub, "aria-label": `${cap}${sub ? "; " + sub : ""}; show details` }, pair,
     el("span", { class: "cap", text: cap }), sub ? el("span", { class: "cap sub", text: sub }) : null);
   const open = () => showUnit(u.layer, v.unit, true);
