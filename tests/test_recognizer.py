@@ -263,7 +263,7 @@ def test_explain_dict_vs_method_and_target(rec, digits):
                          skip_preprocess=True)
     assert d["contrast"]["b"] == d["runner_up"] != pred and d["counterfactual"] is None
     assert d["notes"] == [f"You asked why not {pred}, but the network now reads {pred}; this "
-                          f"compares it with the runner-up instead."]
+                          f"compares it with {d['runner_up']}, the runner-up, instead."]
     assert set(d["attributions"]) == {"saliency"}
     other = (pred + 1) % 10
     for meth in ("saliency", "integrated_gradients", "occlusion"):

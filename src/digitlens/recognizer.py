@@ -470,11 +470,11 @@ class Recognizer:
             {"source": image, "skip_preprocess": True}
         notes: list[str] = []
         live = detail == "live"
+        asked_is_answer = None
         if live:
             vs = None  # no contrast while a stroke is drawn (the digit may well read as vs)
         elif vs is not None and self.predict(model=name, **prepared).label == vs:
-            notes.append(words.vs_is_the_answer(vs))
-            vs = None
+            asked_is_answer, vs = vs, None
         methods = () if live else ((method,) if method else DEFAULT_METHODS)
         e = self.explain(model=name, vs=vs, methods=methods, trace=True, contrast=not live,
                          counterfactual=not live and counterfactual, units=not live,
@@ -484,12 +484,21 @@ class Recognizer:
             for meth in methods:
                 e.attributions.setdefault(meth, {})[target] = A.attribute(
                     m, e.image, target, meth, **METHOD_OPTIONS.get(meth, {}))
+        if asked_is_answer is not None and e.contrast is not None:
+            # the note names the digit the explanation really compares with (the runner-up, or
+            # the digit people usually confuse with this one when the runner-up has under 5%)
+            notes.append(words.vs_is_the_answer(asked_is_answer, e.contrast.b, e.contrast.reason))
         d = e.to_dict()
         d["detail"] = detail
         d["notes"] = notes
         # every layer's name for people ("convolution 2 (32 filters)"), by layer index
-        d["layer_names"] = [n.to_dict() for n in layer_names(self._models[name])]
+        d["layer_names"] = self.layer_names(name)
         return d
+
+    def layer_names(self, name: str | None = None) -> list[dict]:
+        """Every layer of model ``name`` named for people (:func:`explain.names.layer_names`),
+        as JSON data: the names the page, the CLI and the figures share."""
+        return [n.to_dict() for n in layer_names(self.model(name))]
 
     def worked_sum(self, source, name: str | None, layer: int, unit: int, *, at=None,
                    maps: bool = True, skip_preprocess: bool = False,

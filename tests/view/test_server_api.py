@@ -331,11 +331,18 @@ def test_vs_target_and_method_options(client, trained, digits):
     rec = Recognizer({"lab": trained("lab")})
     ref = attribute(rec.exact_model("lab"), np.array(e["image"]), 1, "saliency").to_dict()
     np.testing.assert_allclose(e["attributions"]["saliency"]["1"]["map"], ref["map"], atol=1e-6)
-    # asking "why not 9" when it is a 9 falls back to the runner-up, and says so
+    # asking "why not 9" when it is a 9 falls back to the default contrast, and says which
     e2 = client.post("/api/explain", json={"image": url, "model": "lab",
                                            "options": {"vs": 9, "method": "saliency"}}).json()
-    assert e2["contrast"]["b"] == e2["runner_up"] != 9
-    assert e2["notes"] and "runner-up" in e2["notes"][0]
+    b = e2["contrast"]["b"]
+    assert b != 9
+    if e2["contrast"]["reason"] == "runner-up":
+        assert b == e2["runner_up"] and "the runner-up" in e2["notes"][0]
+    else:
+        assert e2["contrast"]["reason"] == "usual confusion" and "most often confused" in \
+            e2["notes"][0]
+    assert e2["notes"][0].startswith("You asked why not 9") and f"compares it with {b}," in \
+        e2["notes"][0]
 
 
 def test_preprocessing_switches(client, digits):

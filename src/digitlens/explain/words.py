@@ -82,10 +82,14 @@ def answer(name: str, pred: int, p_pred: float, runner: int, p_runner: float) ->
             f"runner-up is {runner} ({p_runner:.1%}).")
 
 
-def vs_is_the_answer(vs: int) -> str:
-    """The note when a learner asks "why not ``vs``" and the network now reads ``vs``."""
-    return (f"You asked why not {vs}, but the network now reads {vs}; this compares it with the "
-            f"runner-up instead.")
+def vs_is_the_answer(vs: int, instead: int, reason: str = "runner-up") -> str:
+    """The note when a learner asks "why not ``vs``" and the network now reads ``vs``: the
+    explanation compares with ``instead``, chosen for ``reason`` ("runner-up" or "usual
+    confusion")."""
+    why = ("the runner-up" if reason == "runner-up"
+           else "the digit most often confused with it on the test digits")
+    return (f"You asked why not {vs}, but the network now reads {vs}; this compares it with "
+            f"{instead}, {why}, instead.")
 
 
 # ------------------------------------------------------------------------------ attribution
@@ -408,53 +412,6 @@ def softmax(z_max: float, sum_exp: float, label: int, p: float) -> str:
             f"({sum_exp:.4g}): digit {label} gets {p:.1%}.")
 
 
-# ------------------------------------------------------------- what a filter looks for (12B)
-_LINE_WORDS = {0: "a horizontal line (—)", 45: "a line rising to the right (/)",
-               90: "a vertical line (|)", 135: "a line falling to the right (\\)"}
-_ARC_WORDS = {0: "to the right (like C)", 90: "upwards (like ∪)", 180: "to the left (like ⊃)",
-              270: "downwards (like ∩)"}
-
-
-def line_words(angle: int) -> str:
-    """A line at ``angle`` in words: ``"a vertical line (|)"``, or ``"a line at 30°"``."""
-    return _LINE_WORDS.get(int(angle) % 180, f"a line at {int(angle)}°")
-
-
-def arc_words(opening: int) -> str:
-    """Where an arc opens, in words: ``"to the left (like ⊃)"``, or ``"towards 30°"``."""
-    return _ARC_WORDS.get(int(opening) % 360, f"towards {int(opening)}°")
-
-
-def filter_looks(unit_name: str, conv: bool, size, curves: dict, like: dict | None,
-                 threshold: float) -> list[str]:
-    """What a unit looks for, from its measured response curves and its likeness to the
-    hand-made kernels (``like`` None: not a first-layer filter)."""
-    who = unit_name[0].upper() + unit_name[1:]
-    a = "an" if str(size[0]).startswith("8") or size[0] in (11, 18) else "a"
-    what = (f"{who} reads {a} {size[0]}×{size[1]} window of the digit" if conv
-            else f"{who} reads the whole digit")
-    ln, ar = curves["line"], curves["arc"]
-    zl = dict(zip(ln["angles"], ln["z"]))
-    za = dict(zip(ar["openings"], ar["z"]))
-    worst = min(zl, key=lambda a: zl[a] if zl[a] is not None else 0.0)
-    out = [what + ".",
-           f"Of straight lines, its weighted sum z is largest for {line_words(ln['best'])} "
-           f"(z = {zl[ln['best']]:.3g}) and smallest for {line_words(worst)} "
-           f"(z = {zl[worst]:.3g}).",
-           f"Of arcs of radius {curves['radius']:g} pixels, it prefers one that opens "
-           f"{arc_words(ar['best'])} (z = {za[ar['best']]:.3g})."]
-    if like and like.get("best"):
-        c = like["cosine"]
-        if like["like"]:
-            inv = "an inverted " if c < 0 else "the "
-            out.append(f"Its weights are like {inv}hand-made “{like['like']}” kernel: cosine "
-                       f"{c:.2f}, at least the {threshold:g} we require.")
-        else:
-            out.append(f"The closest hand-made kernel is “{like['best']}”, at a cosine of "
-                       f"{c:.2f}: below {threshold:g}, so we do not call it like any of them.")
-    return out
-
-
 # ------------------------------------------------------------- "I don't know" (explain/ood.py)
 OOD_TITLE_FLAGGED = "This does not look like any digit I was trained on."
 
@@ -520,3 +477,50 @@ def trust_deletion(target: int, d) -> str:
             f"quarter of the {d['n_ink']} inked pixels; in random order, to "
             f"{d['random_order'][q]:.1%}. Area between the curves: {area:.3f} (0 = no better "
             f"than random).")
+
+
+# ------------------------------------------------------------- what a filter looks for (12B)
+_LINE_WORDS = {0: "a horizontal line (—)", 45: "a line rising to the right (/)",
+               90: "a vertical line (|)", 135: "a line falling to the right (\\)"}
+_ARC_WORDS = {0: "to the right (like C)", 90: "upwards (like ∪)", 180: "to the left (like ⊃)",
+              270: "downwards (like ∩)"}
+
+
+def line_words(angle: int) -> str:
+    """A line at ``angle`` in words: ``"a vertical line (|)"``, or ``"a line at 30°"``."""
+    return _LINE_WORDS.get(int(angle) % 180, f"a line at {int(angle)}°")
+
+
+def arc_words(opening: int) -> str:
+    """Where an arc opens, in words: ``"to the left (like ⊃)"``, or ``"towards 30°"``."""
+    return _ARC_WORDS.get(int(opening) % 360, f"towards {int(opening)}°")
+
+
+def filter_looks(unit_name: str, conv: bool, size, curves: dict, like: dict | None,
+                 threshold: float) -> list[str]:
+    """What a unit looks for, from its measured response curves and its likeness to the
+    hand-made kernels (``like`` None: not a first-layer filter)."""
+    who = unit_name[0].upper() + unit_name[1:]
+    a = "an" if str(size[0]).startswith("8") or size[0] in (11, 18) else "a"
+    what = (f"{who} reads {a} {size[0]}×{size[1]} window of the digit" if conv
+            else f"{who} reads the whole digit")
+    ln, ar = curves["line"], curves["arc"]
+    zl = dict(zip(ln["angles"], ln["z"]))
+    za = dict(zip(ar["openings"], ar["z"]))
+    worst = min(zl, key=lambda a: zl[a] if zl[a] is not None else 0.0)
+    out = [what + ".",
+           f"Of straight lines, its weighted sum z is largest for {line_words(ln['best'])} "
+           f"(z = {zl[ln['best']]:.3g}) and smallest for {line_words(worst)} "
+           f"(z = {zl[worst]:.3g}).",
+           f"Of arcs of radius {curves['radius']:g} pixels, it prefers one that opens "
+           f"{arc_words(ar['best'])} (z = {za[ar['best']]:.3g})."]
+    if like and like.get("best"):
+        c = like["cosine"]
+        if like["like"]:
+            inv = "an inverted " if c < 0 else "the "
+            out.append(f"Its weights are like {inv}hand-made “{like['like']}” kernel: cosine "
+                       f"{c:.2f}, at least the {threshold:g} we require.")
+        else:
+            out.append(f"The closest hand-made kernel is “{like['best']}”, at a cosine of "
+                       f"{c:.2f}: below {threshold:g}, so we do not call it like any of them.")
+    return out

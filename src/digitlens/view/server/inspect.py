@@ -76,11 +76,9 @@ router = APIRouter()
 def layers(name: str, ctx: ServerContext = Depends(context)) -> dict:
     """Every layer's name for people, by its index in the model: ``{"model", "layers": [{"index",
     "type", "name" ("convolution 2 (32 filters)"), "short", "key" ("conv2"), "n_units"}]}``."""
-    from ...explain.names import layer_names
-
     ctx.registry.check_name(name)
-    model, _ = ctx.registry.get(name)
-    return {"model": name, "layers": [n.to_dict() for n in layer_names(model)]}
+    ctx.registry.get(name)  # loads the model into the recognizer (404 / 409 if it cannot)
+    return {"model": name, "layers": ctx.registry.rec.layer_names(name)}
 
 
 @router.post("/api/models/{name}/worked/{layer}/{unit}", tags=["inspect"],
