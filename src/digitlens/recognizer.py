@@ -26,7 +26,6 @@ import numpy as np
 
 from .explain import attribution as A
 from .explain import confusions as CF
-from .explain import confusions as CF
 from .explain import contrast as C
 from .explain import plausible as PL
 from .explain import steps as S
@@ -270,19 +269,6 @@ class Recognizer:
                 while len(self._trust) > 64:
                     self._trust.pop(next(iter(self._trust)))
         return hit
-
-    def confusions(self, name: str | None = None) -> CF.Confusions:
-        """Model ``name``'s confusion counts on the bundled test digits (built once)."""
-        name = self._name(name)
-        c = self._confusions.get(name)
-        if c is None:
-            d = self.digits()
-            with self._model_lock(name):
-                c = self._confusions.get(name)
-                if c is None:
-                    c = CF.confusions(self._models[name], d.x_test, d.y_test)
-                    self._confusions[name] = c
-        return c
 
     # ------------------------------------------------------------------------------ input
     def prepare(self, source, *, skip_preprocess: bool = False, **switches):

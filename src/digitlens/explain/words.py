@@ -351,7 +351,8 @@ def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, c
         if no_hidden and binary:
             return [f"This model has no hidden layer: its one weighted sum of the pixels is the "
                     f"log-odds that the digit is {a_digit(classes[1])} (here z = {act[0]:.3g}), "
-                    f"and its weight image is the template (red: ink here raises z, blue: lowers it)."]
+                    f"and its weight image is the template (red: ink here raises z, blue: "
+                    f"lowers it)."]
         if no_hidden:
             return [f"This model has no hidden layer: each digit's logit is one weighted sum of "
                     f"the pixels, and its weight image is its template (red: ink here raises the "
