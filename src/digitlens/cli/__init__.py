@@ -24,5 +24,6 @@ from . import serve as _serve  # noqa: E402,F401  (registers serve)
 from . import explain as _explain  # noqa: E402,F401  (registers explain)
 from . import ladder as _ladder  # noqa: E402,F401  (registers ladder)
 from . import interop as _interop  # noqa: E402,F401  (registers export / import-torch)
+from . import evaluate as _evaluate  # noqa: E402,F401  (registers evaluate)
 
 __all__ = ["app"]
