@@ -1,22 +1,56 @@
-/* The training tab: start a run (POST /api/train), follow it as server-sent events (one per
- * mini-batch and per epoch), draw its loss and accuracy curves, and cancel it. */
+/* The training tab: start a run (POST /api/train for a ladder model, POST /api/train/custom for
+ * the learner's own network: activation, width, depth, learning rate), follow it as server-sent
+ * events (one per mini-batch and per epoch), draw its loss and accuracy curves, show the
+ * server's sentence on the train/test gap, and cancel it. */
 import { api, postJSON } from "./api.js";
 import { $, el, fmt, pct } from "./dom.js";
 import { state } from "./state.js";
 
 const train = { job: null, source: null, batches: [], epochs: [], total: 0 };
 let onTrained = async (model) => {};   // set by initTraining
+const CUSTOM = "__custom";             // the menu's "your own network" entry
+let customChoices = null;              // GET /api/train's `custom`: activations, bounds, defaults
 
-/** The models one can train (the ladder), in the training form's menu. */
+/** The models one can train (the ladder, then "your own network"), in the training form's menu. */
 export function fillTrainModels() {
   const sel = $("train-model"), prev = sel.value;
-  sel.replaceChildren(...state.models.filter((m) => m.in_ladder).map((m) => el("option", { value: m.name, text: `${m.name}${m.trained ? "" : " (untrained)"}` })));
-  sel.value = prev || state.model || "mlp";
+  const ladder = state.models.filter((m) => m.in_ladder).map((m) => el("option", { value: m.name, text: `${m.name}${m.trained ? "" : " (untrained)"}` }));
+  sel.replaceChildren(...ladder, el("option", { value: CUSTOM, text: "your own network…" }));
+  const ladderModel = state.models.some((m) => m.in_ladder && m.name === state.model) ? state.model : "mlp";
+  sel.value = prev || ladderModel;
   if (!$("train-epochs").value) setRecipeEpochs();
+  showCustom();
 }
 function setRecipeEpochs() {
+  if ($("train-model").value === CUSTOM) { if (customChoices) $("train-epochs").value = customChoices.default.epochs; return; }
   const m = state.models.find((x) => x.name === $("train-model").value);
   if (m) $("train-epochs").value = m.recipe.epochs;
+}
+
+/** The own-network fields: shown when "your own network" is picked; their choices come from the server. */
+function showCustom() {
+  $("custom-fields").hidden = $("train-model").value !== CUSTOM;
+  const w = $("custom-width").value, d = parseInt($("custom-depth").value, 10);
+  const hidden = Number.isFinite(d) && d > 0 && d <= 8 ? Array(d).fill(w).join(" → ") : "?";
+  $("custom-shape").textContent = `784 pixels → ${hidden} ${$("custom-activation").value} units → 10 digits. It is saved as “${customName()}”, apart from the ladder's models, and joins the model switcher.`;
+}
+const customName = () => `${$("custom-activation").value}_${$("custom-depth").value}x${$("custom-width").value}`;
+
+async function loadCustomChoices() {
+  const info = await api("/api/train");
+  customChoices = info.custom;
+  const c = customChoices;
+  $("custom-activation").replaceChildren(...c.activations.map((a) => el("option", { value: a, text: a.replace("_", " ") })));
+  $("custom-activation").value = c.default.activation;
+  $("custom-width").max = c.max_width; $("custom-depth").max = c.max_depth; $("custom-lr").max = c.max_lr;
+  $("custom-width").value = c.default.width; $("custom-depth").value = c.default.depth; $("custom-lr").value = c.default.lr;
+  showCustom();
+}
+
+function customBody(epochs) {
+  const num = (id) => Number($(id).value);
+  return { activation: $("custom-activation").value, width: num("custom-width"), depth: num("custom-depth"),
+           lr: num("custom-lr"), ...(Number.isFinite(epochs) ? { epochs } : {}) };
 }
 
 /**
@@ -25,12 +59,16 @@ function setRecipeEpochs() {
  */
 export function initTraining({ trained }) {
   onTrained = trained;
-  $("train-model").addEventListener("change", setRecipeEpochs);
+  $("train-model").addEventListener("change", () => { setRecipeEpochs(); showCustom(); });
+  for (const id of ["custom-activation", "custom-width", "custom-depth"]) $(id).addEventListener("input", showCustom);
+  loadCustomChoices().catch(() => {});  // training switched off: the tab is hidden anyway
   $("train-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const epochs = parseInt($("train-epochs").value, 10);
     try {
-      const job = await postJSON("/api/train", { model: $("train-model").value, epochs: Number.isFinite(epochs) ? epochs : null });
+      const job = $("train-model").value === CUSTOM
+        ? await postJSON("/api/train/custom", customBody(epochs))
+        : await postJSON("/api/train", { model: $("train-model").value, epochs: Number.isFinite(epochs) ? epochs : null });
       follow(job);
     } catch (err) { $("train-status").textContent = err.message; }
   });
@@ -46,6 +84,7 @@ export function follow(job) {
   if (train.source) train.source.close();
   train.job = job; train.batches = []; train.epochs = []; train.total = 0;
   $("epoch-table").tBodies[0].replaceChildren();
+  showGap(null);
   $("btn-train").disabled = true; $("btn-cancel").disabled = false;
   $("train-status").textContent = `Training ${job.model}…`;
   document.body.dataset.training = "running";
@@ -61,6 +100,7 @@ export function follow(job) {
   es.addEventListener("epoch", (e) => {
     const d = JSON.parse(e.data); train.epochs.push(d);
     $("epoch-table").tBodies[0].append(el("tr", {}, ...[d.epoch, fmt(d.loss, 4), pct(d.accuracy), pct(d.test_accuracy), fmt(d.seconds, 2)].map((v) => el("td", { text: String(v) }))));
+    showGap(d.gap);
     scheduleCharts();
   });
   es.addEventListener("end", async (e) => {
@@ -70,12 +110,21 @@ export function follow(job) {
     $("btn-train").disabled = false; $("btn-cancel").disabled = true;
     if (d.state === "completed") {
       $("train-bar").style.width = "100%";
+      showGap(d.gap ?? null);
+      if (job.kind === "custom") $("train-status").textContent = `${d.message}. Saved as “${job.model}”: on the Explore tab, pick it in the Model row to watch it read your digit.`;
       await onTrained(job.model);
     }
     drawCharts();
     document.body.dataset.training = d.state;
   });
   es.onerror = () => { if (train.source === es && es.readyState === EventSource.CLOSED) $("train-status").textContent = "Lost the connection to the server."; };
+}
+
+/** The server's sentence on the gap between training and test accuracy (hidden when there is none). */
+function showGap(sentence) {
+  const p = $("train-gap");
+  p.hidden = !sentence;
+  p.textContent = sentence || "";
 }
 
 // ---- the curves: each mini-batch (thin), epoch averages (teal dots), the held-out test digits (orange)
