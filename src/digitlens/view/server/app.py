@@ -27,6 +27,9 @@ the routes live in one router module per area, the shared state in one
     report.py     POST /api/report               the same request -> the explanation as one
                                                  self-contained HTML report
     trust.py      POST /api/trust                the 28×28 image -> three checks of its map
+    evaluation.py GET  /api/evaluation/{name}     confusion, precision/recall, calibration, mistakes;
+                                                 /cell, /mistakes, /map (+ POST /map/place),
+                                                 GET /api/evaluation/robustness
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
     training.py   POST /api/train                start training a zoo model in the background
                   GET  /api/train                the training jobs
@@ -75,6 +78,7 @@ from . import playground as playground_routes
 from . import report as report_routes
 from . import training as training_routes
 from . import trust as trust_routes
+from . import evaluation as evaluation_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
 from .errors import ApiError, install_handlers
 from .security import HostPolicy, SecurityMiddleware
@@ -178,6 +182,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
                    playground_routes, filter_routes, learn_routes, report_routes):
         app.include_router(module.router)
     app.include_router(trust_routes.router)  # POST /api/trust: can I trust this map?
+    app.include_router(evaluation_routes.router)  # /api/evaluation/...: the Evaluation tab
     return app
 
 
