@@ -181,7 +181,7 @@ def fake_uvicorn(monkeypatch):
 def test_serve_trains_what_is_missing_in_the_background_and_prints_the_url(home, fake_uvicorn):
     from digitlens._util import paths
 
-    for name in ("lab", "mlp", "cnn_tiny", "cnn"):  # cached already (untrained weights will do here)
+    for name in ("lab", "mlp", "cnn_tiny", "cnn"):  # cached already (untrained weights do)
         save_model(dl.build_model(name, np.random.default_rng(0)), paths.model_path(name),
                    {"test_accuracy": 0.9})
     port = free_port()
@@ -203,7 +203,7 @@ def test_serve_trains_what_is_missing_in_the_background_and_prints_the_url(home,
     assert paths.model_path("logistic").exists()
     assert [j.model for j in jobs.list()] == ["logistic"]  # only the missing one
     assert all(j.config["epochs"] == 1 and j.first_start for j in jobs.list())
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.get("/api/models").json()["default"] == "lab"
 
 
@@ -214,7 +214,7 @@ def test_serve_warns_off_loopback_and_can_skip_training(home, fake_uvicorn):
     assert "warning" in r.output and "anyone who can reach this computer" in r.output
     assert not (home / "models").exists()  # --no-train: nothing trained
     app = fake_uvicorn[-1][0]
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.post("/api/train", json={"model": "logistic"}).status_code == 403
 
 
@@ -249,7 +249,7 @@ def test_serve_with_several_workers_hands_its_settings_to_the_processes(home, fa
     # what each worker process builds from those settings
     from digitlens.view.server.app import app_from_env
 
-    with TestClient(app_from_env()) as c:
+    with TestClient(app_from_env(), base_url="http://127.0.0.1") as c:
         info = c.get("/api/models").json()
         assert info["training"] is False
         assert c.post("/api/train", json={"model": "lab"}).status_code == 403

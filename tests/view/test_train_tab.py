@@ -168,3 +168,24 @@ def test_the_queue_skips_a_model_trained_meanwhile(home, digits, trained):
     jobs.enqueue(["logistic"], epochs=1)
     jobs._queue_thread.join(60)
     assert jobs.list() == [] and jobs.status("logistic")["state"] == "trained"
+
+
+def test_a_zoo_models_epoch_tells_dropout_and_augmentation_apart(digits):
+    """The job's reporter hands the library whether the model has dropout and whether the
+    recipe augments: the cnn's "test above training" is explained by both."""
+    from digitlens.view.server.training_jobs import TrainingJob, _Reporter
+
+    for name, augment, words in (("mlp", False, ["dropout"]), ("cnn_tiny", True, ["augmentation"]),
+                                 ("cnn", True, ["dropout", "augmentation"])):
+        job = TrainingJob(id="0123456789ab", model=name, config={"epochs": 1}, seed=0)
+        rep = _Reporter(job, digits.x_test[:200], digits.y_test[:200], augment=augment)
+        model = dl.build_model(name, np.random.default_rng(0))
+        rep.set_model(model)
+        _, test_acc = dl.evaluate(model, digits.x_test[:200], digits.y_test[:200])
+        low = max(test_acc - 0.05, 0.0)  # training accuracy 5 points below test
+        rep.on_epoch_end({"epoch": 1, "epochs": 1, "loss": 2.3, "accuracy": low, "seconds": 1.0})
+        event = job.events[-1]
+        assert event["gap"] == gap_sentence([event], dropout=name != "cnn_tiny", augment=augment)
+        assert "not a mistake" in event["gap"] and job.gap == event["gap"]
+        for w in words:
+            assert w in event["gap"]
