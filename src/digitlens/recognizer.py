@@ -509,7 +509,8 @@ class Recognizer:
 
         name = self._name(name)
         image, _ = self.prepare(source, skip_preprocess=skip_preprocess, **switches)
-        return [{**d, "maps": map_list(d["maps"])}
+        return [{**d, "maps": map_list(d["maps"]),
+                 **({"pooled": map_list(d["pooled"])} if "pooled" in d else {})}
                 for d in W.feature_maps(self.exact_model(name), image)]
 
     def unit_detail(self, name: str | None, layer: int, unit: int, image=None) -> dict[str, Any]:

@@ -383,7 +383,9 @@ def worked_sum(model, x, layer: int, unit: int, *, at=None, maps: bool = True,
 def feature_maps(model, x, *, forward=None) -> list[dict[str, Any]]:
     """Every convolution's feature maps on image ``x``, after its activation function (what the
     next layer reads, before pooling): one dict per Conv2D layer, ``{"layer", "name", "key",
-    "maps": (C, H, W)}``, first to last.  Empty for a model without convolutions.
+    "maps": (C, H, W)}``, first to last.  Empty for a model without convolutions.  When a
+    max-pooling follows, also ``"pool_layer"`` (its index) and ``"pooled": (C, H', W')``, the
+    maps after pooling (what the next layer reads).
 
     The explanation's trace lists only layers of at most 2,048 numbers; a view that shows every
     filter's map of a deep convolution asks for them here.
@@ -394,6 +396,10 @@ def feature_maps(model, x, *, forward=None) -> list[dict[str, Any]]:
     out = []
     for b in T.conv_blocks(model):
         i = b.activation if b.activation is not None else b.conv
-        out.append({"layer": b.conv, "name": names[b.conv].name, "key": names[b.conv].key,
-                    "maps": np.asarray(tr.layers[i].output[0], dtype=np.float64)})
+        d = {"layer": b.conv, "name": names[b.conv].name, "key": names[b.conv].key,
+             "maps": np.asarray(tr.layers[i].output[0], dtype=np.float64)}
+        if b.pool is not None and tr.layers[b.pool].output.ndim == 4:  # (1, C, H', W')
+            d["pool_layer"] = b.pool
+            d["pooled"] = np.asarray(tr.layers[b.pool].output[0], dtype=np.float64)
+        out.append(d)
     return out

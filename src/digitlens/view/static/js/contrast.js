@@ -186,6 +186,7 @@ function renderPlausible(expl, cf) {
   if (cf.looks_unchanged && cf.note) {
     box.append(el("div", { class: "cf-warning", role: "note" }, el("p", { text: cf.note }),
       el("details", {}, el("summary", { text: "What is an adversarial example?" }),
-        el("p", { text: "A network adds up thousands of small pixel weights. Nudging many pixels a little, each in the direction its weight prefers, adds up to a big change of the sum, even though the picture barely changes. People read strokes, not sums, so they see the same digit. The note docs/adversarial.md in digitlens explains it with numbers from this page." }))));
+        el("p", { text: "A network adds up thousands of small pixel weights. Nudging many pixels a little, each in the direction its weight prefers, adds up to a big change of the sum, even though the picture barely changes. People read strokes, not sums, so they see the same digit." })),
+      el("p", {}, el("a", { class: "adv-link", href: "/static/adversarial.html", target: "_blank", rel: "noopener", text: "Read the short note on adversarial examples" }), " (opens in a new tab).")));
   }
 }

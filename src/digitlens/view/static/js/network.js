@@ -30,7 +30,7 @@ export function renderNetwork(expl) {
       if (grid.dataset.wide) wrap.classList.add("wide");
       wrap.append(grid);
     }
-    wrap.append(el("div", { class: "ldesc", title: col.desc || "", text: shortDesc(col) }));
+    wrap.append(el("div", { class: "ldesc", title: col.desc || "", text: shortDesc(col, expl) }));
     box.append(wrap);
   });
   if (cols.some((c) => c.kind === "dense" || c.kind === "output")) {
@@ -40,7 +40,7 @@ export function renderNetwork(expl) {
   }
   renderSoftmax(expl);
   // convolutions whose maps the explanation does not list (too many numbers): ask for them
-  if (cols.some((c) => c.kind === "maps" && c.dense && c.dense.type === "conv2d" && !columnMaps(c, expl))) {
+  if (cols.some((c) => c.kind === "maps" && c.dense && (c.dense.type === "conv2d" || c.dense.type === "maxpool2d") && !columnMaps(c, expl))) {
     loadFeatureMaps(expl).then((got) => { if (got && state.expl === expl) paintFetchedMaps(got); });
   }
   // while drawing, refresh the selected unit's numbers but not what it looks for (one request
@@ -57,14 +57,29 @@ function paintFetchedMaps(layers) {
       const cv = document.querySelector(`#unit-${L.layer}-${c} canvas`);
       if (cv) { actMap(cv, g, vmax); cv.classList.remove("pending"); }
     });
+    // the pooled maps: same colour scale as the maps they come from (pooling keeps maxima)
+    if (L.pooled) L.pooled.forEach((g, c) => {
+      const cv = document.querySelector(`#pool-${L.pool_layer}-${c} canvas`);
+      if (cv) { actMap(cv, g, vmax); cv.classList.remove("pending"); }
+    });
   }
   if (state.selected) drawConnections();
 }
 
-function shortDesc(col) {
+function shortDesc(col, expl) {
   const fn = activationName(col);
   if (col.kind === "input") return "784 pixel intensities";
-  if (col.kind === "output") return "10 sums z = W·a + b";
+  if (col.kind === "output") {
+    // from the model's real output size: one sigmoid unit (binary) or one sum per digit
+    const n = col.shape ? col.shape[0] : (col.values || []).length;
+    const out = (expl && expl.output_function) || (n === 1 ? "sigmoid" : "softmax");
+    if (n === 1) return `1 sum z = w·a + b, then ${out}: P(${expl ? expl.classes[expl.classes.length - 1] : 1}) = ${out}(z)`;
+    return `${n} sums z = W·a + b, then ${out}`;
+  }
+  if (col.dense && col.dense.type === "maxpool2d") {
+    const k = /(\d+×\d+) block/.exec(col.desc || "");
+    return `${col.shape.join("×")}: the largest value of each ${k ? k[1] : "small"} square`;
+  }
   if (col.kind === "dense") return `z = W·a + b, then ${fn || "no activation"}`;
   return `${col.shape.join("×")}${fn ? ", then " + fn : ""}`;
 }
@@ -92,6 +107,7 @@ function renderMaps(col, expl) {
   const maps = columnMaps(col, expl);
   const isConv = col.dense && col.dense.type === "conv2d";
   if (isConv) return filterButtons(col, maps, box);
+  if (col.dense && col.dense.type === "maxpool2d") return pooledButtons(col, maps, box, expl);
   if (!maps) {
     const stack = el("div", { class: "stack", role: "img", "aria-label": `${C} maps of ${H}×${W}` });
     for (let c = 0; c < Math.min(C, 6); c++) stack.append(el("span", { style: `left:${6 * c}px; top:${6 * c}px` }));
@@ -127,6 +143,26 @@ function filterButtons(col, maps, box) {
     const b = el("button", { class: "mapbtn" + (sel ? " sel" : ""), id: `unit-${col.layer}-${c}`, "data-unit": c,
       title: `filter ${c}`, "aria-label": `filter ${c}: show its weighted sum` }, cv);
     b.addEventListener("click", () => showUnit(col.layer, c, true));
+    box.append(b);
+  }
+  return box;
+}
+
+/** The pooled maps, one per filter, like feature maps (painted when they arrive from
+ * /api/models/<model>/maps if the trace does not list them); a click opens the filter they
+ * come from. */
+function pooledButtons(col, maps, box, expl) {
+  const [C, H, W] = col.shape;
+  const conv = networkColumns(expl).filter((c) => c.layer < col.layer && c.dense && c.dense.type === "conv2d").pop();
+  let vmax = 0;
+  if (maps) for (const g of maps) for (const r of g) for (const v of r) vmax = Math.max(vmax, v);
+  box.classList.add("filters-grid");
+  for (let c = 0; c < C; c++) {
+    const cv = mapCanvas("map tiny" + (maps ? "" : " pending"), `pooled map of filter ${c} (${H}×${W})`);
+    if (maps) actMap(cv, maps[c], vmax);
+    const b = el("button", { class: "mapbtn pooled", id: `pool-${col.layer}-${c}`, "data-unit": c,
+      title: `filter ${c}, after max-pooling (${H}×${W})`, "aria-label": `filter ${c} after max-pooling: show the filter` }, cv);
+    if (conv) b.addEventListener("click", () => showUnit(conv.layer, c, true));
     box.append(b);
   }
   return box;

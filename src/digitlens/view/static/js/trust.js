@@ -16,7 +16,12 @@ let lastExpl = null;
 
 const badge = (ok) => el("span", { class: "badge " + (ok === null ? "na" : ok ? "pass" : "fail"), text: ok === null ? "not applicable" : ok ? "passes" : "fails" });
 
-/** Ask for the checks of the map on show (after a full explanation, or a new method). */
+/** The digit whose map is on show: the one picked under "For the digit", else the answer. */
+export function targetOnShow(expl) {
+  return state.target !== null && state.target !== undefined && expl.classes.includes(state.target) ? state.target : expl.prediction;
+}
+
+/** Ask for the checks of the map on show (after a full explanation, a new method or a new digit). */
 export async function requestTrust(expl) {
   const box = $("trust");
   if (!expl || expl.detail === "live") { box.classList.add("stale"); return; }
@@ -27,7 +32,7 @@ export async function requestTrust(expl) {
   box.dataset.state = "computing";
   if (!box.querySelector(".trust-row")) box.replaceChildren(el("p", { class: "muted", text: "Checking the map…" }));
   try {
-    const r = await postJSON("/api/trust", { model: expl.model, image: expl.image, method, target: expl.prediction });
+    const r = await postJSON("/api/trust", { model: expl.model, image: expl.image, method, target: targetOnShow(expl) });
     if (mine !== asked) return;
     renderTrust(r, expl);
   } catch (err) {
@@ -66,7 +71,8 @@ function renderTrust(r, expl) {
     el("h4", {}, "3 · Are the map's top pixels the ones that matter? ", badge(r.deletion.area_between > 0)),
     el("figure", {}, chart, el("figcaption", {}, el("span", { class: "chip pos", text: "map's order" }), " ", el("span", { class: "chip rnd", text: "random order" }), ` · area between: ${fmt(r.deletion.area_between, 3)}`)),
     el("p", { text: s3 }));
-  box.replaceChildren(row1, row2, row3);
+  const what = el("p", { class: "small muted trust-what", text: `Checking the map on show: ${r.method.replaceAll("_", " ")} for the digit ${r.target}.` });
+  box.replaceChildren(what, row1, row2, row3);
 }
 
 /** Two curves over the removed fraction of ink: the map's order and the random orders (mean and band). */
@@ -92,11 +98,13 @@ function drawDeletion(cv, d) {
   line(d.random_order, "#7b8794"); line(d.map_order, "#c2410c");
 }
 
-/** Re-check when the learner picks another method (the map on show changes). */
+/** Re-check when the learner picks another method or another digit (the map on show changes). */
 export function initTrust() {
-  $("attr-methods").addEventListener("change", () => {
-    // the new map arrives with the next explanation when it has to be asked for; if it is
-    // already there, check it now
-    setTimeout(() => { if (lastExpl && state.expl === lastExpl) requestTrust(lastExpl); }, 0);
-  });
+  for (const id of ["attr-methods", "attr-target"]) {
+    $(id).addEventListener("change", () => {
+      // the new map arrives with the next explanation when it has to be asked for; if it is
+      // already there, check it now
+      setTimeout(() => { if (lastExpl && state.expl === lastExpl) requestTrust(lastExpl); }, 0);
+    });
+  }
 }

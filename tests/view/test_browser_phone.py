@@ -1,0 +1,55 @@
+"""The Explore page on a 390-px phone: after drawing, nothing is wider than the screen (no
+horizontal scroll), on a dense model and on a convolutional one; the model switcher wraps.
+
+Helpers and fixtures (the live server with logistic, lab, mlp and cnn_tiny; browser; drawing)
+come from test_browser.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_browser import (  # noqa: F401  (fixtures used by name)
+    TIMEOUT, artifacts, assert_quiet, browser, circle, console_log, draw_and_wait, listen, server,
+    updates, wait_settled)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PHONE = {"width": 390, "height": 844}
+
+#: the elements wider than the screen whose parent is not (the culprits, for the message)
+WIDE = """() => { const W = document.documentElement.clientWidth, out = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const r = e.getBoundingClientRect(), p = e.parentElement.getBoundingClientRect();
+    if (r.width > 0 && r.right > W + 0.5 && !(p.right > W + 0.5)) out.push(`${e.tagName}#${e.id}.${e.className}`);
+  }
+  return out.slice(0, 10); }"""
+
+
+def test_the_explore_page_fits_a_390_px_phone(browser, server, console_log,  # noqa: F811
+                                              artifacts):  # noqa: F811
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True,
+                              has_touch=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    listen(pg, console_log)
+    pg.goto(server["url"])
+    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    width = "document.documentElement.scrollWidth"
+    assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
+    draw_and_wait(pg, [circle()])
+    assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
+    # every model of the switcher is on screen (the bar wraps instead of running off)
+    for box in pg.locator("#model-options label").all():
+        b = box.bounding_box()
+        assert b["x"] >= 0 and b["x"] + b["width"] <= 390, b
+    pg.screenshot(path=str(artifacts / "phone_390_mlp.png"), full_page=True)
+    # a convolutional model: feature maps, pooled maps, filters
+    before = updates(pg)
+    pg.click("#model-options label:has(input[value='cnn_tiny'])")
+    wait_settled(pg, before)
+    assert pg.get_attribute("body", "data-model") == "cnn_tiny"
+    assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
+    pg.screenshot(path=str(artifacts / "phone_390_cnn_tiny.png"), full_page=True)
+    ctx.close()
+    assert_quiet(console_log)
