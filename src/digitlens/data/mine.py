@@ -280,6 +280,15 @@ class DigitStore:
         return (x, np.array([d.label for d in digits], np.int64),
                 np.array([d.id for d in digits], np.int64))
 
+    def next_label(self, *, learner: str | None = None) -> int:
+        """The digit to ask for next: the one after the last digit added (0 when there is
+        none), so the prompt cycles through 0–9."""
+        where, args = self._where(learner, None)
+        with self._connect() as conn:
+            row = conn.execute(f"SELECT label FROM digits{where} ORDER BY id DESC LIMIT 1",
+                               args).fetchone()
+        return 0 if row is None else (int(row[0]) + 1) % 10
+
     def count(self, *, learner: str | None = None) -> int:
         where, args = self._where(learner, None)
         with self._connect() as conn:

@@ -79,6 +79,7 @@ from . import report as report_routes
 from . import training as training_routes
 from . import trust as trust_routes
 from . import evaluation as evaluation_routes
+from . import mine as mine_routes
 from .api import MAX_BODY_BYTES, BodyLimitMiddleware
 from .errors import ApiError, install_handlers
 from .security import HostPolicy, SecurityMiddleware
@@ -183,6 +184,7 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
         app.include_router(module.router)
     app.include_router(trust_routes.router)  # POST /api/trust: can I trust this map?
     app.include_router(evaluation_routes.router)  # /api/evaluation/...: the Evaluation tab
+    app.include_router(mine_routes.router)  # /api/mine...: my digits (issue 17)
     return app
 
 
