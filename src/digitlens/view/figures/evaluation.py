@@ -61,8 +61,8 @@ def draw_reliability(ax, cal) -> None:
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfectly calibrated")
     ax.bar(centres[filled], cal.accuracy[filled], width * 0.9, color="#1f77b4",
            label="share right")
-    ax.plot(cal.confidence[filled], cal.accuracy[filled], "o", color="#d62728", ms=3,
-            label="mean confidence")
+    ax.hlines(cal.confidence[filled], centres[filled] - width * 0.45,
+              centres[filled] + width * 0.45, color="#d62728", lw=2, label="mean confidence")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("how sure the model was")

@@ -60,7 +60,7 @@ function digitButton(d, caption) {
 // ------------------------------------------------------------------ confusion matrix
 function renderConfusion(r) {
   const c = r.confusion, max = Math.max(...c.matrix.flat());
-  const head = el("tr", {}, el("th", { class: "corner", text: "true ↓ / answer →" }), ...c.classes.map((k) => el("th", { scope: "col", text: String(k) })));
+  const head = el("tr", {}, el("th", { class: "corner", title: "rows: the true digit; columns: the model's answer" }, "true ↓", el("br"), "answer →"), ...c.classes.map((k) => el("th", { scope: "col", text: String(k) })));
   const rows = c.matrix.map((row, t) => el("tr", {}, el("th", { scope: "row", text: String(c.classes[t]) }),
     ...row.map((n, p) => {
       const diag = t === p, a = n ? 0.12 + 0.88 * Math.sqrt(n / max) : 0;
@@ -109,7 +109,7 @@ function axes(ctx, W, H, pad, xlab, ylab) {
 
 function renderCalibration(r) {
   const cal = r.calibration, cv = $("ev-cal"), ctx = cv.getContext("2d"), W = cv.width, H = cv.height;
-  const pad = { l: 44, r: 12, t: 12, b: 40 }, X = (v) => pad.l + v * (W - pad.l - pad.r), Y = (v) => H - pad.b - v * (H - pad.t - pad.b);
+  const pad = { l: 44, r: 12, t: 22, b: 40 }, X = (v) => pad.l + v * (W - pad.l - pad.r), Y = (v) => H - pad.b - v * (H - pad.t - pad.b);
   ctx.clearRect(0, 0, W, H);
   axes(ctx, W, H, pad, "how sure the model was (its answer's probability)", "share it got right");
   ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#555";
@@ -119,8 +119,8 @@ function renderCalibration(r) {
     if (!n) return;
     const x0 = X(cal.edges[b]) + 2, x1 = X(cal.edges[b + 1]) - 2;
     ctx.fillStyle = "rgba(31,119,180,0.75)"; ctx.fillRect(x0, Y(cal.accuracy[b]), x1 - x0, Y(0) - Y(cal.accuracy[b]));
-    ctx.fillStyle = "#d62728"; ctx.beginPath(); ctx.arc(X(cal.confidence[b]), Y(cal.accuracy[b]), 3, 0, 2 * Math.PI); ctx.fill();
-    ctx.fillStyle = "#333"; ctx.textAlign = "center"; ctx.fillText(String(n), (x0 + x1) / 2, Math.max(pad.t + 10, Y(cal.accuracy[b]) - 4));
+    ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2.5; ctx.beginPath(); ctx.moveTo(x0, Y(cal.confidence[b])); ctx.lineTo(x1, Y(cal.confidence[b])); ctx.stroke();
+    ctx.fillStyle = "#333"; ctx.textAlign = "center"; ctx.fillText(String(n), (x0 + x1) / 2, Math.min(Y(cal.accuracy[b]), Y(cal.confidence[b])) - 6);
   });
   $("ev-ece").textContent = r.ece_sentence;
   $("ev-sure").textContent = cal.sentence;
@@ -238,7 +238,7 @@ async function loadModel(name) {
   $("ev-cell").hidden = true;
   try {
     const r = await api(`/api/evaluation/${name}`);
-    $("ev-status").textContent = `${name} reads ${pct(r.accuracy)} of the ${r.n} bundled test digits right: ${r.n_mistakes} mistakes.`;
+    $("ev-status").textContent = `${name} reads ${pct(r.accuracy)} of the ${r.n.toLocaleString("en-US")} bundled test digits right: ${r.n_mistakes} mistakes.`;
     renderConfusion(r); renderCalibration(r);
     await renderMistakes();
     await loadMap();
