@@ -136,3 +136,17 @@ def test_optdigits_come_through_the_preprocessing():
 def test_unknown_data_is_refused():
     with pytest.raises(ValueError, match="data must be one of"):
         load_eval_set("emnist")
+
+
+def test_mine_reads_the_learners_own_digits(tmp_path, monkeypatch, digits):
+    pytest.importorskip("digitlens.data.mine")
+    from digitlens.data.mine import DigitStore
+
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="no digits of your own"):
+        load_eval_set("mine")
+    store = DigitStore()
+    for i in range(3):
+        store.add(digits.x_test[i, 0], int(digits.y_test[i]))
+    s = load_eval_set("mine")
+    assert s.x.shape == (3, 1, 28, 28) and sorted(s.y.tolist()) == sorted(digits.y_test[:3].tolist())
