@@ -149,4 +149,5 @@ def test_mine_reads_the_learners_own_digits(tmp_path, monkeypatch, digits):
     for i in range(3):
         store.add(digits.x_test[i, 0], int(digits.y_test[i]))
     s = load_eval_set("mine")
-    assert s.x.shape == (3, 1, 28, 28) and sorted(s.y.tolist()) == sorted(digits.y_test[:3].tolist())
+    assert s.x.shape == (3, 1, 28, 28)
+    assert sorted(s.y.tolist()) == sorted(digits.y_test[:3].tolist())

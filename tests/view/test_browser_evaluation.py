@@ -39,7 +39,8 @@ def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):  # noqa: F
     api = _api(page, "/api/evaluation/mlp")
     # the matrix on the page is the API's, cell for cell
     cells = page.eval_on_selector_all(
-        ".ev-matrix button.ev-cell", "bs => bs.map(b => [+b.dataset.true, +b.dataset.pred, +b.textContent])")
+        ".ev-matrix button.ev-cell",
+        "bs => bs.map(b => [+b.dataset.true, +b.dataset.pred, +b.textContent])")
     m = np.array(api["confusion"]["matrix"])
     assert len(cells) == int(np.count_nonzero(m))
     assert all(m[t, p] == n for t, p, n in cells)
