@@ -55,30 +55,32 @@ class EvaluationStore:
             self._digits = load_digits()
         return self._digits
 
-    def _once(self, key: tuple, compute):
+    def _once(self, key: tuple, model, compute):
+        """``compute()`` once per key; the model is kept with its result, so its ``id`` (in the
+        key) cannot be reused by a newer model while the result is cached."""
         with self._lock:
             if key in self._done:
-                return self._done[key]
+                return self._done[key][1]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._done:
                 value = compute()
                 with self._lock:
-                    self._done[key] = value
-            return self._done[key]
+                    self._done[key] = (model, value)
+            return self._done[key][1]
 
     def model_evaluation(self, name: str, model):
         from ...evaluation import evaluate_model
 
         d = self.digits()
-        return self._once(("eval", name, id(model)), lambda: evaluate_model(
+        return self._once(("eval", name, id(model)), model, lambda: evaluate_model(
             model, d.x_test, d.y_test, name=name, data="bundled"))
 
     def digit_map(self, name: str, model):
         from ...evaluation import build_map
 
         d = self.digits()
-        return self._once(("map", name, id(model)), lambda: build_map(
+        return self._once(("map", name, id(model)), model, lambda: build_map(
             model, d.x_train, d.y_train, d.x_test, d.y_test))
 
     def robustness(self, models: dict) -> dict[str, Any]:
