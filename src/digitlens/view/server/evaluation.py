@@ -93,7 +93,8 @@ class EvaluationStore:
         with self._lock:
             if st["key"] == key and st["status"] in ("running", "ready", "failed"):
                 return dict(st)
-            st.update(status="running", key=key, result=None, error=None)
+            # the models stay referenced with their key, so no newer model can reuse an id in it
+            st.update(status="running", key=key, models=dict(models), result=None, error=None)
         d = self.digits()
 
         def run():
