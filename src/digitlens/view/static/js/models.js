@@ -2,7 +2,7 @@
  * test accuracy and sentence, then the learner's own networks; picking one asks for a new
  * explanation.  On a first start the server trains the missing models in the background
  * (`status`, `pending`): the switcher shows their progress, polls until they are ready, and
- * moves to the server's default (the best model ready so far) until the learner picks one. */
+ * moves to the server's default (the highest rung ready so far) until the learner picks one. */
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
 import { scheduleUpdate } from "./live.js";
@@ -63,7 +63,7 @@ function showPending(info) {
   const now = pending.find((m) => m.status.state === "training");
   const rest = pending.filter((m) => m !== now).map((m) => m.name.replaceAll("_", " "));
   const doing = now ? `Training ${now.name.replaceAll("_", " ")} (epoch ${now.status.epochs_completed} of ${now.status.epochs} done)` : "Waiting to train";
-  note.textContent = `First start: the models are learning from the 4,000 bundled digits. ${doing}${rest.length ? `, then ${rest.join(", ")}` : ""}. Each model becomes clickable as soon as it is ready${state.model ? ", and the page moves up to the best one ready until you pick one yourself" : "; the first one takes about a second"}.`;
+  note.textContent = `First start: the models are learning from the 4,000 bundled digits. ${doing}${rest.length ? `, then ${rest.join(", ")}` : ""}. Each model becomes clickable as soon as it is ready${state.model ? ", and the page moves up the ladder to the highest model ready, until you pick one yourself" : "; the first one takes about a second"}.`;
   clearTimeout(pollTimer);
   pollTimer = setTimeout(() => loadModels(true).catch(() => {}), POLL_MS);
 }
