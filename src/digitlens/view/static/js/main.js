@@ -37,6 +37,7 @@ import { drawCharts, follow, initTraining } from "./train.js";
 import { initTrust, requestTrust } from "./trust.js";
 import { connectWorked } from "./worked.js";
 import { initEvaluation, loadEvaluation } from "./evaluation.js";
+import { initMine, loadMine } from "./mine.js";
 import { initFilters, renderLooksPanel } from "./filters.js";
 import { renderLearnPanel } from "./learn.js";
 import { initTour } from "./tour.js";
@@ -45,7 +46,7 @@ window.digitlens = state;  // for the curious (and for the browser tests)
 
 // ------------------------------------------------------------------------------- tabs
 function initTabs() {
-  const tabs = [$("tab-explore"), $("tab-train"), $("tab-lab"), $("tab-play"), $("tab-eval")];
+  const tabs = [$("tab-explore"), $("tab-train"), $("tab-lab"), $("tab-play"), $("tab-eval"), $("tab-mine")];
   const selectTab = (tab) => {
     for (const t of tabs) {
       const on = t === tab;
@@ -57,6 +58,7 @@ function initTabs() {
     if (tab === tabs[2]) loadLab();
     if (tab === tabs[3]) { loadFunctions(); loadPlayground(); }
     if (tab === tabs[4]) loadEvaluation();
+    if (tab.id === "tab-mine") loadMine();
   };
   // #playground opens the playground; #playground=NAME also starts that preset (the lab's
   // verdicts and issue 12's slow-motion training link here)
@@ -96,6 +98,7 @@ function wire() {
   initLab();
   initPlayground();
   initEvaluation();
+  initMine();
   initTraining({
     // a finished run saved its model: show it in the switcher, and explain with it if it is on show
     trained: async (model) => {
