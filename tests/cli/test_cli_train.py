@@ -219,3 +219,65 @@ def test_help_is_clear(command):
     first_doc_line = {"train": "Train a model", "predict": "Read the digit in IMAGE",
                       "info": "Show a model's layers and parameter counts"}[command]
     assert first_doc_line in r.stdout
+
+
+# ------------------------------------------------------------- a good model is never lost (#15)
+def _cached(home, name="logistic"):
+    path = home / "models" / f"{name}.npz"
+    return dl.load_model(path, with_meta=True)[1]["test_accuracy"] if path.exists() else None
+
+
+def test_a_run_at_chance_is_not_saved_over_the_cache(home):
+    assert run("train", "--model", "logistic", "--epochs", "2").exit_code == 0
+    good = _cached(home)
+    r = run("train", "--model", "logistic", "--epochs", "1", "--lr", "1e6")
+    assert_one_line_error(r, "training went wrong")
+    assert "The cached model was kept" in r.stderr and "Try a smaller --lr" in r.stderr
+    assert _cached(home) == good
+    assert not (home / "models" / "logistic.previous.npz").exists()
+
+
+def test_an_interrupted_run_saves_beside_the_cache(home, monkeypatch):
+    assert run("train", "--model", "logistic", "--epochs", "2").exit_code == 0
+    good = _cached(home)
+    original = cli_train.EpochProgress.on_batch_end
+
+    def ctrl_c_in_epoch_2(self, log):
+        if log["epoch"] == 2 and log["batch"] == 3:
+            raise KeyboardInterrupt
+        return original(self, log)
+
+    monkeypatch.setattr(cli_train.EpochProgress, "on_batch_end", ctrl_c_in_epoch_2)
+    r = run("train", "--model", "logistic", "--epochs", "3", "--seed", "1")
+    assert r.exit_code == 0, r.output
+    partial = home / "models" / "logistic.partial.npz"
+    assert "is unchanged" in r.stdout and str(partial) in r.stdout.replace("\n", "")
+    assert _cached(home) == good
+    meta = dl.load_model(partial, with_meta=True)[1]
+    assert meta["stop_reason"] == "interrupted" and meta["epochs_completed"] == 1
+
+
+def test_the_replaced_model_is_kept_and_restore_swaps_it_back(home):
+    assert run("train", "--model", "logistic", "--epochs", "1").exit_code == 0
+    first = _cached(home)
+    r = run("train", "--model", "logistic", "--epochs", "2")
+    assert r.exit_code == 0 and "logistic.previous.npz" in r.stdout
+    second = _cached(home)
+    assert second != first
+    r = run("models", "restore", "logistic")
+    assert r.exit_code == 0, r.output
+    assert _cached(home) == first and f"{first:.1%}" in r.stdout
+    assert run("models", "restore", "logistic").exit_code == 0  # and back again
+    assert _cached(home) == second
+
+
+def test_restore_without_an_earlier_model_is_a_one_line_error():
+    assert_one_line_error(run("models", "restore", "mlp"), "there is no earlier 'mlp' model")
+    assert_one_line_error(run("models", "restore", "resnet"), "unknown model 'resnet'")
+
+
+def test_out_into_a_missing_folder_is_refused_before_training(tmp_path):
+    out = tmp_path / "no" / "such" / "m.npz"
+    assert_one_line_error(run("train", "--model", "logistic", "--out", out),
+                          "does not exist; create it first")
+    assert not out.parent.exists()

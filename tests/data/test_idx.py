@@ -119,3 +119,14 @@ def test_mnist_pair_validation(tmp_path):
     write_idx(tmp_path / "i2.gz", np.zeros((3, 27, 28), np.uint8))
     with pytest.raises(IDXError, match=r"\(N, 28, 28\)"):
         read_mnist_pair(tmp_path / "i2.gz", tmp_path / "l.gz")
+
+
+def test_a_header_with_too_many_dimensions_is_an_idx_error():
+    import struct
+
+    from digitlens.data.idx import parse_idx
+    from digitlens.errors import IDXError
+
+    data = bytes([0, 0, 0x08, 65]) + struct.pack(">65I", *([1] * 65)) + b"\x00"
+    with pytest.raises(IDXError, match="65 dimensions"):
+        parse_idx(data)

@@ -339,3 +339,119 @@ def test_refuses_to_save_non_finite_weights(lab, saved):
 def test_save_creates_missing_directories(lab, tmp_path):
     path = save_model(lab, tmp_path / "a" / "b" / "m.npz")
     assert load_model(path).n_params == lab.n_params
+
+
+# ------------------------------------------------------------ crafted files (issue 15)
+def _craft(path, config, params=None, big=None):
+    """A .npz with ``config``; ``big=(name, n)``: a zero float32 array of n values, written
+    compressed in chunks (a zip bomb: megabytes on disk, gigabytes inside)."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npf
+
+    def npy(a):
+        b = io.BytesIO()
+        np.save(b, a)
+        return b.getvalue()
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__format__.npy", npy(np.array([1], np.int64)))
+        z.writestr("__config__.npy", npy(json_entry(config)))
+        for k, v in (params or {}).items():
+            z.writestr(f"param/{k}.npy", npy(v))
+        if big is not None:
+            with z.open(f"param/{big[0]}.npy", "w", force_zip64=True) as f:
+                hdr = io.BytesIO()
+                npf.write_array_header_1_0(hdr, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (big[1],)})
+                f.write(hdr.getvalue())
+                zeros = bytes(1 << 24)
+                for _ in range(big[1] * 4 // len(zeros)):
+                    f.write(zeros)
+    return path
+
+
+def _dense(units=32, classes=10, out=10, loss="softmax_cross_entropy", layers=None):
+    if layers is None:
+        layers = [{"type": "flatten"}, {"type": "dense", "units": units, "init": "he"},
+                  {"type": "activation", "fn": "relu"},
+                  {"type": "dense", "units": out, "init": "xavier"}]
+    return {"layers": layers, "input_shape": [1, 28, 28], "classes": list(range(classes)),
+            "loss": loss, "name": "custom", "description": ""}
+
+
+def _params(config):
+    from digitlens.nn.model import ModelConfig, Sequential
+
+    return Sequential.from_config(ModelConfig.from_dict(config),
+                                  rng=np.random.default_rng(0)).params()
+
+
+@pytest.mark.parametrize("config, message", [
+    (_dense(units=1_000_000), "parameters"),
+    (_dense(units=2_000_000), "would output shape"),
+    (_dense(layers=[]), "no layers"),
+    (_dense(layers=[{"type": "flatten"}] * 65), "65 layers"),
+    (_dense(classes=2), "expected 2 outputs"),
+    (_dense(classes=10, out=1, loss="sigmoid_binary_cross_entropy"), "two classes"),
+    (_dense(units=0), "units"),
+    ({**_dense(), "layers": [{"type": "conv2d", "filters": 5000, "kernel_size": [3, 3],
+                              "padding": [1, 1]}, {"type": "flatten"},
+                             {"type": "dense", "units": 10}]}, "would output shape"),
+    ({**_dense(), "input_shape": [1, 0, 28]}, "input_shape"),
+])
+def test_bad_configs_are_refused_before_anything_is_allocated(tmp_path, config, message):
+    path = _craft(tmp_path / "m.npz", config)
+    with pytest.raises(CheckpointError, match=message) as e:
+        load_model(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_consistent_crafted_model_still_loads(tmp_path):
+    cfg = _dense()
+    m = load_model(_craft(tmp_path / "m.npz", cfg, _params(cfg)))
+    assert m.predict_proba(np.zeros((1, 1, 28, 28), np.float32)).shape == (1, 10)
+
+
+def test_a_zip_bombed_weight_is_refused_before_decompressing(tmp_path):
+    import resource
+    import time
+
+    path = _craft(tmp_path / "m.npz", _dense(), big=("1.W", 48 * 2**20))  # 192 MiB inside
+    assert path.stat().st_size < 2_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match="decompress to") as e:
+        load_model(path)
+    assert time.perf_counter() - t0 < 1.0 and str(path) in str(e.value)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 50 * 1024  # KiB
+
+
+def test_a_header_declaring_more_than_the_entry_holds_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    from numpy.lib import format as npf
+
+    path = _craft(tmp_path / "m.npz", _dense())
+    hdr = io.BytesIO()
+    npf.write_array_header_1_0(hdr, {"descr": "<f4", "fortran_order": False,
+                                     "shape": (10**6,)})
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("param/1.W.npy", hdr.getvalue() + bytes(16))
+    with pytest.raises(CheckpointError, match="declares shape"):
+        load_model(path)
+
+
+def test_a_save_removes_the_temporary_files_of_a_killed_save(lab, tmp_path):
+    import time
+
+    path = tmp_path / "lab.npz"
+    orphan, fresh = tmp_path / ".lab.npz.abc.tmp", tmp_path / ".lab.npz.def.tmp"
+    orphan.write_bytes(bytes(100))
+    fresh.write_bytes(bytes(100))   # a save running right now in another process: kept
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    save_model(lab, path)
+    assert not orphan.exists() and fresh.exists() and path.exists()

@@ -740,3 +740,58 @@ def test_drawn_strokes_are_read(client, trained):
     e = client.post("/api/explain?model=lab&detail=live", content=png_bytes(im),
                     headers={"content-type": "image/png"}).json()
     assert e["prediction"] == 1
+
+
+# ---------------------------------------------- 500s a client could trigger (issue 15)
+def test_a_ragged_image_for_a_unit_is_422_not_500(client):
+    r = client.post("/api/models/lab/units/1/0", json={"image": [[0.0] * 28] * 27 + [[0.0] * 3]})
+    msg = error_of(r, 422, "invalid_request")
+    assert "28 rows of 28 numbers" in msg
+
+
+def test_vs_true_is_not_the_digit_1_and_an_empty_model_is_not_the_default(client):
+    img = data_url(png_bytes(np.eye(28)))
+    r = client.post("/api/explain", json={"image": img, "options": {"vs": True}})
+    assert "options.vs" in error_of(r, 422, "invalid_request")
+    r = client.post("/api/explain", json={"image": img, "options": {"target": False}})
+    error_of(r, 422, "invalid_request")
+    r = client.post("/api/explain", json={"image": img, "model": ""})
+    assert "model" in error_of(r, 422, "invalid_request")
+
+
+def test_a_damaged_lab_result_is_a_clear_error_not_500(tmp_path, home):
+    from digitlens.view.server.lab_jobs import LabRunner
+
+    (tmp_path / "result.json").write_text('{"study": "quick", "runs": [')
+    (tmp_path / "x.png").write_bytes(b"\x89PNG")
+    app = create_app(default_model="lab", lab=LabRunner(tmp_path))
+    with TestClient(app) as c:
+        msg = error_of(c.get("/api/lab/figures/x"), 422, "lab_error")
+        assert "run the lab again" in msg
+        assert c.get("/api/lab").status_code == 200
+
+
+def test_a_bad_model_file_in_the_cache_is_listed_as_unavailable(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
+    from digitlens._util import paths
+
+    paths.models_dir().mkdir(parents=True)
+    cfg = {"layers": [{"type": "flatten"}, {"type": "dense", "units": 2_000_000}],
+           "input_shape": [1, 28, 28], "classes": list(range(10))}
+    with zipfile.ZipFile(paths.model_path("mlp"), "w") as z:
+        buf = io.BytesIO()
+        np.save(buf, np.array([1], np.int64))
+        z.writestr("__format__.npy", buf.getvalue())
+        buf = io.BytesIO()
+        np.save(buf, np.frombuffer(json.dumps(cfg).encode(), np.uint8))
+        z.writestr("__config__.npy", buf.getvalue())
+    with TestClient(create_app(default_model="mlp")) as c:
+        r = c.get("/api/models")
+        assert r.status_code == 200, r.text
+        mlp = next(m for m in r.json()["models"] if m["name"] == "mlp")
+        assert mlp["trained"] is False and "cannot be read" in mlp["problem"]
+        assert "2,000,000" in mlp["problem"] or "1,000,000" in mlp["problem"]
+        error_of(c.post("/api/explain?model=mlp", content=png_bytes(np.eye(28)),
+                        headers={"Content-Type": "image/png"}), 503, "model_unreadable")

@@ -23,6 +23,7 @@ from . import playground as _playground  # noqa: E402,F401  (registers playgroun
 from . import serve as _serve  # noqa: E402,F401  (registers serve)
 from . import explain as _explain  # noqa: E402,F401  (registers explain)
 from . import ladder as _ladder  # noqa: E402,F401  (registers ladder)
+from . import models as _models  # noqa: E402,F401  (registers models restore)
 from . import interop as _interop  # noqa: E402,F401  (registers export / import-torch)
 from . import mine as _mine  # noqa: E402,F401  (registers mine import/list/export/clear/evaluate)
 from . import finetune as _finetune  # noqa: E402,F401  (registers finetune)

@@ -17,6 +17,18 @@ from ..nn.zoo import model_names
 from ._common import UserError, console, friendly_errors, resolve_model
 
 
+def default_lr(name: str) -> float:
+    from ..training.recipes import default_recipe
+
+    return default_recipe(name).lr
+
+
+def previous_path(path: Path) -> Path:
+    from ..training.recipes import previous_path as where
+
+    return where(path)
+
+
 class EpochProgress:
     """A rich progress bar fed by ``fit``'s callbacks: epoch, batch, loss, accuracy, time."""
 
@@ -50,15 +62,28 @@ def progress_bar() -> Progress:
                     TimeElapsedColumn(), console=console, transient=True)
 
 
-def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float | None = None,
+def train_and_save(name: str, out: Path, **kwargs):
+    """Train zoo model ``name`` with its default recipe (overridable) and save it by the save
+    policy (:func:`train_and_keep`); shared by the commands that need a trained model.  Returns
+    ``(model, history, test_accuracy)``."""
+    return train_and_keep(name, out, **kwargs)[:3]
+
+
+def train_and_keep(name: str, out: Path, *, epochs: int | None = None, lr: float | None = None,
                    batch_size: int | None = None, seed: int = 0, data=None,
-                   label: str | None = None, augment: bool = True, **overrides):
-    """Train zoo model ``name`` with its default recipe (overridable) and save it; shared by the
-    commands that need a trained model.  Returns ``(model, history, test_accuracy)``."""
+                   label: str | None = None, augment: bool = True, cache: bool | None = None,
+                   **overrides):
+    """Train zoo model ``name`` and save it so that a good model is never lost
+    (:func:`digitlens.training.recipes.save_plan`): a diverged run is not saved, an interrupted
+    one goes beside the cache (``NAME.partial.npz``), and the model a run replaces in the cache
+    is kept as ``NAME.previous.npz``.  ``cache``: whether ``out`` is the model cache (None: if it
+    is :func:`digitlens._util.paths.model_path`).  Returns ``(model, history, test_accuracy,
+    plan)``."""
+    from .._util import paths
     from ..data import load_digits
     from ..nn.checkpoint import save_model
     from ..nn.zoo import MODELS
-    from ..training.recipes import default_recipe, train_rung
+    from ..training.recipes import default_recipe, keep_previous, save_plan, train_rung
 
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {list(MODELS)}")
@@ -71,9 +96,13 @@ def train_and_save(name: str, out: Path, *, epochs: int | None = None, lr: float
         row = train_rung(name, d.x_train, d.y_train, d.x_test, d.y_test, seed=seed,
                          config=config, augment=augment, callbacks=[cb])
     meta = row.checkpoint_meta(getattr(d, "source", "bundled"), trained_by="digitlens train")
-    if row.history.epochs:
-        save_model(row.model, out, meta)
-    return row.model, row.history, row.test_accuracy
+    cache = Path(out) == paths.model_path(name) if cache is None else cache
+    plan = save_plan(row, out, cache=cache)
+    if plan.path is not None:
+        if plan.kind == "saved" and cache:
+            keep_previous(out)
+        save_model(row.model, plan.path, meta)
+    return row.model, row.history, row.test_accuracy, plan
 
 
 @app.command()
@@ -111,22 +140,35 @@ def train(
         raise UserError(f"--data must be 'bundled' or 'mnist'; got {data!r}")
     digits = load_dataset("mnist" if data_dir is not None else data, data_dir)
     target = out or paths.model_path(model)
+    if out is not None and not out.parent.is_dir():
+        raise UserError(f"--out: the folder {out.parent} does not exist; create it first")
     console.print(f"[bold]{model}[/]: {MODELS[model].sentence}", highlight=False)
     if digits.source != "bundled":
         console.print(f"training on {len(digits.x_train):,} {digits.source} digits",
                       highlight=False)
     t0 = time.perf_counter()
-    m, history, acc = train_and_save(model, target, epochs=epochs, lr=lr, batch_size=batch_size,
-                                     seed=seed, data=digits, augment=augment)
+    m, history, acc, plan = train_and_keep(model, target, epochs=epochs, lr=lr,
+                                           batch_size=batch_size, seed=seed, data=digits,
+                                           augment=augment, cache=out is None)
     if not history.epochs:
         raise UserError("stopped before the first epoch finished; nothing was saved")
+    if plan.kind == "diverged":
+        kept = " The cached model was kept." if out is None and target.exists() else ""
+        raise UserError(f"training went wrong: {plan.reason}; nothing was saved.{kept} Try a "
+                        f"smaller --lr (the recipe's is {default_lr(model)}).")
     note = {"interrupted": " (interrupted: kept the last complete epoch)",
             "early_stopping": " (stopped early)"}.get(history.stop_reason, "")
     n_test = int(np.isin(digits.y_test, m.classes).sum())  # the binary model reads 0s and 1s only
     console.print(f"test accuracy [bold]{acc:.2%}[/] on {n_test:,} held-out digits "
                   f"after {len(history.epochs)} epochs in {time.perf_counter() - t0:.1f}s{note}",
                   highlight=False)
-    console.print(f"saved {m.n_params:,} parameters to {target}", highlight=False)
+    console.print(f"saved {m.n_params:,} parameters to {plan.path}", highlight=False)
+    if plan.kind == "partial":
+        console.print(f"interrupted: the cached model at {target} is unchanged; to use this "
+                      f"one, copy it there or pass `--model {plan.path}`", highlight=False)
+    elif plan.kind == "saved" and out is None and previous_path(target).exists():
+        console.print(f"the model it replaced is kept as {previous_path(target).name}; "
+                      f"`digitlens models restore {model}` brings it back", highlight=False)
 
 
 def prepare_image(path: Path) -> np.ndarray:

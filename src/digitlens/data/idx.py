@@ -44,6 +44,8 @@ DTYPES: dict[int, np.dtype] = {
 }
 _CODES = {(v.kind, v.itemsize): k for k, v in DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+#: most dimensions read from a header (NumPy arrays have at most 64; MNIST uses 1 or 3)
+MAX_DIMS = 16
 
 
 def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
@@ -89,6 +91,9 @@ def parse_idx(data: bytes, name: str = "<bytes>", max_bytes: int = MAX_BYTES) ->
                        f"{', '.join(f'0x{k:02X}' for k in DTYPES)}")
     if ndim == 0:
         raise IDXError(f"{name}: the header declares 0 dimensions")
+    if ndim > MAX_DIMS:
+        raise IDXError(f"{name}: the header declares {ndim} dimensions; at most {MAX_DIMS} are "
+                       f"read (MNIST uses 1 or 3)")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise IDXError(f"{name}: truncated header: {ndim} dimensions need {header} bytes, the "

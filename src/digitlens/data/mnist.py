@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,6 +57,8 @@ MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 """No MNIST file is bigger than 10 MB; a server sending more is refused."""
 
 CHUNK = 64 * 1024
+#: slowest useful mirror, bytes per second on average (a 10 MB file then takes ~10 minutes)
+MIN_RATE = 16_000
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 """``progress(file_name, bytes_done, bytes_total_or_None)``."""
@@ -94,14 +98,20 @@ def _fetch(url: str, dest: Path, expected_md5: str, timeout: float, max_bytes: i
                 raise DownloadError(f"{url}: {total:,} bytes is over the limit of "
                                     f"{max_bytes:,}")
             h = hashlib.md5(usedforsecurity=False)
-            done = 0
+            done, t0 = 0, time.monotonic()
             if progress:
                 progress(dest.name, 0, total)
             while True:
-                chunk = resp.read(CHUNK)
+                # read1: what has arrived (up to CHUNK), so the rate check below runs even
+                # when a mirror drips a byte at a time (read() would wait for a whole CHUNK)
+                chunk = resp.read1(CHUNK)
                 if not chunk:
                     break
                 done += len(chunk)
+                elapsed = time.monotonic() - t0
+                if elapsed > timeout and done / elapsed < MIN_RATE:
+                    raise DownloadError(f"{url}: {done:,} bytes in {elapsed:.0f} s, slower than "
+                                        f"{MIN_RATE // 1000} kB/s; stopped")
                 if done > max_bytes:
                     raise DownloadError(f"{url}: more than {max_bytes:,} bytes; stopped")
                 h.update(chunk)
@@ -118,18 +128,11 @@ def _fetch(url: str, dest: Path, expected_md5: str, timeout: float, max_bytes: i
 
 
 def _remove_stale_temporaries(dest: Path, name: str, age_s: float = 3600.0) -> None:
-    """Delete temporary files an earlier, killed download left beside ``name`` (an interrupted
-    Python process removes its own; a SIGKILL cannot).  Recent ones may belong to a download
-    running right now, so only those older than ``age_s`` go."""
-    import time
+    """Delete temporary files an earlier, killed download left beside ``name``
+    (:func:`digitlens._util.files.remove_stale_temporaries`)."""
+    from .._util.files import remove_stale_temporaries
 
-    now = time.time()
-    for p in dest.glob(f".{name}.*.tmp"):
-        try:
-            if now - p.stat().st_mtime > age_s:
-                p.unlink()
-        except OSError:
-            pass
+    remove_stale_temporaries(dest / name, age_s)
 
 
 def download_mnist(dest: str | os.PathLike | None = None, *,
@@ -151,7 +154,8 @@ def download_mnist(dest: str | os.PathLike | None = None, *,
     checksums : mapping file name -> MD5 hex digest
         Defaults to the official :data:`MD5` table (tests pass their own).
     timeout : float
-        Seconds to wait for a mirror to connect or send the next chunk.
+        Seconds to wait for a mirror to connect or send the next chunk; after this long, a
+        mirror sending slower than :data:`MIN_RATE` bytes per second on average is dropped.
     progress : callable, optional
         ``progress(file_name, bytes_done, bytes_total_or_None)``, called as bytes arrive.
     force : bool
@@ -169,8 +173,8 @@ def download_mnist(dest: str | os.PathLike | None = None, *,
     """
     if not mirrors:
         raise ValueError("mirrors must list at least one base URL")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds; got {timeout}")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0; got {timeout}")
     dest = Path(dest) if dest is not None else default_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for name in FILES.values():

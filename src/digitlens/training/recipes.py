@@ -7,8 +7,10 @@ augmentation), and :func:`train_rung`, the one way a zoo model gets trained.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -148,5 +150,104 @@ def train_rung(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                      augment=_describe_augment(aug_fn), seed=seed, model=model, history=history)
 
 
+# ------------------------------------------------------------------------ the save policy
+#: a run whose test accuracy is at most this many times chance (1/classes) learned nothing
+NEAR_CHANCE = 1.5
+#: a run whose last epoch's loss is this many times its first mini-batch's loss went wrong
+LOSS_ROSE = 2.0
+
+
+def diverged_reason(row: LadderRow) -> str | None:
+    """Why the run ``row`` must not replace a saved model, or None when it may: its test
+    accuracy is at or near chance (at most :data:`NEAR_CHANCE` x 1/classes), or its loss
+    ended far above where it started (:data:`LOSS_ROSE` x the first mini-batch's).
+
+    A learning rate of 1e6 keeps the loss finite (the divergence guard in ``fit`` only catches
+    NaN and infinity) but ends at 10 %, i.e. guessing: such a model is not worth keeping.
+    """
+    classes = MODELS[row.name].classes if row.name in MODELS else tuple(range(10))
+    chance = 1.0 / len(classes)
+    acc = row.test_accuracy
+    if not np.isfinite(acc) or acc <= NEAR_CHANCE * chance:
+        return (f"its test accuracy is {acc:.1%}, no better than guessing "
+                f"({chance:.0%} for {len(classes)} digits)")
+    batches, epochs = row.history.batches, row.history.epochs
+    if batches and epochs:
+        first, last = float(batches[0]["loss"]), float(epochs[-1]["loss"])
+        if not np.isfinite(last) or last > LOSS_ROSE * first:
+            return f"its loss rose from {first:.3g} to {last:.3g} instead of falling"
+    return None
+
+
+@dataclass(frozen=True)
+class SavePlan:
+    """Where a finished run goes: ``kind`` is ``"saved"`` (at ``path``), ``"partial"`` (an
+    interrupted run, beside the cached model), ``"diverged"`` or ``"empty"`` (nowhere:
+    ``path`` is None); ``reason`` says why, for the learner."""
+
+    kind: str
+    path: Any
+    reason: str = ""
+
+
+def save_plan(row: LadderRow, target, *, cache: bool) -> SavePlan:
+    """Decide where the run ``row`` is saved so that a good model is never lost.
+
+    - no complete epoch: nowhere;
+    - diverged (:func:`diverged_reason`): nowhere, whatever ``target`` is;
+    - interrupted, with ``cache`` (``target`` is the model cache): beside it, at
+      :func:`partial_path`, so the cached model stays;
+    - else at ``target`` (the caller keeps the model it replaces, see :func:`keep_previous`).
+    """
+    if not row.history.epochs:
+        return SavePlan("empty", None, "it stopped before the first epoch finished")
+    why = diverged_reason(row)
+    if why is not None:
+        return SavePlan("diverged", None, why)
+    if cache and row.history.stop_reason == "interrupted":
+        return SavePlan("partial", partial_path(target), "it was interrupted")
+    return SavePlan("saved", target)
+
+
+def partial_path(path) -> Path:
+    """Where an interrupted run is saved beside the cached model: ``mlp.npz`` ->
+    ``mlp.partial.npz``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def previous_path(path) -> Path:
+    """Where the model a new run replaced is kept: ``mlp.npz`` -> ``mlp.previous.npz``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def keep_previous(path) -> bool:
+    """Before a new model is saved at ``path``, move the one there to :func:`previous_path`
+    (an atomic rename; an older previous model is replaced).  Returns whether there was one."""
+    try:
+        os.replace(path, previous_path(path))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def restore_previous(path) -> None:
+    """Swap the model at ``path`` with its :func:`previous_path` (so restoring twice undoes the
+    first restore).  Raises ``FileNotFoundError`` when there is no previous model."""
+    path = Path(path)
+    prev = previous_path(path)
+    if not prev.is_file():
+        raise FileNotFoundError(prev)
+    swap = path.with_name(f".{path.name}.restore.tmp")
+    os.replace(prev, swap)
+    try:
+        os.replace(path, prev)
+    except FileNotFoundError:
+        pass
+    os.replace(swap, path)
+
+
 __all__ = ["Recipe", "RECIPES", "CNN_AUGMENT", "recipe", "default_recipe", "LadderRow",
-           "train_rung"]
+           "train_rung", "diverged_reason", "partial_path", "previous_path", "keep_previous",
+           "restore_previous", "NEAR_CHANCE", "LOSS_ROSE", "SavePlan", "save_plan"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from .errors import error_response
 
@@ -23,11 +23,13 @@ class ExplainOptions(BaseModel):
 
     detail: Literal["full", "live"] = Field("full", description="'live': prediction, "
                                             "pre-processing and trace only")
-    vs: int | None = Field(None, ge=0, le=9, description="the digit to contrast with ('why X and "
-                           "not Y'); default: the runner-up.  If the network now reads this very "
-                           "digit, the runner-up is used and `notes` says so")
-    target: int | None = Field(None, ge=0, le=9, description="also compute attribution maps for "
-                               "this digit (the predicted digit always has them)")
+    # StrictInt: JSON `true` is not the digit 1
+    vs: StrictInt | None = Field(None, ge=0, le=9, description="the digit to contrast with "
+                                 "('why X and not Y'); default: the runner-up.  If the network "
+                                 "now reads this very digit, the runner-up is used and `notes` "
+                                 "says so")
+    target: StrictInt | None = Field(None, ge=0, le=9, description="also compute attribution "
+                                     "maps for this digit (the predicted digit always has them)")
     method: Literal["saliency", "gradient_x_input", "integrated_gradients", "occlusion"] | None = \
         Field(None, description="compute only this attribution method (default: all four)")
     counterfactual: bool = Field(True, description="search for the smallest ink edit that "
@@ -46,6 +48,16 @@ class UnitRequest(BaseModel):
                                             "(the explanation's `image`), for the pixel template "
                                             "of units that do not read pixels directly")
 
+    @field_validator("image")
+    @classmethod
+    def _square_28(cls, image):
+        """28 rows of 28 numbers (a ragged list would reach the library as a broken array)."""
+        if image is not None and (len(image) != 28 or any(len(row) != 28 for row in image)):
+            rows = sorted({len(row) for row in image})
+            raise ValueError(f"image must be 28 rows of 28 numbers; got {len(image)} rows of "
+                             f"{rows if len(rows) > 1 else rows[0] if rows else 0} numbers")
+        return image
+
 
 class ExplainJSON(BaseModel):
     """``POST /api/explain`` with ``Content-Type: application/json``."""
@@ -54,7 +66,8 @@ class ExplainJSON(BaseModel):
 
     image: str = Field(description="the image as a data URL (data:image/png;base64,...) or "
                        "plain base64", max_length=MAX_BODY_BYTES)
-    model: str | None = Field(None, description="a zoo model name; default: the server's")
+    model: str | None = Field(None, min_length=1, description="a zoo model name; default: the "
+                              "server's (leave it out rather than sending \"\")")
     options: ExplainOptions = Field(default_factory=ExplainOptions)
 
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ...errors import LabError
+
 
 class ApiError(Exception):
     """A request the server refuses, with an HTTP status, a short code and a sentence."""
@@ -97,6 +99,11 @@ async def _client_gone(request: Request, e: Exception):
     return error_response(400, "client_disconnected", "the client disconnected")
 
 
+async def _lab_error(request: Request, e: Exception):
+    # e.g. a damaged result.json: say what is wrong instead of a 500 on every lab figure
+    return error_response(422, "lab_error", f"{e}; run the lab again")
+
+
 async def _unexpected(request: Request, e: Exception):  # a bug, not the client's fault
     return error_response(500, "internal_error", f"the server hit an unexpected "
                           f"{type(e).__name__}; please report it")
@@ -109,4 +116,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BodyTimeout, _body_timeout)
     app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(LabError, _lab_error)
     app.add_exception_handler(Exception, _unexpected)

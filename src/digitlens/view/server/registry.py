@@ -7,6 +7,7 @@ typed here; the page's model switcher offers the ones that read all ten digits, 
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -134,6 +135,9 @@ class ModelRegistry:
             try:
                 model, meta = load_model(path, with_meta=True)
             except CheckpointError as e:
+                # skipped with a warning; /api/models lists it as unavailable with the reason
+                logging.getLogger("digitlens.server").warning("skipping the cached %r model: %s",
+                                                              name, e)
                 if loaded:  # keep serving the model we have
                     return self.rec.model(name), self._meta.get(name, {})
                 raise ApiError(503, "model_unreadable", f"the saved {name!r} model cannot be "

@@ -454,6 +454,7 @@ class TrainingJobs:
     def _run(self, job: TrainingJob, what) -> None:
         from ...errors import TrainingDiverged
         from ...nn.checkpoint import save_model
+        from ...training.recipes import diverged_reason, keep_previous
 
         try:
             job.state = "running"
@@ -475,7 +476,13 @@ class TrainingJobs:
                     "history": {"epochs": history.epochs, "test": test_epochs},
                     "trained_by": "web page" if not job.first_start else "first start",
                     **({"custom": job.config["custom"]} if job.kind == "custom" else {})}
+            why = diverged_reason(row)  # a good model is never replaced by one that learned nothing
+            if why is not None:
+                self._finish(job, "failed", f"training went wrong: {why}; nothing was saved, "
+                             "the model in use is unchanged")
+                return
             if self.save:
+                keep_previous(path)  # NAME.previous.npz: `digitlens models restore NAME`
                 save_model(row.model, path, meta)
                 job.saved = True
             if self.on_trained is not None:
