@@ -40,8 +40,8 @@ def _print_model(ev, detail: bool) -> None:
     from ..evaluation import words
 
     c, cal = ev.confusion, ev.calibration
-    console.print(f"[bold]{ev.model}[/bold] on {ev.data} ({len(ev.y)} digits): "
-                  f"{100 * ev.accuracy:.1f}% right, {len(ev.mistakes)} mistakes")
+    console.print(f"[bold]{ev.model}[/bold] on {ev.data} ({len(ev.y):,} digits): "
+                  f"{100 * ev.accuracy:.1f}% right, {len(ev.mistakes):,} mistakes")
     console.print("  " + words.ece_sentence(cal.ece))
     console.print("  " + words.sure_sentence(cal))
     pairs = ", ".join(f"{t} read as {p} ({n}×)" for t, p, n in c.most_confused(3))
@@ -109,10 +109,17 @@ def evaluate(
     if robust:
         rob = robustness(models, s.x, s.y, seed=seed)
         result["robustness"] = rob.to_dict()
+        from ..evaluation import words
+
+        console.print(f"Robustness: accuracy (%) on {rob.n:,} digits changed one way at a time.")
+        width = max(8, *(len(n) for n in rob.accuracy))
         for kind, lv in rob.levels.items():
-            row = "  ".join(f"{name} " + "/".join(f"{100 * a:.0f}" for a in per[kind])
-                            for name, per in rob.accuracy.items())
-            console.print(f"  {kind:<9} at {'/'.join(f'{v:g}' for v in lv)}: {row}")
+            console.print(f"  {words.KIND_TITLES[kind]}", highlight=False)
+            console.print(f"    {'strength':<{width}}" + "".join(f"{v:>6g}" for v in lv),
+                          highlight=False)
+            for name, per in rob.accuracy.items():
+                console.print(f"    {name:<{width}}" +
+                              "".join(f"{100 * a:>6.0f}" for a in per[kind]), highlight=False)
         if out is not None:
             from ..view.figures.evaluation import robustness_figure, save_figure
 

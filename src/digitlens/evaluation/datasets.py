@@ -86,7 +86,7 @@ def _optdigits(limit: int | None) -> EvalSet:
         big = np.pad(np.clip(big, 0, 1), 4)  # a margin, as a scanned page has
         out[i, 0] = preprocess(big.astype(np.float32)).image
     return EvalSet("optdigits", out, labels.astype(np.int64),
-                   f"{len(labels)} optdigits digits by other writers (scikit-learn), "
+                   f"{len(labels):,} optdigits digits by other writers (scikit-learn), "
                    "upscaled and pre-processed like a drawing")
 
 

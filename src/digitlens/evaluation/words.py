@@ -5,7 +5,7 @@ from __future__ import annotations
 #: what each robustness change does, in words (the page's and the figure's legend)
 KIND_TITLES = {
     "rotation": "Rotation (degrees, + = counter-clockwise)",
-    "scale": "Size (factor)",
+    "scale": "Size change (%)",
     "shift": "Shift (pixels down and right)",
     "thickness": "Stroke thickness (− thinner, + thicker; pixels)",
     "blur": "Blur (Gaussian σ, pixels)",
@@ -37,16 +37,18 @@ def pct(v: float) -> str:
 
 
 def sure_sentence(cal) -> str:
-    """What "99% sure" means for this model, from its own test digits."""
+    """What "99% sure" means for this model, from the digits it was evaluated on."""
     level = pct(cal.sure_level).replace(".0%", "%")
     if cal.sure_count == 0:
-        return (f"The model was never {level} sure or more on these {cal.n} digits.")
+        return f"The model was never {level} sure or more on these {cal.n:,} digits."
     wrong = round(cal.sure_count * (1 - cal.sure_accuracy))
     verdict = ("as sure as it should be" if cal.sure_accuracy >= cal.sure_level else
                "more sure than it should be")
+    were = "was" if wrong == 1 else "were"
     return (f"When this model says it is at least {level} sure, it is right "
-            f"{pct(cal.sure_accuracy)} of the time: {cal.sure_count} of the {cal.n} test digits "
-            f"got that sure, and {wrong} of them were wrong. So it is {verdict} at that level.")
+            f"{pct(cal.sure_accuracy)} of the time: {cal.sure_count:,} of the {cal.n:,} digits "
+            f"got that sure, and {wrong:,} of them {were} wrong. So it is {verdict} at that "
+            f"level.")
 
 
 def ece_sentence(ece: float) -> str:
