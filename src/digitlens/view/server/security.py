@@ -146,9 +146,10 @@ class SecurityMiddleware:
         h = _headers(scope)
         host = h.get("host")
         if not self.hosts.allows(host):
+            port = _port(host or "", scope.get("scheme", "http"))
             return (403, "host_not_allowed", f"this server does not answer to the name {host!r}; "
-                    "open it at http://127.0.0.1 (a teacher can add names with "
-                    "`digitlens serve --allowed-host NAME`)", {})
+                    f"open it at http://127.0.0.1:{port}/ on the computer running it (a teacher "
+                    "can add names with `digitlens serve --allowed-host NAME`)", {})
         origin = h.get("origin")
         if origin is not None and not self._same_origin(origin, host, scope):
             return (403, "cross_origin", f"requests from other web sites ({origin}) are refused; "
@@ -189,7 +190,10 @@ class SecurityMiddleware:
         refused = self.refusal(scope)
         if refused is not None:
             status, code, message, headers = refused
-            response = error_response(status, code, message)
+            if code == "host_not_allowed" and _wants_html(scope):
+                response = _refusal_page(message)
+            else:
+                response = error_response(status, code, message)
             response.headers.update(headers)
             return await response(scope, receive, send)
         heavy = scope.get("method") in STATE_CHANGING and HEAVY_PATHS.match(scope.get("path", ""))
@@ -225,6 +229,27 @@ def _port(netloc: str, scheme: str) -> str:
     if ":" in tail:
         return tail.rsplit(":", 1)[1]
     return "443" if scheme in ("https", "wss") else "80"
+
+
+def _wants_html(scope) -> bool:
+    """A person's browser opening a page (not the page's own API calls)."""
+    accept = _headers(scope).get("accept", "")
+    return not scope.get("path", "").startswith("/api") and "text/html" in accept
+
+
+def _refusal_page(message: str):
+    """The host refusal as a small page a learner can read (the API answers JSON)."""
+    import html
+
+    from fastapi.responses import HTMLResponse
+
+    return HTMLResponse(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>digitlens: wrong "
+        "address</title></head><body style='font:18px/1.5 sans-serif;max-width:40em;"
+        "margin:3em auto'><h1>Wrong address for digitlens</h1><p>"
+        + html.escape(message[0].upper() + message[1:]) + ".</p><p>The server refuses names it "
+        "does not know, so that another web site cannot reach it by pretending to be it.</p>"
+        "</body></html>", status_code=403)
 
 
 def _no_body(h: dict[str, str]) -> bool:
