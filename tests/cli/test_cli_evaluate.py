@@ -52,7 +52,8 @@ def test_evaluate_robustness_on_a_few_digits(home):
     assert r.exit_code == 0, r.output
     rob = json.loads(js.read_text())["robustness"]
     assert set(rob["accuracy"]) == {"logistic"} and rob["n"] == 40
-    assert "rotation" in r.output and "elastic" in r.output
+    assert "Rotation" in r.output and "Elastic distortion" in r.output
+    assert "the first 40 of" in r.output
     acc = rob["accuracy"]["logistic"]["rotation"]
     assert acc[rob["levels"]["rotation"].index(0)] == max(acc)  # upright reads best
 

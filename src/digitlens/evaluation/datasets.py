@@ -61,8 +61,8 @@ def load_eval_set(name: str = "bundled", *, limit: int | None = None) -> EvalSet
         s = _optdigits(limit)
     else:
         s = _mine()
-    if limit is not None:
-        s = EvalSet(s.name, s.x[:limit], s.y[:limit], s.description)
+    if limit is not None and limit < len(s.y):
+        s = EvalSet(s.name, s.x[:limit], s.y[:limit], f"the first {limit:,} of {s.description}")
     return s
 
 
