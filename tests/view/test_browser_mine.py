@@ -16,7 +16,7 @@ import digitlens as dl
 from digitlens.nn.checkpoint import save_model
 
 import test_browser as tb
-from test_browser import artifacts  # noqa: F401  (the screenshots' folder, a fixture)
+artifacts = tb.artifacts  # the screenshots' folder (a fixture, shared by assignment)
 
 pytestmark = pytest.mark.browser
 

@@ -237,8 +237,11 @@ class DigitStore:
         return int(n)
 
     # ------------------------------------------------------------------ reading
-    def _where(self, learner: str | None, label: int | None) -> tuple[str, list]:
+    def _where(self, learner: str | None, label: int | None,
+               class_only: bool = False) -> tuple[str, list]:
         clauses, args = [], []
+        if class_only:  # the class's digits: every learner with a nickname
+            clauses.append("learner != ''")
         if learner is not None:
             clauses.append("learner = ?")
             args.append(check_nickname(learner))
@@ -248,10 +251,10 @@ class DigitStore:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def list(self, *, learner: str | None = None, label: int | None = None,
-             with_original: bool = False) -> list[Digit]:
+             with_original: bool = False, class_only: bool = False) -> list[Digit]:
         """The stored digits in the order they were added (optionally one learner's / one
-        label's)."""
-        where, args = self._where(learner, label)
+        label's / only the class's, i.e. those with a nickname)."""
+        where, args = self._where(learner, label, class_only)
         cols = "id, label, grid, source, learner, created" + (", original" if with_original
                                                                else "")
         with self._connect() as conn:
@@ -270,10 +273,11 @@ class DigitStore:
                                   + (" of yours" if learner is not None else ""))
         return _digit(row)
 
-    def arrays(self, *, learner: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self, *, learner: str | None = None, class_only: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(x (N, 1, 28, 28) float32, y (N,) int64, ids (N,) int64)``: the digits ready for a
         model."""
-        digits = self.list(learner=learner)
+        digits = self.list(learner=learner, class_only=class_only)
         x = np.zeros((len(digits), 1, 28, 28), np.float32)
         for i, d in enumerate(digits):
             x[i, 0] = d.grid
@@ -327,7 +331,7 @@ def _suffix(data: bytes) -> str:
 
 
 def export_folder(store: DigitStore, folder: str | os.PathLike, *,
-                  learner: str | None = None) -> dict[str, Any]:
+                  learner: str | None = None, class_only: bool = False) -> dict[str, Any]:
     """Write the digits to ``folder`` in the image-folder layout and as IDX files.
 
     ``folder/<label>/<id>.png`` holds each digit's original image (a digit without one gets its
@@ -340,7 +344,7 @@ def export_folder(store: DigitStore, folder: str | os.PathLike, *,
     from .idx import write_idx
 
     folder = Path(folder)
-    digits = store.list(learner=learner, with_original=True)
+    digits = store.list(learner=learner, with_original=True, class_only=class_only)
     grids = np.zeros((len(digits), 28, 28), np.uint8)
     for i, d in enumerate(digits):
         grids[i] = np.round(d.grid * 255).astype(np.uint8)

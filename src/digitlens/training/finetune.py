@@ -176,17 +176,19 @@ def finetune(model: Sequential, x_mine: np.ndarray, y_mine: np.ndarray, digits, 
                           config=config)
 
 
-def finetuned_name(base: str) -> str:
-    """The fine-tuned model's own name: ``cnn`` -> ``cnn_mine``."""
-    return f"{base}_mine"
+def finetuned_name(base: str, suffix: str = "mine") -> str:
+    """The fine-tuned model's own name: ``cnn`` -> ``cnn_mine`` (``cnn_class`` for a class)."""
+    if suffix not in ("mine", "class"):
+        raise ValueError(f"suffix must be 'mine' or 'class', got {suffix!r}")
+    return f"{base}_{suffix}"
 
 
-def default_path(base: str) -> Path:
+def default_path(base: str, suffix: str = "mine") -> Path:
     """Where ``digitlens finetune`` saves: ``<models_dir>/custom/<base>_mine.npz``, beside the
     learner's own networks (so the page offers it), never over the zoo's file."""
     from .._util import paths
 
-    return paths.models_dir() / "custom" / f"{finetuned_name(base)}.npz"
+    return paths.models_dir() / "custom" / f"{finetuned_name(base, suffix)}.npz"
 
 
 def save_finetuned(result: FinetuneResult, path, *, base: str) -> Path:

@@ -129,3 +129,26 @@ def read_me_all(models: dict[str, Sequential], x: np.ndarray, y: np.ndarray, ids
                     y_test=None if digits is None else digits.y_test)
         rows.append({"model": name, **r})
     return rows
+
+
+def hardest(rows: list[dict[str, Any]], ids: np.ndarray, y: np.ndarray, k: int = 12
+            ) -> dict[str, Any]:
+    """The class's hardest digits from :func:`read_me_all`'s ``rows``: ``per_digit`` (each digit
+    0–9: how many there are and the models' mean accuracy on them, hardest first) and
+    ``examples`` (up to ``k`` digits misread by the most models: ``{"id", "label", "models"}``)."""
+    y = np.asarray(y, np.int64)
+    n = np.bincount(y, minlength=10)
+    per = []
+    for d in range(10):
+        accs = [r["per_digit"][d] for r in rows if r["per_digit"][d] is not None]
+        if n[d]:
+            per.append({"label": d, "n": int(n[d]), "accuracy": float(np.mean(accs))})
+    per.sort(key=lambda e: (e["accuracy"], -e["n"]))
+    label = {int(i): int(t) for i, t in zip(ids, y)}
+    misses: dict[int, list[str]] = {}
+    for r in rows:
+        for m in r["misread"]:
+            misses.setdefault(m["id"], []).append(r["model"])
+    top = sorted(misses.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:k]
+    return {"per_digit": per,
+            "examples": [{"id": i, "label": label[i], "models": ms} for i, ms in top]}

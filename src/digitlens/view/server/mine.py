@@ -113,10 +113,15 @@ def get_digit(s, digit_id: int, learner: str | None) -> dict[str, Any]:
 
 
 def evaluate(ctx: ServerContext, s, learner: str | None) -> dict[str, Any]:
+    x, y, ids = s.arrays(learner=learner)
+    return {"n": int(len(y)), "models": evaluate_arrays(ctx, x, y, ids)}
+
+
+def evaluate_arrays(ctx: ServerContext, x, y, ids) -> list[dict[str, Any]]:
+    """:func:`~digitlens.training.mine_eval.read_me_all` for every trained model."""
     from ...data import load_digits
     from ...training.mine_eval import read_me_all
 
-    x, y, ids = s.arrays(learner=learner)
     models = {}
     for name in ctx.registry.names():
         if ctx.registry.is_trained(name):
@@ -124,11 +129,11 @@ def evaluate(ctx: ServerContext, s, learner: str | None) -> dict[str, Any]:
                 models[name] = ctx.registry.get(name)[0]
             except ApiError:
                 continue
-    return {"n": int(len(y)), "models": read_me_all(models, x, y, ids, digits=load_digits())}
+    return read_me_all(models, x, y, ids, digits=load_digits())
 
 
-def start_finetune(ctx: ServerContext, s, jobs, req: FinetuneRequest,
-                   learner: str | None) -> dict[str, Any]:
+def start_finetune(ctx: ServerContext, s, jobs, req: FinetuneRequest, learner: str | None, *,
+                   class_only: bool = False, suffix: str = "mine") -> dict[str, Any]:
     from ...nn.zoo import model_names
 
     ctx.need_training()
@@ -136,12 +141,12 @@ def start_finetune(ctx: ServerContext, s, jobs, req: FinetuneRequest,
         raise ApiError(404, "unknown_model", f"fine-tuning starts from a zoo model, one of "
                        f"{', '.join(model_names())}")
     model, _ = ctx.registry.get(req.model)  # 409 if not trained
-    x, y, ids = s.arrays(learner=learner)
+    x, y, ids = s.arrays(learner=learner, class_only=class_only)
     if len(y) < 2:
         raise ApiError(409, "too_few_digits", f"fine-tuning needs at least 2 of your digits; "
                        f"there are {len(y)}")
     try:
-        return jobs.start(req.model, model, x, y, ids, seed=req.seed)
+        return jobs.start(req.model, model, x, y, ids, seed=req.seed, suffix=suffix)
     except JobConflict as e:
         raise ApiError(409, "job_conflict", str(e)) from None
 

@@ -30,7 +30,7 @@ class FinetuneJobs:
             return dict(self._state)
 
     def start(self, base_name: str, model, x: np.ndarray, y: np.ndarray, ids: np.ndarray, *,
-              seed: int = 0, config=None, path=None) -> dict[str, Any]:
+              seed: int = 0, config=None, path=None, suffix: str = "mine") -> dict[str, Any]:
         """Fine-tune a copy of ``model`` (zoo name ``base_name``) on ``x``, ``y`` in a thread."""
         with self._lock:
             if self._state["state"] == "running":
@@ -38,7 +38,8 @@ class FinetuneJobs:
             self._state = {"state": "running", "model": base_name, "n": int(len(y)),
                            "started": time.time(), "epoch": 0}
             self._thread = threading.Thread(target=self._run, daemon=True,
-                                            args=(base_name, model, x, y, ids, seed, config, path))
+                                            args=(base_name, model, x, y, ids, seed, config, path,
+                                                  suffix))
             self._thread.start()
             return dict(self._state)
 
@@ -48,7 +49,7 @@ class FinetuneJobs:
             t.join(timeout)
         return self.status()
 
-    def _run(self, base_name, model, x, y, ids, seed, config, path) -> None:
+    def _run(self, base_name, model, x, y, ids, seed, config, path, suffix) -> None:
         from ...data import load_digits
         from ...training.finetune import (default_path, finetune, finetuned_name,
                                           save_finetuned)
@@ -66,8 +67,8 @@ class FinetuneJobs:
         try:
             r = finetune(model, x, y, load_digits(), rng=np.random.default_rng(seed),
                          config=config, ids=ids, callbacks=[_Progress()])
-            saved = save_finetuned(r, path or default_path(base_name), base=base_name)
-            name = finetuned_name(base_name)
+            saved = save_finetuned(r, path or default_path(base_name, suffix), base=base_name)
+            name = finetuned_name(base_name, suffix)
             if self.on_saved is not None:
                 self.on_saved(name, r.model, {"finetuned_from": base_name})
             result = {k: v for k, v in r.to_dict().items() if k != "history"}
