@@ -80,6 +80,8 @@ def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):  # noqa: F
     cell = _api(page, f"/api/evaluation/mlp/cell?true={t}&predicted={p}")
     assert cell["digits"][0]["index"] == index
     _wait(page, f"window.digitlens.expl && window.digitlens.expl.prediction === {p}", 60)
+    assert page.evaluate("window.digitlens.model") == "mlp"
+    page.screenshot(path=str(artifacts / "evaluation-opened.png"), full_page=False)
 
     # the robustness curves of every model, one plot per change
     page.click("#tab-eval")
