@@ -45,7 +45,7 @@ function openDigit(d, model) {
   board.base = { kind: "digit", image: c, label: d.label, index: d.index };
   board.strokes = []; board.current = null;
   redraw();
-  $("source-note").textContent = `A handwritten ${d.label} from the 1,000 test digits (#${d.index}), opened from the Evaluation tab, where ${model} read it as ${d.predicted} (${pct(d.confidence)} sure). Here it goes through the pre-processing again, like any picture on the board, so the network reads a slightly re-cropped and re-centred copy and its numbers can differ a little.`;
+  $("source-note").textContent = `A handwritten ${d.label} from the 1,000 test digits (#${d.index}), opened from the Evaluation tab, where ${model} read it as ${d.predicted} (${pct(d.confidence)} sure). Here it goes through the pre-processing again, like any picture on the board, so the network reads a re-cropped and re-centred copy, and its answer and certainty can differ.`;
   const radio = document.querySelector(`#model-options input[value="${model}"]`);
   if (radio && !radio.checked) radio.click();
   $("tab-explore").click();
