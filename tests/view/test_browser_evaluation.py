@@ -35,7 +35,8 @@ def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):  # noqa: F
     draw_and_wait(page, [[(140, 50), (140, 230)]])
     page.click("#tab-eval")
     page.select_option("#ev-model", "mlp")
-    _wait(page, "document.body.dataset.evReady === 'mlp' && !!document.body.dataset.evPlaced")
+    _wait(page, "document.body.dataset.evReady === 'mlp:bundled'"
+                " && !!document.body.dataset.evPlaced")
     api = _api(page, "/api/evaluation/mlp")
     # the matrix on the page is the API's, cell for cell
     cells = page.eval_on_selector_all(
@@ -91,3 +92,13 @@ def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):  # noqa: F
     page.locator("#ev-robust").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "evaluation-robustness.png"), full_page=False)
     page.screenshot(path=str(artifacts / "evaluation-full.png"), full_page=True)
+
+    # other writers' digits: the same views, the API's numbers
+    page.locator("#ev-data").scroll_into_view_if_needed()
+    page.select_option("#ev-data", "optdigits")
+    _wait(page, "document.body.dataset.evReady === 'mlp:optdigits'", 120)
+    opt = _api(page, "/api/evaluation/mlp?data=optdigits")
+    assert f"{100 * opt['accuracy']:.1f}%" in page.inner_text("#ev-status")
+    assert "other writers" in page.inner_text("#ev-status")
+    assert page.inner_text("#ev-sure") == opt["calibration"]["sentence"]
+    page.screenshot(path=str(artifacts / "evaluation-optdigits.png"), full_page=False)

@@ -36,6 +36,7 @@ def test_evaluation_numbers_equal_the_librarys(client, models, digits):
     ev = evaluate_model(models["logistic"], digits.x_test, digits.y_test, name="logistic")
     want = ev.to_dict()
     assert got.pop("seconds") >= 0 and want.pop("seconds") >= 0  # timing differs run to run
+    assert got.pop("description") == "the 1,000 bundled test digits (MNIST)"
     assert got == want  # the same JSON, number for number
     assert got["confusion"]["matrix"] == ev.confusion.matrix.tolist()
     assert got["calibration"]["ece"] == pytest.approx(ev.calibration.ece, rel=1e-5)
@@ -103,3 +104,20 @@ def test_robustness_runs_in_the_background_and_equals_the_librarys(client, model
     assert body["status"] == "ready", body
     x, y = digits.x_test[:ROBUSTNESS_DIGITS], digits.y_test[:ROBUSTNESS_DIGITS]
     assert body["result"] == robustness(models, x, y).to_dict()
+
+
+@pytest.mark.slow
+def test_other_writers_digits_equal_the_librarys(client, models):
+    pytest.importorskip("sklearn")
+    from digitlens.evaluation import load_eval_set
+
+    r = client.get("/api/evaluation/logistic?data=optdigits")
+    assert r.status_code == 200, r.text
+    got = r.json()
+    s = load_eval_set("optdigits")
+    want = evaluate_model(models["logistic"], s.x, s.y, name="logistic", data="optdigits")
+    assert got["confusion"] == want.to_dict()["confusion"] and got["n"] == 1797
+    assert "other writers" in got["description"]
+    m = client.get("/api/evaluation/logistic/mistakes?data=optdigits&limit=3").json()
+    assert [d["index"] for d in m["mistakes"]] == [x.index for x in want.mistakes[:3]]
+    assert client.get("/api/evaluation/logistic?data=emnist").status_code == 422

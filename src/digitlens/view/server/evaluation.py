@@ -3,7 +3,8 @@
     GET  /api/evaluation/robustness               every trained model's robustness curves (computed
                                                   once in a background thread; poll until ready)
     GET  /api/evaluation/{name}                   accuracy, confusion matrix, precision and recall,
-                                                  calibration, the mistakes (most confident first)
+                                                  calibration, the mistakes (most confident first);
+                                                  ?data=optdigits: other writers' digits
     GET  /api/evaluation/{name}/cell              one confusion cell's digits (?true=&predicted=)
     GET  /api/evaluation/{name}/mistakes          the mistakes with their pixels
     GET  /api/evaluation/{name}/map               the digits' map (PCA of the last hidden layer)
@@ -69,12 +70,24 @@ class EvaluationStore:
                     self._done[key] = (model, value)
             return self._done[key][1]
 
-    def model_evaluation(self, name: str, model):
+    def eval_set(self, data: str):
+        """The digits called ``data`` (``bundled`` or ``optdigits``), loaded once."""
+        from ...evaluation import load_eval_set
+
+        def load():
+            try:
+                return load_eval_set(data)
+            except ImportError as e:  # scikit-learn is not installed
+                raise ApiError(422, "data_unavailable", str(e)) from None
+
+        return self._once(("set", data), None, load)
+
+    def model_evaluation(self, name: str, model, data: str = "bundled"):
         from ...evaluation import evaluate_model
 
-        d = self.digits()
-        return self._once(("eval", name, id(model)), model, lambda: evaluate_model(
-            model, d.x_test, d.y_test, name=name, data="bundled"))
+        s = self.eval_set(data)
+        return self._once(("eval", name, id(model), data), model, lambda: evaluate_model(
+            model, s.x, s.y, name=name, data=data))
 
     def digit_map(self, name: str, model):
         from ...evaluation import build_map
@@ -159,20 +172,27 @@ async def robustness(ctx: ServerContext = Depends(context),
     return body
 
 
+#: the digits the page can evaluate on (MNIST's full test set stays on the command line)
+PAGE_DATA = ("bundled", "optdigits")
+_DATA = Query("bundled", pattern="^(bundled|optdigits)$", description="bundled: the 1,000 "
+              "bundled test digits; optdigits: 1,797 digits by other writers (scikit-learn)")
+
+
 @router.get("/api/evaluation/{name}", tags=["evaluation"], responses=errors_doc(404, 409, 422))
-async def evaluation(name: str, ctx: ServerContext = Depends(context),
+async def evaluation(name: str, data: str = _DATA, ctx: ServerContext = Depends(context),
                      st: EvaluationStore = Depends(store)) -> dict:
     """The model on the 1,000 bundled test digits: accuracy, the confusion matrix, per-digit
     precision and recall, the reliability diagram and expected calibration error with what
     "99% sure" means for it, and the mistakes, most confident first."""
     ctx.registry.check_name(name)
     ev = await anyio.to_thread.run_sync(
-        lambda: st.model_evaluation(name, _model(ctx, name)), limiter=ctx.compute_limiter())
-    return ev.to_dict()
+        lambda: st.model_evaluation(name, _model(ctx, name), data),
+        limiter=ctx.compute_limiter())
+    return dict(ev.to_dict(), description=st.eval_set(data).description)
 
 
 def _digit_list(st: EvaluationStore, ev, indices) -> list[dict]:
-    x = st.digits().x_test
+    x = st.eval_set(ev.data).x
     return [{"index": int(i), "label": int(ev.y[i]), "predicted": int(ev.predicted[i]),
              "confidence": float(round(ev.confidence[i], 6)), "pixels": _pixels(x[i, 0])}
             for i in indices]
@@ -182,14 +202,14 @@ def _digit_list(st: EvaluationStore, ev, indices) -> list[dict]:
             responses=errors_doc(404, 409, 422))
 async def cell(name: str, true: int = Query(..., ge=0, le=9, description="the true digit"),
                predicted: int = Query(..., ge=0, le=9, description="the model's answer"),
-               ctx: ServerContext = Depends(context),
+               data: str = _DATA, ctx: ServerContext = Depends(context),
                st: EvaluationStore = Depends(store)) -> dict:
     """The digits of one confusion-matrix cell (at most 60, most confident first), with their
     28×28 pixels (0..255) and index among the bundled test digits."""
     ctx.registry.check_name(name)
 
     def run():
-        ev = st.model_evaluation(name, _model(ctx, name))
+        ev = st.model_evaluation(name, _model(ctx, name), data)
         idx = ev.confusion.cell(true, predicted)
         return {"true": true, "predicted": predicted, "count": int(len(idx)),
                 "digits": _digit_list(st, ev, idx[:MAX_DIGITS])}
@@ -199,7 +219,7 @@ async def cell(name: str, true: int = Query(..., ge=0, le=9, description="the tr
 
 @router.get("/api/evaluation/{name}/mistakes", tags=["evaluation"],
             responses=errors_doc(404, 409, 422))
-async def mistakes(name: str, limit: int = Query(40, ge=1, le=MAX_DIGITS),
+async def mistakes(name: str, limit: int = Query(40, ge=1, le=MAX_DIGITS), data: str = _DATA,
                    ctx: ServerContext = Depends(context),
                    st: EvaluationStore = Depends(store)) -> dict:
     """The mistakes, most confident first, with pixels, the probability of the wrong answer and
@@ -207,8 +227,8 @@ async def mistakes(name: str, limit: int = Query(40, ge=1, le=MAX_DIGITS),
     ctx.registry.check_name(name)
 
     def run():
-        ev = st.model_evaluation(name, _model(ctx, name))
-        x = st.digits().x_test
+        ev = st.model_evaluation(name, _model(ctx, name), data)
+        x = st.eval_set(data).x
         return {"count": len(ev.mistakes),
                 "mistakes": [dict(m.to_dict(), pixels=_pixels(x[m.index, 0]))
                              for m in ev.mistakes[:limit]]}

@@ -17,7 +17,7 @@ import { resetChoices, state } from "./state.js";
 // one colour per digit on the map, per model on the robustness curves
 const DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const MODEL_COLORS = { logistic: "#7f7f7f", lab: "#1f77b4", mlp: "#2ca02c", cnn_tiny: "#ff7f0e", cnn: "#d62728" };
-const ev = { model: null, data: null, map: null, placed: null, robustTimer: null, only49: false };
+const ev = { model: null, data: "bundled", map: null, placed: null, robustTimer: null, only49: false };
 
 /** A 28×28 grid of 0..255 as a small canvas (white ink on dark, as the network sees it). */
 function digitCanvas(pixels, size = 56) {
@@ -34,6 +34,7 @@ function digitCanvas(pixels, size = 56) {
 /** Put a bundled test digit on the board, switch to this model and open the Explore tab: the
  * explanation there is this digit's (the same way "Test digit" loads one, see draw.js). */
 function openDigit(d, model) {
+  const where = ev.data === "optdigits" ? `by another writer (optdigits #${d.index}, 8×8 pixels upscaled)` : `from the 1,000 test digits (#${d.index})`;
   const c = document.createElement("canvas"); c.width = 28; c.height = 28;
   const ctx = c.getContext("2d"), img = ctx.createImageData(28, 28);
   d.pixels.forEach((row, y) => row.forEach((v, x) => {
@@ -45,7 +46,7 @@ function openDigit(d, model) {
   board.base = { kind: "digit", image: c, label: d.label, index: d.index };
   board.strokes = []; board.current = null;
   redraw();
-  $("source-note").textContent = `A handwritten ${d.label} from the 1,000 test digits (#${d.index}), opened from the Evaluation tab, where ${model} read it as ${d.predicted} (${pct(d.confidence)} sure). Here it goes through the pre-processing again, like any picture on the board, so the network reads a re-cropped and re-centred copy, and its answer and certainty can differ.`;
+  $("source-note").textContent = `A handwritten ${d.label} ${where}, opened from the Evaluation tab, where ${model} read it as ${d.predicted} (${pct(d.confidence)} sure). Here it goes through the pre-processing again, like any picture on the board, so the network reads a re-cropped and re-centred copy, and its answer and certainty can differ.`;
   const radio = document.querySelector(`#model-options input[value="${model}"]`);
   if (radio && !radio.checked) radio.click();
   $("tab-explore").click();
@@ -84,7 +85,7 @@ function renderConfusion(r) {
 async function showCell(t, p) {
   const box = $("ev-cell");
   box.replaceChildren(el("p", { class: "muted", text: "loading…" }));
-  const r = await api(`/api/evaluation/${ev.model}/cell?true=${t}&predicted=${p}`);
+  const r = await api(`/api/evaluation/${ev.model}/cell?true=${t}&predicted=${p}&data=${ev.data}`);
   const what = t === p ? `${r.count} ${t}s that ${ev.model} read right` : `${r.count} ${t}s that ${ev.model} read as ${p}`;
   box.replaceChildren(el("h4", { text: `${what}${r.count > r.digits.length ? ` (the ${r.digits.length} it was surest about)` : ""}, most confident first. Click one to see why.` }),
     el("div", { class: "ev-gallery" }, ...r.digits.map((d) => digitButton(d, `${pct(d.confidence)} sure`))));
@@ -92,7 +93,7 @@ async function showCell(t, p) {
 }
 
 async function renderMistakes() {
-  const r = await api(`/api/evaluation/${ev.model}/mistakes?limit=30`);
+  const r = await api(`/api/evaluation/${ev.model}/mistakes?limit=30&data=${ev.data}`);
   $("ev-mistakes").replaceChildren(el("div", { class: "ev-gallery" }, ...r.mistakes.map((m) =>
     digitButton({ ...m, label: m.true }, `a ${m.true} read as ${m.predicted}, ${pct(m.confidence)} sure`))));
   $("ev-mistakes-head").textContent = `${r.count} mistakes; the ${r.mistakes.length} the model was surest about, surest first`;
@@ -234,15 +235,15 @@ async function pollRobustness() {
 // ------------------------------------------------------------------ the tab
 async function loadModel(name) {
   ev.model = name;
-  $("ev-status").textContent = `Evaluating ${name} on the 1,000 bundled test digits…`;
+  $("ev-status").textContent = `Evaluating ${name} on ${$("ev-data").selectedOptions[0].textContent}…`;
   $("ev-cell").hidden = true;
   try {
-    const r = await api(`/api/evaluation/${name}`);
-    $("ev-status").textContent = `${name} reads ${pct(r.accuracy)} of the ${r.n.toLocaleString("en-US")} bundled test digits right: ${r.n_mistakes} mistakes.`;
+    const r = await api(`/api/evaluation/${name}?data=${ev.data}`);
+    $("ev-status").textContent = `${name} reads ${pct(r.accuracy)} right, with ${r.n_mistakes} mistakes, on ${r.description}.`;
     renderConfusion(r); renderCalibration(r);
     await renderMistakes();
-    await loadMap();
-    document.body.dataset.evReady = name;
+    if (ev.mapModel !== name) { ev.mapModel = name; await loadMap(); }
+    document.body.dataset.evReady = `${name}:${ev.data}`;
   } catch (err) { $("ev-status").textContent = err.message; }
 }
 
@@ -260,6 +261,7 @@ export async function loadEvaluation() {
 
 export function initEvaluation() {
   $("ev-model").addEventListener("change", (e) => loadModel(e.target.value));
+  $("ev-data").addEventListener("change", (e) => { ev.data = e.target.value; loadModel(ev.model); });
   $("ev-only49").addEventListener("change", (e) => { ev.only49 = e.target.checked; drawMap(); });
   $("ev-place-btn").addEventListener("click", placeDrawing);
 }
