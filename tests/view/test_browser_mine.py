@@ -1,7 +1,8 @@
 """The My digits tab in Chromium: draw digits on the prompt's pad, relabel and delete, check
 every model (the page's numbers == the engine's on the stored digits), open a misread digit's
 explanation, and fine-tune in the background (before/after == the job's numbers).
-Screenshots: artifacts/browser/mine-*.png."""
+Class mode on two pages: a learner draws, the teacher's dashboard updates.
+Screenshots: artifacts/browser/mine-*.png, class-*.png."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ def mine_server(tmp_path_factory, trained, digits):
         m = trained(name, epochs)
         _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
         save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    app = create_app(default_model="mlp", seed=0)
+    from digitlens.view.server.classroom import enable_class
+
+    app = create_app(default_model="mlp", seed=0, token="teach")
+    enable_class(app, "teach")  # class mode too: test_class_two_pages
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -182,4 +186,53 @@ def test_collect_check_explain_and_finetune(chromium, mine_server, artifacts, di
     assert (mine_server["home"] / "models" / "custom" / "logistic_mine.npz").is_file()
     pg.screenshot(path=str(artifacts / "mine-finetune.png"), full_page=True)
     ctx.close()
+    tb.assert_quiet(log)
+
+
+def test_class_two_pages_learner_draws_and_the_dashboard_updates(chromium, mine_server,
+                                                                  artifacts):
+    from digitlens.data.mine import DigitStore
+
+    log = {"page": [], "console": []}
+    url = mine_server["url"]
+    tctx = chromium.new_context(viewport={"width": 1280, "height": 900})
+    lctx = chromium.new_context(viewport={"width": 420, "height": 860})  # a phone
+    teacher, learner = tctx.new_page(), lctx.new_page()
+    for pg in (teacher, learner):
+        pg.set_default_timeout(tb.TIMEOUT)
+        tb.listen(pg, log)
+    store = DigitStore(mine_server["home"] / "mine.sqlite")
+    before = len(store.list(class_only=True))
+    teacher.goto(url + "static/teacher.html#token=teach")
+    until(teacher, f"document.body.dataset.total === '{before}'")
+    learner.goto(url + "static/class.html")
+    learner.fill("#join-nick", "ada")
+    learner.click("#join-form button")
+    until(learner, "!document.getElementById('class-draw').hidden")
+    for s in SHAPES[7]:
+        box = learner.locator("#c-pad").bounding_box()
+        k = box["width"] / 280
+        learner.mouse.move(box["x"] + s[0][0] * k, box["y"] + s[0][1] * k)
+        learner.mouse.down()
+        for x, y in s[1:]:
+            learner.mouse.move(box["x"] + x * k, box["y"] + y * k, steps=2)
+        learner.mouse.up()
+    learner.select_option("#c-label", "7")
+    learner.click("#c-save")
+    until(learner, "document.querySelectorAll('#c-grid .mine-tile').length === 1")
+    learner.screenshot(path=str(artifacts / "class-learner.png"), full_page=True)
+    # the dashboard updates by itself (it polls every 3 s)
+    until(teacher, f"document.body.dataset.total === '{before + 1}'", timeout=20)
+    rows = teacher.locator("#t-per-learner tbody tr").all_inner_texts()
+    assert any(r.startswith("ada\t1") for r in rows), rows
+    assert store.list(class_only=True)[-1].learner == "ada"
+    assert teacher.locator("#t-models tbody tr").count() >= 1
+    teacher.screenshot(path=str(artifacts / "class-teacher.png"), full_page=True)
+    # without the token the dashboard is refused
+    other = tctx.new_page()
+    tb.listen(other, log)
+    other.goto(url + "static/teacher.html#token=wrong")
+    until(other, "document.getElementById('t-status').textContent.includes('token')")
+    tctx.close()
+    lctx.close()
     tb.assert_quiet(log)

@@ -131,3 +131,11 @@ def evaluate(model: Optional[str] = typer.Option(None, help="One model (a name o
         for m in r["misread"][:20]:
             console.print(f"  #{m['id']}: your {m['label']} read as {m['answer']} "
                           f"({m['probability']:.0%} sure)", highlight=False)
+
+
+def class_banner(url: str, token: str) -> None:
+    """What ``digitlens serve --class`` prints: the learners' page and the teacher's."""
+    console.print(f"Class mode. Learners open [bold]{url}static/class.html[/] (use this "
+                  "computer's address on the network) and join with a nickname.", highlight=False)
+    console.print(f"Your dashboard (keep it to yourself): [bold]{url}static/teacher.html#token="
+                  f"{token}[/]", highlight=False, soft_wrap=True)

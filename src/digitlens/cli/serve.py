@@ -108,6 +108,10 @@ def serve(
                                         "more requests wait their turn.  Mostly Python under "
                                         "one lock, so more threads only add switching.",
                                         min=1, max=64),
+    class_mode: bool = typer.Option(False, "--class", help="Class mode: learners join with a "
+                                    "nickname at /static/class.html and draw digits; the "
+                                    "teacher's dashboard needs the token printed at start-up "
+                                    "(use with --host 0.0.0.0 for the local network)."),
 ):
     """Serve the web page: draw a digit and watch the network read it, layer by layer."""
     import uvicorn
@@ -120,6 +124,13 @@ def serve(
     names = [n for n in default_models() if n in MODELS]
     if model not in names:
         names.append(model)
+    if class_mode:
+        if workers > 1:
+            raise UserError("--class runs one server process (the learners' keys live in it); "
+                            "leave out --workers")
+        import secrets
+
+        token = token or secrets.token_urlsafe(12)
     if train and workers > 1:  # each worker process has its own jobs: train before serving
         train_missing(names, epochs=train_epochs)
     # for the whole server process: measured with benchmarks/load_test.py (8 clients, cnn), one
@@ -134,6 +145,10 @@ def serve(
     web = _web_app(model, workers=workers, blas_threads=blas_threads,
                    allow_training=allow_training, compute_threads=compute_threads,
                    security={"host": host, "allowed_hosts": list(allowed_host), "token": token})
+    if class_mode:
+        from ..view.server.classroom import enable_class
+
+        enable_class(web, token)
     if train and workers == 1:
         _train_in_background(web, names, epochs=train_epochs)
     if not is_loopback(host):
@@ -145,6 +160,10 @@ def serve(
                           highlight=False, soft_wrap=True)
     console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
                   highlight=False)
+    if class_mode:
+        from .mine import class_banner
+
+        class_banner(url_for(host, port), token)
     from ..view.server.protocol import uvicorn_limits
 
     uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning", **uvicorn_limits(),

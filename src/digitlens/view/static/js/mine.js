@@ -13,42 +13,54 @@ import { api, postJSON } from "./api.js";
 import { $, el, pct } from "./dom.js";
 
 const W = 280, STROKE = 18;
-const pad = { strokes: [], current: null, label: 0 };
 let loaded = false, polling = null, lastEval = null, chosenModel = null;
 
 // ------------------------------------------------------------------------- the drawing pad
-function paint() {
-  const c = $("mine-pad"), ctx = c.getContext("2d");
-  ctx.fillStyle = "#000"; ctx.fillRect(0, 0, c.width, c.height);
-  ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineCap = "round"; ctx.lineJoin = "round";
-  ctx.lineWidth = STROKE;
-  for (const s of pad.current ? [...pad.strokes, pad.current] : pad.strokes) {
-    ctx.beginPath();
-    s.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-    if (s.length === 1) { ctx.arc(s[0][0], s[0][1], STROKE / 2, 0, 2 * Math.PI); ctx.fill(); }
-    else ctx.stroke();
-  }
-  $("mine-save").disabled = !pad.strokes.length;
-}
-
-function point(e) {
-  const r = $("mine-pad").getBoundingClientRect();
-  return [(e.clientX - r.left) * W / r.width, (e.clientY - r.top) * W / r.height];
-}
-
-function initPad() {
-  const c = $("mine-pad");
-  c.addEventListener("pointerdown", (e) => { c.setPointerCapture(e.pointerId); pad.current = [point(e)]; paint(); });
-  c.addEventListener("pointermove", (e) => { if (pad.current) { pad.current.push(point(e)); paint(); } });
+/** A black pad with white strokes (as the Explore board); `png()` is the picture sent,
+ * 140×140 like the board's. Shared with the class page (classroom.js). */
+export function makePad(canvas, onChange = () => {}) {
+  const pad = { strokes: [], current: null };
+  const paint = () => {
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.lineWidth = STROKE;
+    for (const s of pad.current ? [...pad.strokes, pad.current] : pad.strokes) {
+      ctx.beginPath();
+      s.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      if (s.length === 1) { ctx.arc(s[0][0], s[0][1], STROKE / 2, 0, 2 * Math.PI); ctx.fill(); }
+      else ctx.stroke();
+    }
+    onChange(pad.strokes.length > 0);
+  };
+  const point = (e) => {
+    const r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * W / r.width, (e.clientY - r.top) * W / r.height];
+  };
+  canvas.addEventListener("pointerdown", (e) => { canvas.setPointerCapture(e.pointerId); pad.current = [point(e)]; paint(); });
+  canvas.addEventListener("pointermove", (e) => { if (pad.current) { pad.current.push(point(e)); paint(); } });
   const end = () => { if (pad.current) { pad.strokes.push(pad.current); pad.current = null; paint(); } };
-  c.addEventListener("pointerup", end); c.addEventListener("pointercancel", end);
-  $("mine-clear").addEventListener("click", () => { pad.strokes = []; paint(); });
+  canvas.addEventListener("pointerup", end); canvas.addEventListener("pointercancel", end);
+  pad.clear = () => { pad.strokes = []; paint(); };
+  pad.png = () => {
+    const c = document.createElement("canvas"); c.width = W / 2; c.height = W / 2;
+    c.getContext("2d").drawImage(canvas, 0, 0, W / 2, W / 2);
+    return c.toDataURL("image/png");
+  };
+  paint();
+  return pad;
+}
+
+let pad = null;
+function initPad() {
+  pad = makePad($("mine-pad"), (any) => { $("mine-save").disabled = !any; });
+  pad.label = 0;
+  $("mine-clear").addEventListener("click", () => pad.clear());
   $("mine-label").addEventListener("change", (e) => { pad.label = Number(e.target.value); showPrompt(); });
   $("mine-save").addEventListener("click", save);
-  paint();
 }
 
-const an = (k) => (k === 8 ? `an ${k}` : `a ${k}`);
+export const an = (k) => (k === 8 ? `an ${k}` : `a ${k}`);
 
 function showPrompt() {
   $("mine-prompt").textContent = `Draw ${an(pad.label)}`;
@@ -58,12 +70,10 @@ function showPrompt() {
 
 async function save() {
   if (!pad.strokes.length) return;
-  const c = document.createElement("canvas"); c.width = W / 2; c.height = W / 2;
-  const ctx = c.getContext("2d"); ctx.drawImage($("mine-pad"), 0, 0, W / 2, W / 2);
   $("mine-status").textContent = "Saving…";
   try {
-    const r = await postJSON("/api/mine", { image: c.toDataURL("image/png"), label: pad.label });
-    pad.strokes = []; pad.label = r.prompt; paint(); showPrompt();
+    const r = await postJSON("/api/mine", { image: pad.png(), label: pad.label });
+    pad.label = r.prompt; pad.clear(); showPrompt();
     $("mine-status").textContent = `Saved your ${r.digit.label} (digit #${r.digit.id}).`;
     await loadMine(true);
   } catch (err) { $("mine-status").textContent = err.message; }
@@ -135,16 +145,21 @@ function showModel(name) {
   const r = lastEval.models.find((m) => m.model === name);
   for (const tr of $("mine-eval").querySelectorAll("tbody tr")) tr.classList.toggle("chosen", tr.firstChild.textContent === name);
   $("mine-sentence").textContent = `${name}: ${r.sentence}`;
-  const head = el("tr", {}, el("th", { class: "corner", text: "drawn ↓ read →" }), ...[...Array(10).keys()].map((k) => el("th", { scope: "col", text: String(k) })));
-  const max = Math.max(1, ...r.confusion.flat());
-  const body = r.confusion.map((row, t) => el("tr", {}, el("th", { scope: "row", text: String(t) }),
-    ...row.map((v, p) => el("td", { text: v ? String(v) : "", class: v ? (p === t ? "ok" : "bad") : null,
-      style: v ? `--a:${(0.15 + 0.85 * v / max).toFixed(2)}` : null, title: `${v} of your ${t}s read as ${p}` }))));
-  $("mine-confusion").replaceChildren(el("caption", { text: `${name}: rows are the digit you drew, columns what the model answered` }), el("thead", {}, head), el("tbody", {}, ...body));
+  fillConfusion($("mine-confusion"), name, r.confusion);
   $("mine-misread").replaceChildren(...(r.misread.length ? r.misread.map((m) => el("button", { type: "button", class: "mine-miss", title: `Explain this one in the Explore tab`,
     onclick: () => explainDigit(m.id, m.label) },
   el("img", { src: gridOf(m.id), width: 42, height: 42, alt: `digit #${m.id}` }),
   el("span", { text: `your ${m.label} → ${m.answer} (${pct(m.probability)})` }))) : [el("p", { class: "muted", text: "No misread digits." })]));
+}
+
+/** Fill `table` with a 10×10 confusion matrix (rows: the digit drawn, columns: the answer). */
+export function fillConfusion(table, name, confusion) {
+  const head = el("tr", {}, el("th", { class: "corner", text: "drawn ↓ read →" }), ...[...Array(10).keys()].map((k) => el("th", { scope: "col", text: String(k) })));
+  const max = Math.max(1, ...confusion.flat());
+  const body = confusion.map((row, t) => el("tr", {}, el("th", { scope: "row", text: String(t) }),
+    ...row.map((v, p) => el("td", { text: v ? String(v) : "", class: v ? (p === t ? "ok" : "bad") : null,
+      style: v ? `--a:${(0.15 + 0.85 * v / max).toFixed(2)}` : null, title: `${v} of the ${t}s drawn read as ${p}` }))));
+  table.replaceChildren(el("caption", { text: `${name}: rows are the digit drawn, columns what the model answered` }), el("thead", {}, head), el("tbody", {}, ...body));
 }
 
 const grids = new Map();
