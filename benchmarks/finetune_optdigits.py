@@ -18,25 +18,22 @@ import numpy as np
 
 
 def main() -> None:
-    from sklearn.datasets import load_digits as load_optdigits
-
     import digitlens as dl
     from digitlens._util import paths
     from digitlens.nn.checkpoint import load_model
     from digitlens.training.finetune import finetune
-    from digitlens.training.mine_io import small_digit_grids
+    from digitlens.evaluation.datasets import load_eval_set
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="cnn")
     ap.add_argument("--per-class", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    opt = load_optdigits()
     t = time.perf_counter()
-    x = small_digit_grids(opt.images)
+    opt = load_eval_set("optdigits")  # the one optdigits path (issue 16's evaluation package)
+    x, y = opt.x, opt.y
     print(f"optdigits: {len(x)} digits through the pre-processing in "
           f"{time.perf_counter() - t:.1f}s")
-    y = opt.target.astype(np.int64)
     rng = np.random.default_rng(args.seed)
     tune = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:args.per_class]
                            for c in range(10)])

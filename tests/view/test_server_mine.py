@@ -152,6 +152,10 @@ def test_the_dashboard_refuses_requests_without_the_token(classroom):
     assert classroom.delete("/api/class/learners/ada").status_code == 401
     assert classroom.post("/api/class/finetune", json={"model": "logistic"}).status_code == 401
     assert classroom.get("/api/class/dashboard", headers=TEACHER).status_code == 200
+    # the teacher's own collection (/api/mine) is not open to the class either
+    assert classroom.get("/api/mine").status_code == 401
+    assert classroom.post("/api/mine/finetune", json={"model": "logistic"}).status_code == 401
+    assert classroom.get("/api/mine", headers=TEACHER).status_code == 200
     # the token also guards the server's training endpoints (security.py)
     assert classroom.post("/api/train", json={"model": "logistic"}).status_code == 401
 

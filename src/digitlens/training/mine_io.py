@@ -97,26 +97,3 @@ def import_folder(store: DigitStore, folder: str | os.PathLike, *, learner: str 
     """Add every digit of an image folder to ``store`` in one transaction; returns the new ids."""
     return store.add_many(read_folder(folder), source="import", learner=learner)
 
-
-def small_digit_grids(images, *, max_value: float = 16.0, side: int = 48, pad: int = 2):
-    """Small digits of other writers as (N, 1, 28, 28) float32 grids.
-
-    ``images`` is (N, H, W), ink 0..``max_value`` bright on dark (scikit-learn's ``load_digits``,
-    UCI optdigits: (N, 8, 8), 0..16).  Each gets ``pad`` pixels of dark margin, is upscaled to
-    ``side`` × ``side`` (bilinear) and goes through the one pre-processing path, as a learner's
-    image does."""
-    import numpy as np
-    from PIL import Image
-
-    images = np.asarray(images, np.float64)
-    if images.ndim != 3:
-        raise ValueError(f"images must be (N, H, W), got shape {images.shape}")
-    out = np.zeros((len(images), 1, 28, 28), np.float32)
-    for i, a in enumerate(images):
-        # a margin of dark paper, as MNIST's 20-pixel digits have in their 28-pixel frame: an
-        # 8x8 digit touches its edges, and the pre-processing finds the paper by its border
-        a = np.pad(a, pad)                                        # (H + 2 pad, W + 2 pad)
-        u8 = np.clip(np.round(a / max_value * 255), 0, 255).astype(np.uint8)
-        big = np.asarray(Image.fromarray(u8).resize((side, side), Image.BILINEAR))
-        out[i, 0], _ = grid_of(big)
-    return out

@@ -32,8 +32,27 @@ from .errors import ApiError, errors_doc, preprocess_error
 from .explain import image_from_data_url
 from .state import ServerContext, context
 
-router = APIRouter(tags=["mine"])
 LOCAL = ""  # the learner at this computer
+
+
+def local_learner(request: Request) -> None:
+    """In class mode the learners on the network use /api/class/...; the collection of the
+    person at the server (learner "") is then the teacher's: open from this computer
+    (loopback), else it needs the token."""
+    import ipaddress
+
+    room = getattr(request.app.state, "classroom", None)
+    if room is None:
+        return
+    try:
+        if request.client and ipaddress.ip_address(request.client.host).is_loopback:
+            return
+    except ValueError:
+        pass
+    room.check_teacher(request)
+
+
+router = APIRouter(tags=["mine"], dependencies=[Depends(local_learner)])
 
 
 class AddDigit(BaseModel):
