@@ -21,7 +21,8 @@ PHONE = {"width": 390, "height": 844}
 WIDE = """() => { const W = document.documentElement.clientWidth, out = [];
   for (const e of document.querySelectorAll('body *')) {
     const r = e.getBoundingClientRect(), p = e.parentElement.getBoundingClientRect();
-    if (r.width > 0 && r.right > W + 0.5 && !(p.right > W + 0.5)) out.push(`${e.tagName}#${e.id}.${e.className}`);
+    if (r.width > 0 && r.right > W + 0.5 && !(p.right > W + 0.5))
+      out.push(`${e.tagName}#${e.id}.${e.className}`);
   }
   return out.slice(0, 10); }"""
 

@@ -22,6 +22,7 @@ from ..nn.model import Sequential
 from . import words
 from .attribution import (as_input, class_index, class_logits, class_probabilities, direction,
                           image_shape, integrated_gradients, score_and_grad)
+from .names import unit_name
 from .result import Attribution, Counterfactual, UnitContrast, UnitTerm
 from .units import (ink_difference, label_counts, receptive_field, strongest_blobs,
                     unit_input_gradients)
@@ -155,9 +156,18 @@ def _unit_term(model: Sequential, L: int, j: int, h, w_diff, contributions, temp
         raises, lowers = strongest_blobs(template)
     where = words.blob_short(raises, lowers)
     sentence = words.unit_reading(counts, len(tops), extra, raises, lowers, box)
+    # a dense unit by its name for people ("unit 5 of hidden layer 2"); a position in pooled
+    # maps by its filter and place
+    name = (unit_name(model, open_layer, open_unit) if maps is None and open_layer is not None
+            else words.unit_name(j, maps, pooled))
     return UnitTerm(j, float(h[j]), float(w_diff[j]), float(contributions[j]), template, tkind,
-                    where, tops, words.unit_name(j, maps, pooled), proto, open_layer, open_unit,
-                    box, patches, sentence)
+                    where, tops, name, proto, open_layer, open_unit, box, patches, sentence,
+                    _corners(raises), _corners(lowers))
+
+
+def _corners(blob) -> tuple[int, int, int, int] | None:
+    """A :class:`~digitlens.explain.units.Blob` as ``(r0, c0, r1, c1)``, inclusive."""
+    return None if blob is None else (blob.rows[0], blob.cols[0], blob.rows[1], blob.cols[1])
 
 
 # ---------------------------------------------------------------------------- counterfactual

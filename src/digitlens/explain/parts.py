@@ -158,8 +158,15 @@ class UnitTerm:
     box: tuple[int, int, int, int] | None = None
     patches: list[np.ndarray] = field(default_factory=list)
     sentence: str = ""  # what it looks for, from measurements (words.unit_reading)
+    # the windows (r0, c0, r1, c1), inclusive, of its template where ink raises / lowers it most
+    # (units.strongest_blobs), or None
+    raises: tuple[int, int, int, int] | None = None
+    lowers: tuple[int, int, int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        def box4(b):
+            return None if b is None else [int(v) for v in b]
+
         return {"unit": self.unit, "name": self.name or f"unit {self.unit}", "h": num(self.h),
                 "weight_diff": num(self.weight_diff), "contribution": num(self.contribution),
                 "template": map_list(self.template), "template_kind": self.template_kind,
@@ -167,16 +174,19 @@ class UnitTerm:
                 "prototype": image_list(self.prototype), "open_layer": self.open_layer,
                 "open_unit": self.open_unit,
                 "box": None if self.box is None else [int(v) for v in self.box],
-                "patches": [image_list(p) for p in self.patches], "sentence": self.sentence}
+                "patches": [image_list(p) for p in self.patches], "sentence": self.sentence,
+                "raises": box4(self.raises), "lowers": box4(self.lowers)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "UnitTerm":
         box = d.get("box")
+        up, down = d.get("raises"), d.get("lowers")
         return cls(d["unit"], d["h"], d["weight_diff"], d["contribution"], arr(d["template"]),
                    d["template_kind"], d.get("where", ""), list(d.get("top_examples", [])),
                    d.get("name", ""), arr(d.get("prototype")), d.get("open_layer"),
                    d.get("open_unit"), None if box is None else tuple(box),
-                   [arr(p) for p in d.get("patches", [])], d.get("sentence", ""))
+                   [arr(p) for p in d.get("patches", [])], d.get("sentence", ""),
+                   None if up is None else tuple(up), None if down is None else tuple(down))
 
 
 @dataclass

@@ -214,7 +214,8 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
             tops = [] if atlas is None else [int(i) for i in atlas.first_top[j][:examples]]
             tacts = [] if atlas is None else [float(atlas.first[i, j]) for i in tops]
             units.append(UnitView(j, float(act[j]), t, None, tops, tacts,
-                                  where=words.where_words(t) if t.ndim == 2 else ""))
+                                  where=words.blob_short(*strongest_blobs(t)) if t.ndim == 2
+                                  else ""))
         sentences = words.first_layer(
             "dense", no_hidden=no_hidden, binary=act.size == 1 and len(model.classes) == 2,
             act=act, classes=model.classes, top=int(order[0]))
@@ -236,7 +237,7 @@ def first_layer_units(model: Sequential, x: np.ndarray, *, atlas: UnitAtlas | No
                                   closest_kernel=name, like_threshold=LIKE_THRESHOLD))
         strong = [u for u in units if u.similar_kernel is not None]
         sentences = words.first_layer("conv", no_hidden=no_hidden, n_filters=W.shape[0],
-                                      kh=kh, kw=kw, similar=strong)
+                                      kh=kh, kw=kw, similar=strong, threshold=LIKE_THRESHOLD)
     responses = kernel_responses(img, ks) if img is not None else []
     return UnitReport(wl, kind, units, responses, sentences, is_output=no_hidden)
 

@@ -343,10 +343,10 @@ def ink_amount(total: float) -> str:
 # ------------------------------------------------------------------------------------ units
 def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, classes=(),
                 top=None, n_filters: int = 0, kh: int = 0, kw: int = 0,
-                similar=()) -> list[str]:
+                similar=(), threshold: float = 0.6) -> list[str]:
     """The first layer's sentences: a dense layer (``act`` the units' activations for this
-    image, ``top`` the most active one) or conv filters (``similar``: the units that look like a
-    hand-made kernel)."""
+    image, ``top`` the most active one) or conv filters (``similar``: the units like a
+    hand-made kernel, at a cosine of at least ``threshold``)."""
     if kind == "dense":
         if no_hidden and binary:
             return [f"This model has no hidden layer: its one weighted sum of the pixels is the "
@@ -360,13 +360,21 @@ def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, c
                     f"({act[top]:.3g})."]
         n_on = int(np.count_nonzero(act > 0))
         return [f"{n_on} of {act.size} first-layer units respond to this digit; each one's weight "
-                f"image is its template (red: ink here raises it, blue: ink here lowers it)."]
+                f"image is its template (red: ink here raises it, blue: ink here lowers it).",
+                "Each unit has 784 weights, so a template looks speckled: what counts is the sum "
+                "of the weights under your ink, and the captions say where ink raises a unit "
+                "most and where it lowers it most (rows and columns of the 28×28 grid, row 0 at "
+                "the top)."]
     out = [f"{n_filters} filters of {kh}×{kw} slide over the image; each feature map shows where "
            f"that filter's pattern appears."]
     if similar:
-        out.append("Filters that look like a hand-made detector: " + ", ".join(
-            f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
-            f"(cos {abs(u.similarity):.2f})" for u in similar[:4]) + ".")
+        out.append(f"Filters like a hand-made detector (a cosine of at least {threshold:g} "
+                   f"between their weights): " + ", ".join(
+                       f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
+                       f"(cos {abs(u.similarity):.2f})" for u in similar[:4]) + ".")
+    else:
+        out.append(f"No filter is like a hand-made detector: none reaches a cosine of "
+                   f"{threshold:g} with one; each caption names the closest.")
     return out
 
 
@@ -444,7 +452,7 @@ def trust_completeness(method: str, c, bound: float) -> str:
     verdict = "passes" if c["passes"] else f"fails: more than {bound:.0%} off"
     return (f"Completeness {verdict}. The map adds up to {c['sum']:.3f}; the score went from "
             f"{c['f_baseline']:.3f} on a blank board to {c['f_x']:.3f} on your digit, a change "
-            f"of {c['change']:.3f}. The gap is {c['delta']:.4f}{share}.")
+            f"of {c['change']:.3f}. The two differ by {c['delta']:.4f}{share}.")
 
 
 def trust_randomisation(rows, bound: float) -> str:

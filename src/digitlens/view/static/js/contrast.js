@@ -42,6 +42,19 @@ function boxImage(canvas, image, box) {
   });
 }
 
+/** A unit's picture with the two windows its sentence names outlined: where ink raises it
+ * most (orange) and lowers it most (blue); `side` is the picture's size in pixels (28). */
+function blobFrame(cv, t, side) {
+  const frame = el("div", { class: "wframe blob-frame" }, cv);
+  for (const [b, cls, what] of [[t.raises, "up", "raises"], [t.lowers, "down", "lowers"]]) {
+    if (!b) continue;
+    const [r0, c0, r1, c1] = b, pc = (v) => `${(100 * v / side).toFixed(2)}%`;
+    frame.append(el("span", { class: `blob ${cls}`, title: `ink here ${what} it most (rows ${r0}–${r1}, columns ${c0}–${c1})`,
+      style: `left:${pc(c0)}; top:${pc(r0)}; width:${pc(c1 - c0 + 1)}; height:${pc(r1 - r0 + 1)}` }));
+  }
+  return frame;
+}
+
 /** One unit (or conv-map position) of a contrast: what it looks for, what your digit gives it,
  * its share of the gap, and a click that opens it in the unit view. */
 function termCard(expl, c, t, colour, m) {
@@ -52,7 +65,8 @@ function termCard(expl, c, t, colour, m) {
   } else if (t.template) {
     const cv = mapCanvas("map small", `what ${t.name} responds to`);
     signedMap(cv, t.template);
-    pics.append(el("figure", {}, cv, el("figcaption", { text: t.template_kind === "weights" ? "its weights" : "responds to" })));
+    pics.append(el("figure", {}, blobFrame(cv, t, t.template.length),
+      el("figcaption", { text: t.template_kind === "weights" ? "its weights" : "responds to" })));
   }
   const tops = t.patches && t.patches.length ? t.patches.map((p, i) => [p, (images.get(t.top_examples[i]) || {}).label])
     : (t.top_examples || []).slice(0, 3).map((i) => images.get(i)).filter(Boolean).map((e) => [e.image, e.label]);
@@ -112,6 +126,9 @@ function renderTerms(expl, c) {
   const m = Math.max(1e-9, ...all.map((t) => Math.abs(t.contribution)));
   const list = (items, who, colour) => el("div", {}, el("h4", { text: `${what} arguing for ${who}` }),
     ...items.slice(0, 5).map((t) => termCard(expl, c, t, colour, m)));
+  if (all.some((t) => t.raises || t.lowers))
+    terms.append(el("p", { class: "small muted span blob-key" }, "In each “responds to” picture, red pixels are where more ink would raise the unit on your digit, blue where it would lower it; ",
+      el("span", { class: "blob-chip up" }), " the window where ink raises it most, ", el("span", { class: "blob-chip down" }), " where ink lowers it most (the rows and columns its sentence names; row 0 is the top)."));
   terms.append(list(c.units.for_a, c.a, "var(--pos)"), list(c.units.for_b, c.b, "var(--neg)"));
   terms.append(el("p", { class: "small muted span", text: `Exact: the ${c.units.n_units} contributions (what your digit gives each one × its weight difference) plus the bias difference ${fmt(c.units.bias_term, 3)} add up to the gap ${fmt(c.units.gap, 3)}. Click one to open it.` }));
   if (table) terms.append(el("div", { class: "span" }, table));

@@ -8,6 +8,7 @@ import { $, el } from "./dom.js";
 import { scheduleUpdate } from "./live.js";
 import { state } from "./state.js";
 import { fillTrainModels } from "./train.js";
+import { hideWorked } from "./worked.js";
 
 const POLL_MS = 1500;
 let pollTimer = null;
@@ -69,7 +70,8 @@ function showPending(info) {
 }
 
 function selectModel(name) {
-  state.model = name; state.selected = null; $("unit-detail").hidden = true;
+  // the open unit and its worked sum belong to the old model: close both
+  state.model = name; state.selected = null; $("unit-detail").hidden = true; hideWorked();
   const cur = state.models.find((m) => m.name === name);
   $("model-sentence").textContent = cur ? cur.sentence : "";
   scheduleUpdate(0);

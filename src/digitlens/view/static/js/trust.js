@@ -66,7 +66,7 @@ function renderTrust(r, expl) {
   // 3. the deletion curve
   const chart = el("canvas", { class: "trust-chart", width: 300, height: 150, role: "img",
     "aria-label": `probability of ${r.target} as pixels are removed: the map's order against random order` });
-  drawDeletion(chart, r.deletion);
+  drawDeletion(chart, r.deletion, r.target);
   const row3 = el("div", { class: "trust-row", "data-check": "deletion" },
     el("h4", {}, "3 · Are the map's top pixels the ones that matter? ", badge(r.deletion.area_between > 0)),
     el("figure", {}, chart, el("figcaption", {}, el("span", { class: "chip pos", text: "map's order" }), " ", el("span", { class: "chip rnd", text: "random order" }), ` · area between: ${fmt(r.deletion.area_between, 3)}`)),
@@ -76,7 +76,7 @@ function renderTrust(r, expl) {
 }
 
 /** Two curves over the removed fraction of ink: the map's order and the random orders (mean and band). */
-function drawDeletion(cv, d) {
+function drawDeletion(cv, d, target) {
   const ctx = cv.getContext("2d"), W = cv.width, H = cv.height, L = 34, B = 22, T = 8, R = 8;
   const x = (f) => L + f * (W - L - R), y = (p) => T + (1 - p) * (H - T - B);
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
@@ -86,6 +86,8 @@ function drawDeletion(cv, d) {
     ctx.fillText(`${Math.round(100 * p)}%`, 2, y(p) + 3);
   }
   ctx.fillText("0", L - 2, H - 8); ctx.fillText("all the ink removed", W - R - 92, H - 8);
+  ctx.fillText("ink removed →", L + 60, H - 8);
+  ctx.fillStyle = "#1f2937"; ctx.fillText(`P(${target})`, L + 4, T + 10);  // what the curves are
   const f = d.fractions;
   ctx.fillStyle = "rgba(120,130,140,.18)"; ctx.beginPath();
   f.forEach((v, i) => (i ? ctx.lineTo(x(v), y(d.random_high[i])) : ctx.moveTo(x(v), y(d.random_high[i]))));

@@ -64,7 +64,10 @@ function unitPictures(info) {
   if (info.template) {
     const c = mapCanvas("map mid", "the unit's template");
     signedMap(c, info.template);
-    right.append(el("figure", {}, c, el("figcaption", { text: info.template_caption || "its weights: red pixels raise z, blue lower it" })));
+    const cap = info.template_caption || "its weights: red pixels raise z, blue lower it";
+    // the colours always get their meaning next to the picture
+    const key = /red/.test(cap) ? "" : " (red: more ink there raises it; blue: lowers it; white: no effect)";
+    right.append(el("figure", {}, c, el("figcaption", { text: cap + key })));
   }
   if (info.top_examples && info.top_examples.length) {
     const ex = el("div", { class: "examples" });
@@ -120,7 +123,7 @@ export function likeCaption(v) {
   // two decimals, or three when two would round onto the threshold (0.598 is not "0.60, below 0.6")
   const cos = (+a.toFixed(2) >= t) === (a >= t) ? a.toFixed(2) : a.toFixed(3);
   const inv = v.similarity < 0 ? "inverted " : "";
-  if (v.similar_kernel) return `like ${inv ? "an " + inv : "a "}${v.similar_kernel} (${cos})`;
+  if (v.similar_kernel) return `like ${inv ? "an " + inv : /^[aeiou]/i.test(v.similar_kernel) ? "an " : "a "}${v.similar_kernel} (${cos})`;
   return `closest: ${inv}${v.closest_kernel} (${cos}), below ${fmt(t, 1)}`;
 }
 
@@ -130,7 +133,7 @@ function filterCard(u, v, conv) {
   signedMap(t, v.template);
   const pair = el("div", { class: "pair" }, t);
   if (v.feature_map) { const f = mapCanvas("map small", `feature map ${v.unit}`); actMap(f, v.feature_map); pair.append(f); }
-  const cap = `${conv ? "filter" : "unit"} ${v.unit} · ${conv ? "max " : "a = "}${fmt(v.activation, 2)}`;
+  const cap = `${conv ? "filter" : "unit"} ${v.unit} · ${conv && v.activation <= 0 ? "silent on your digit" : (conv ? "max " : "a = ") + fmt(v.activation, 2)}`;
   const sub = likeCaption(v);
   const card = el("div", { class: "filter", tabindex: "0", role: "button", title: sub, "aria-label": `${cap}${sub ? "; " + sub : ""}; show details` }, pair,
     el("span", { class: "cap", text: cap }), sub ? el("span", { class: "cap sub", text: sub }) : null);
@@ -158,7 +161,8 @@ export function renderUnits(expl) {
       const rc = mapCanvas("map small", `response of ${k.name}`); actMap(rc, k.response);
       row.append(el("div", { class: "filter" }, el("div", { class: "pair" }, kc, rc), el("span", { class: "cap", text: k.name })));
     }
+    const lead = conv ? null : "These small kernels were written by hand — a horizontal edge, a vertical edge, two diagonals, the top of a loop — and slid over your digit. This model's first layer has no small filters (each unit reads all 784 pixels), so they are here to show what an edge or curve detector does; a convolutional model (cnn) learns small filters of its own, and its panel compares them with these.";
     hand.append(el("h3", { text: "Hand-designed detectors on the same digit" }),
-      el("p", { class: "lead", text: "These kernels were written by hand — a vertical edge, a horizontal edge, diagonals, a curve. Compare their responses with the learned filters above: the network found detectors like them on its own." }), row);
+      lead ? el("p", { class: "lead", text: lead }) : el("p", { class: "lead", text: `These kernels were written by hand — a horizontal edge, a vertical edge, two diagonals, the top of a loop. Compare their responses with the learned filters above: a learned filter is called “like” one of them only when the cosine between their weights is at least ${fmt((u.units.find((x) => x.like_threshold != null) || { like_threshold: 0.6 }).like_threshold, 1)}; the others name the closest one and how far below that they are.` }), row);
   }
 }
