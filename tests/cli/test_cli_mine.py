@@ -83,3 +83,19 @@ def test_evaluate_and_finetune(tmp_path, digits, trained, home):
     # every evaluate now lists the fine-tuned model beside the original
     r = run("mine", "evaluate")
     assert r.exit_code == 0 and "logistic_mine" in r.output
+    r = run("mine", "evaluate", "--model", "logistic_mine")  # chosen by its own name
+    assert r.exit_code == 0 and "logistic_mine:" in r.output
+
+
+def test_serve_class_refuses_several_workers():
+    r = run("serve", "--class", "--workers", "2", "--no-train", "--port", "8731")
+    assert r.exit_code == 1 and "--class runs one server process" in r.stderr
+
+
+def test_class_banner_names_both_pages(capsys):
+    from digitlens.cli.mine import class_banner
+
+    class_banner("http://192.168.1.5:8000/", "s3cret")
+    out = capsys.readouterr().out
+    assert "http://192.168.1.5:8000/static/class.html" in out
+    assert "http://192.168.1.5:8000/static/teacher.html#token=s3cret" in out

@@ -100,8 +100,11 @@ def evaluate(model: Optional[str] = typer.Option(None, help="One model (a name o
         raise UserError("you have no digits yet: draw some on the page's My digits tab, or "
                         "`digitlens mine import FOLDER`")
     if model is not None:
-        models = {Path(model).stem if model.endswith(".npz") else model:
-                  resolve_model(model)[0]}
+        from ..nn.checkpoint import load_model
+
+        saved = saved_models()  # zoo names and the fine-tuned ones (cnn_mine, cnn_class)
+        models = {model: load_model(saved[model])} if model in saved else \
+            {Path(model).stem if model.endswith(".npz") else model: resolve_model(model)[0]}
     else:
         from ..nn.checkpoint import load_model
 
