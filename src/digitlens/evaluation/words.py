@@ -52,8 +52,8 @@ def sure_sentence(cal) -> str:
 
 
 def ece_sentence(ece: float) -> str:
-    return (f"Expected calibration error: {pct(ece)}. On average, the model's confidence is "
-            f"{pct(ece)} away from how often it is right.")
+    return (f"Expected calibration error: {pct(ece)}. On average over the digits, the model's "
+            f"confidence is {100 * ece:.1f} percentage points away from how often it is right.")
 
 
 def overlap_sentence(a: int, b: int, share: float, n: int) -> str:
