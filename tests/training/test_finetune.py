@@ -62,6 +62,7 @@ def _improves(model, digits, *, n_mine: int, seed: int = 0, config=None):
     return before, after, r
 
 
+@pytest.mark.slow  # ~2.5 s
 def test_finetune_learns_a_style_the_model_misreads(trained, digits):
     model = trained("mlp", epochs=2)
     # a smaller mix than the default recipe's, to keep this test quick
