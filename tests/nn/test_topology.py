@@ -152,3 +152,11 @@ def test_loss_from_logits_is_the_training_loss_without_gradients(digits):
         e[i, j] = eps
         num = (m.loss_from_logits(z + e, y) - m.loss_from_logits(z - e, y)) / (2 * eps)
         assert dz[i, j] == pytest.approx(num, rel=1e-5, abs=1e-9)
+
+
+def test_has_dropout_names_the_models_that_train_with_dropout():
+    from digitlens.nn.topology import has_dropout
+
+    rng = np.random.default_rng(0)
+    assert {n: has_dropout(dl.build_model(n, rng)) for n in ("logistic", "lab", "mlp", "cnn")} == \
+        {"logistic": False, "lab": False, "mlp": True, "cnn": True}

@@ -134,7 +134,7 @@ def test_every_file_under_static_is_served_from_the_allow_list_with_its_type(app
                and p.suffix in (".js", ".css", ".html", ".png", ".svg")}
     assert set(app.state.ctx.static_files) == on_disk  # read once, at start-up
     kinds = {".js": "text/javascript", ".css": "text/css", ".png": "image/png",
-             ".svg": "image/svg+xml"}
+             ".svg": "image/svg+xml", ".html": "text/html"}
     for rel in sorted(on_disk - {"index.html"}):
         r = client.get(f"/static/{rel}")
         assert r.status_code == 200, rel

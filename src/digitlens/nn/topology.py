@@ -187,6 +187,12 @@ def conv_blocks(model) -> list[ConvBlock]:
     return blocks
 
 
+def has_dropout(model) -> bool:
+    """Whether ``model`` drops units at random while it trains (so its training accuracy, measured
+    with dropout on, reads lower than its test accuracy)."""
+    return any(layer.type == "dropout" for layer in model.layers)
+
+
 def is_convolutional(model) -> bool:
     """True when the model has at least one Conv2D layer."""
     return any(layer.type == "conv2d" for layer in model.layers)

@@ -133,10 +133,10 @@ class _Reporter:
         self.step = 0
 
     def set_model(self, model) -> None:
-        from ...nn.layers import Dropout
+        from ...nn.topology import has_dropout
 
         self.model = model
-        self.dropout = any(isinstance(layer, Dropout) for layer in model.layers)
+        self.dropout = has_dropout(model)
 
     def on_batch_end(self, log: dict[str, float]) -> bool:
         self.step += 1
