@@ -135,7 +135,7 @@ def test_server_runs_at_most_compute_threads_explanations_at_once(trained, digit
 
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             return await asyncio.gather(*(c.post("/api/explain?detail=live", content=png.getvalue(),
                                                  headers={"content-type": "image/png"})
                                           for _ in range(6)))
