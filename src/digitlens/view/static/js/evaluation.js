@@ -110,7 +110,7 @@ function axes(ctx, W, H, pad, xlab, ylab) {
 
 function renderCalibration(r) {
   const cal = r.calibration, cv = $("ev-cal"), ctx = cv.getContext("2d"), W = cv.width, H = cv.height;
-  const pad = { l: 44, r: 12, t: 22, b: 40 }, X = (v) => pad.l + v * (W - pad.l - pad.r), Y = (v) => H - pad.b - v * (H - pad.t - pad.b);
+  const pad = { l: 44, r: 24, t: 22, b: 40 }, X = (v) => pad.l + v * (W - pad.l - pad.r), Y = (v) => H - pad.b - v * (H - pad.t - pad.b);
   ctx.clearRect(0, 0, W, H);
   axes(ctx, W, H, pad, "how sure the model was (its answer's probability)", "share it got right");
   ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#555";
