@@ -218,7 +218,7 @@ function renderRobustness(res) {
     return el("figure", { class: "ev-robust-one", "data-kind": kind }, el("figcaption", { text: res.titles[kind] }), cv, strip);
   }));
   $("ev-robust-legend").replaceChildren(...Object.keys(res.accuracy).map((n) => el("span", { class: "ev-key" }, el("i", { style: `background:${MODEL_COLORS[n] || "#333"}` }), n)));
-  $("ev-robust-note").textContent = `${res.n} test digits, changed one way at a time; under each plot, test digit #0 (a ${res.example_label}) at every strength. Every model on one plot.`;
+  $("ev-robust-note").textContent = `${res.n} of the bundled test digits, changed one way at a time; under each plot, test digit #0 (a ${res.example_label}) at every strength. Every model on one plot.`;
 }
 
 async function pollRobustness() {
