@@ -145,6 +145,7 @@ function showModel(name) {
   const r = lastEval.models.find((m) => m.model === name);
   for (const tr of $("mine-eval").querySelectorAll("tbody tr")) tr.classList.toggle("chosen", tr.firstChild.textContent === name);
   $("mine-sentence").textContent = `${name}: ${r.sentence}`;
+  $("mine-eval-detail").hidden = false;
   fillConfusion($("mine-confusion"), name, r.confusion);
   $("mine-misread").replaceChildren(...(r.misread.length ? r.misread.map((m) => el("button", { type: "button", class: "mine-miss", title: `Explain this one in the Explore tab`,
     onclick: () => explainDigit(m.id, m.label) },
