@@ -191,4 +191,13 @@ def test_review_binary_output_is_one_sigmoid_unit(page, artifacts):  # noqa: F81
     _switch(page, "binary")
     desc = page.locator("#network .layer").last.locator(".ldesc").inner_text()
     assert "10 sums" not in desc and desc.startswith("1 sum") and "sigmoid" in desc, desc
+    # the one unit is the chance of a 1: labelled 1, with the engine's P(1)
+    expl = page.evaluate("window.digitlens.expl")
+    out = page.locator("#network .layer").last
+    assert out.locator(".unit").inner_text().strip() == str(expl["classes"][1])
+    p1 = f"{100 * expl['probabilities'][1]:.1f}%"
+    assert f"P({expl['classes'][1]}) = {p1}" in out.locator(".val").inner_text()
+    assert "sigmoid" in page.inner_text("#softmax-detail summary")
+    page.click("#softmax-detail summary")
+    assert p1 in page.inner_text("#softmax-table")
     page.locator("#panel-network").screenshot(path=str(artifacts / "review_binary_network.png"))

@@ -177,17 +177,21 @@ function renderUnitGrid(col, expl) {
   if (!isOut && ncol * 16 > 180) grid.dataset.wide = "1";  // wider than a column: see style.css "worked"
   let vmax = 0; for (const v of vals) vmax = Math.max(vmax, v);
   const probs = expl.probabilities;
+  // one output unit (binary): its sigmoid is the probability of the last class, P(1)
+  const single = isOut && n === 1 && expl.classes.length === 2;
+  const outClass = (j) => single ? expl.classes[1] : expl.classes[j];
+  const outProb = (j) => single ? probs[1] : probs[j];
   vals.forEach((v, j) => {
-    const colour = isOut ? actRamp(probs[j]) : actRamp(vmax > 0 ? Math.max(0, v) / vmax : 0);
-    const label = isOut ? String(expl.classes[j]) : "";
+    const colour = isOut ? actRamp(outProb(j)) : actRamp(vmax > 0 ? Math.max(0, v) / vmax : 0);
+    const label = isOut ? String(outClass(j)) : "";
     const b = el("button", { class: "unit" + (state.selected && state.selected.layer === col.layer && state.selected.unit === j ? " sel" : ""),
       style: `background:${css(colour)}`, tabindex: j === 0 ? "0" : "-1", "data-unit": j, id: `unit-${col.layer}-${j}`,
-      "aria-label": isOut ? `output ${label}: sum ${fmt(col.z[j], 2)}, probability ${pct(probs[j])}` : `unit ${j}: activation ${fmt(v, 3)}`,
+      "aria-label": isOut ? `output ${label}: sum ${fmt(col.z[j], 2)}, probability ${pct(outProb(j))}` : `unit ${j}: activation ${fmt(v, 3)}`,
       text: label });
     b.addEventListener("click", () => showUnit(col.layer, j, true));
     b.addEventListener("keydown", (e) => gridKeys(e, grid, ncol));
     grid.append(b);
-    if (isOut) grid.append(el("span", { class: "val", text: `z=${fmt(col.z[j], 2)} · ${pct(probs[j])}` }));
+    if (isOut) grid.append(el("span", { class: "val", text: single ? `z=${fmt(col.z[j], 2)} · P(${label}) = ${pct(outProb(j))}` : `z=${fmt(col.z[j], 2)} · ${pct(probs[j])}` }));
   });
   return grid;
 }
@@ -206,7 +210,22 @@ function gridKeys(e, grid, ncol) {
 function renderSoftmax(expl) {
   const sm = expl.trace && expl.trace.softmax;
   const box = $("softmax-table");
-  if (!sm) { box.replaceChildren(el("p", { class: "muted", text: "This model has no softmax step." })); return; }
+  // the summary names the model's real last step: softmax over the digits, or one sigmoid
+  const summary = document.querySelector("#softmax-detail summary");
+  const sigmoid = expl.output_function === "sigmoid";
+  if (summary) summary.textContent = !sigmoid
+    ? `How the last ${expl.classes.length === 10 ? "ten" : expl.classes.length} sums become probabilities (softmax)`
+    : `How the one sum becomes a probability (${expl.output_function || "sigmoid"})`;
+  if (!sm || sigmoid) {
+    // one sigmoid unit (the engine's trace also writes it as a softmax over ±z/2, which gives the
+    // same numbers, but the network has one sum): the engine's z and probabilities
+    const out = networkColumns(expl).find((c) => c.kind === "output");
+    if (out && out.z && out.z.length === 1 && expl.classes.length === 2) {
+      const [c0, c1] = expl.classes, p = expl.probabilities;
+      box.replaceChildren(el("p", { text: `P(${c1}) = sigmoid(z) = 1 / (1 + e^(−z)) with z = ${fmt(out.z[0], 3)}: ${pct(p[1])}. P(${c0}) = 1 − P(${c1}) = ${pct(p[0])}. A sigmoid turns any sum into a number between 0 and 1, so it must pick ${c0} or ${c1}.` }));
+    } else box.replaceChildren(el("p", { class: "muted", text: "This model has no softmax step." }));
+    return;
+  }
   const rows = [["sum z", sm.logits], ["z − max z", sm.shifted], ["e^(z − max z)", sm.exp], ["÷ " + fmt(sm.sum_exp, 4) + " (the sum)", sm.probabilities]];
   box.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, el("th", { text: "digit" }), ...expl.classes.map((c) => el("th", { scope: "col", text: String(c) })))),
