@@ -78,7 +78,7 @@ async function loadDashboard() {
   $("t-models").replaceChildren(el("thead", {}, el("tr", {}, ...["model", "MNIST's writers", "the class", "what it gets wrong"].map((t) => el("th", { scope: "col", text: t })))),
     el("tbody", {}, ...dash.models.map((r) => el("tr", { class: r.model === chosen ? "chosen" : null, tabindex: "0", onclick: () => { chosen = r.model; loadDashboardView(); } },
       el("th", { scope: "row", text: r.model }), el("td", { text: pct(r.bundled_accuracy) }),
-      el("td", { text: r.accuracy === null ? "–" : pct(r.accuracy) }), el("td", { text: r.sentence.split(": ").slice(1).join(": ").replaceAll("your", "the class's").replaceAll("yours", "the class's") })))));
+      el("td", { text: r.accuracy === null ? "–" : pct(r.accuracy) }), el("td", { text: r.n ? r.sentence.split(": ").slice(1).join(": ").replaceAll("your", "the class's") : "no digits yet" })))));
   loadDashboardView();
   fillModels();
 }
