@@ -361,10 +361,9 @@ def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, c
         n_on = int(np.count_nonzero(act > 0))
         return [f"{n_on} of {act.size} first-layer units respond to this digit; each one's weight "
                 f"image is its template (red: ink here raises it, blue: ink here lowers it).",
-                "Each unit has 784 weights, so a template looks speckled: what counts is the sum "
-                "of the weights under your ink, and the captions say where ink raises a unit "
-                "most and where it lowers it most (rows and columns of the 28×28 grid, row 0 at "
-                "the top)."]
+                "Each unit has 784 weights, so its template looks speckled: what counts is the "
+                "sum of the weights under your ink, not any single weight. Rows and columns "
+                "count pixels of the 28×28 grid from 0, row 0 at the top."]
     out = [f"{n_filters} filters of {kh}×{kw} slide over the image; each feature map shows where "
            f"that filter's pattern appears."]
     if similar:

@@ -244,9 +244,13 @@ def _row_contrast(sub, e: Explanation, names: _Names) -> None:
                   for i in idx]
         ax.barh(labels, vals, color=["#c0392b" if v > 0 else "#2c7fb8" for v in vals])
         ax.axvline(0, color="k", lw=0.5)
-        into = names.short(uc.layer, "the output layer")
-        ax.set_title(f"inputs h_j of the {into}: (W_{c.a}j − W_{c.b}j)·h_j; all {uc.n_units} "
-                     f"sum to {uc.gap:.2f} − bias {uc.bias_term:+.2f}", fontsize=8)
+        feed = names.feeding(uc.layer)
+        what = "map positions" if feed and feed["type"] == "conv2d" else "units"
+        units = (f"the {uc.n_units} {what} of {feed['short']}" if feed
+                 else f"all {uc.n_units} inputs")
+        ax.set_title(_wrap(f"(W_{c.a}j − W_{c.b}j)·h_j over {units}: they sum to the gap "
+                           f"{uc.gap:.2f} minus the bias difference {uc.bias_term:+.2f}", 70),
+                     fontsize=8)
         ax.tick_params(labelsize=7)
     else:
         ax.axis("off")
