@@ -108,7 +108,8 @@ def test_cli_ladder_prints_the_table_and_saves_the_models(tmp_path, monkeypatch)
     from digitlens.cli import app
 
     monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    result = CliRunner().invoke(app, ["ladder", "--epochs", "1", "--only", "logistic,lab"])
+    result = CliRunner().invoke(app, ["ladder", "--epochs", "1", "--only", "logistic,lab",
+                                        "--no-other-writers"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "what each step up buys" in out and "total" in out
@@ -129,9 +130,45 @@ def test_cli_ladder_no_save_and_bad_options(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
     runner = CliRunner()
-    result = runner.invoke(app, ["ladder", "--epochs", "1", "--only", "logistic", "--no-save"])
+    result = runner.invoke(app, ["ladder", "--epochs", "1", "--only", "logistic", "--no-save",
+                                   "--no-other-writers"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "models").exists()
     result = runner.invoke(app, ["ladder", "--only", "logistic,resnet"])
     assert result.exit_code == 1
     assert "resnet" in result.output and "Traceback" not in result.output
+
+
+def test_rows_report_other_writers_accuracy(small):
+    """``other_writers``: each row's accuracy on them is the engine's own evaluate()."""
+    rng = np.random.default_rng(0)
+    x_other = rng.random((40, 1, 28, 28)).astype(np.float32)
+    y_other = np.arange(40) % 10
+    x_other[:10] = small.x_test[:10]  # some real digits, so the accuracy is not 0
+    y_other[:10] = small.y_test[:10]
+    rows = run_ladder(small, rungs=["logistic", "lab"], epochs=1,
+                      other_writers=(x_other, y_other))
+    for row in rows:
+        _, acc = dl.evaluate(row.model, x_other, y_other)
+        assert row.other_writers_accuracy == acc
+        assert float(np.mean(row.model.predict(x_other) == y_other)) == pytest.approx(acc)
+        assert row.to_dict()["other_writers_accuracy"] == acc
+        assert row.checkpoint_meta()["other_writers_accuracy"] == acc
+    assert rows[0].other_writers_accuracy != rows[1].other_writers_accuracy or \
+        rows[0].test_accuracy != rows[1].test_accuracy  # two different models were scored
+    plain = run_ladder(small, rungs=["logistic"], epochs=1)[0]
+    assert plain.other_writers_accuracy is None
+    assert plain.to_dict()["other_writers_accuracy"] is None
+    assert "other_writers_accuracy" not in plain.checkpoint_meta()
+
+
+def test_bad_other_writers_are_refused(small):
+    x = np.zeros((3, 1, 28, 28), np.float32)
+    with pytest.raises(ValueError, match="pair"):
+        run_ladder(small, rungs=["logistic"], epochs=1, other_writers=x)
+    with pytest.raises(ValueError, match=r"\(M, 1, 28, 28\)"):
+        run_ladder(small, rungs=["logistic"], epochs=1, other_writers=(x[:, 0], [1, 2, 3]))
+    with pytest.raises(ValueError, match="labels 0-9"):
+        run_ladder(small, rungs=["logistic"], epochs=1, other_writers=(x, [1, 2, 12]))
+    with pytest.raises(ValueError, match="M >= 1"):
+        run_ladder(small, rungs=["logistic"], epochs=1, other_writers=(x[:0], []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Optional
 
@@ -10,7 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from . import app
-from ._common import UserError, console, friendly_errors
+from ._common import UserError, console, err_console, friendly_errors
 
 
 class LadderProgress:
@@ -38,18 +39,36 @@ class LadderProgress:
         return [_Callback()]
 
 
+def _pct(value) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
 def ladder_table(rows) -> Table:
-    """One line per trained rung: parameters, training time, test accuracy, what it adds."""
+    """One line per trained rung: parameters, training time, accuracy on the bundled test digits
+    (MNIST's writers) and on other writers' digits (optdigits, when measured), what it adds."""
     table = Table(title="the ladder: what each step up buys", header_style="bold",
                   show_lines=True)
     for col, justify in (("rung", "left"), ("parameters", "right"), ("training", "right"),
-                         ("test accuracy", "right"), ("what it adds", "left")):
+                         ("test accuracy\n(MNIST writers)", "right"),
+                         ("other writers\n(optdigits)", "right"), ("what it adds", "left")):
         table.add_column(col, justify=justify, overflow="fold")
     for row in rows:
-        aug = " (augmented)" if row.augment else ""
+        aug = " (trained on augmented digits)" if row.augment else ""
         table.add_row(row.name, f"{row.n_params:,}", f"{row.seconds:.1f}s · {row.epochs} ep",
-                      f"{row.test_accuracy:.2%}", row.adds + aug)
+                      _pct(row.test_accuracy), _pct(row.other_writers_accuracy),
+                      row.adds + aug)
     return table
+
+
+def load_other_writers():
+    """The optdigits set (:func:`digitlens.evaluation.datasets.load_eval_set`) and a note; or
+    ``(None, why)`` when scikit-learn, which ships it, is not installed."""
+    from ..evaluation.datasets import load_eval_set
+
+    try:
+        return load_eval_set("optdigits"), ""
+    except ImportError as e:
+        return None, f"other writers not measured: {e}"
 
 
 @app.command()
@@ -65,9 +84,15 @@ def ladder(
                                  "augmentation (the cnn's tilted, resized, shifted digits)."),
     save: bool = typer.Option(True, "--save/--no-save", help="Save each trained model where "
                               "`--model NAME` finds it (the web page and `explain` use them)."),
+    other_writers: bool = typer.Option(True, "--other-writers/--no-other-writers", help="Also "
+                                       "test every rung on 1,797 digits by other writers "
+                                       "(optdigits, via scikit-learn; ~4 s to prepare)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of the "
+                                 "table."),
 ):
     """Train the ladder from logistic regression to a CNN on the bundled digits, and show what
-    each step up buys: parameters, training time, test accuracy.
+    each step up buys: parameters, training time, accuracy on the bundled test digits (MNIST's
+    writers) and on digits by other writers (optdigits).
 
     Ctrl-C stops the rung in training (it is not saved) and ends the ladder.
     """
@@ -89,6 +114,8 @@ def ladder(
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     data = load_digits()
     n_train = len(data.x_train)
+    other, note = load_other_writers() if other_writers else (None, "")
+    out = err_console if as_json else console  # --json: stdout holds the JSON only
 
     def n_batches(name):
         cfg = default_recipe(name)
@@ -101,25 +128,41 @@ def ladder(
         if save and ok:
             saved[row.name] = str(save_model(row.model, paths.model_path(row.name),
                                              row.checkpoint_meta(data.source)))
-        note = "" if ok else f" ({row.history.stop_reason}: not saved)"
+        why = "" if ok else f" ({row.history.stop_reason}: not saved)"
+        others = ("" if row.other_writers_accuracy is None
+                  else f"  {row.other_writers_accuracy:7.2%} other writers")
         progress.console.print(
-            f"  [bold]{row.name:<9}[/] {row.test_accuracy:7.2%} test accuracy  "
-            f"{row.n_params:>9,} parameters  {row.seconds:6.1f}s{note}", highlight=False)
+            f"  [bold]{row.name:<9}[/] {row.test_accuracy:7.2%} test accuracy{others}  "
+            f"{row.n_params:>9,} parameters  {row.seconds:6.1f}s{why}", highlight=False)
 
-    console.print(f"Training {' → '.join(names)} on {n_train:,} bundled digits; testing on "
-                  f"{len(data.x_test):,} others.", highlight=False)
+    out.print(f"Training {' → '.join(names)} on {n_train:,} bundled digits; testing on "
+              f"{len(data.x_test):,} others"
+              + (f" and on {len(other.y):,} by other writers (optdigits)." if other is not None
+                 else "."), highlight=False)
+    if note:
+        out.print(note, highlight=False)
     t0 = time.perf_counter()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+                        TimeElapsedColumn(), console=out, transient=True)
     with progress:
         bars = LadderProgress(progress, sum(n_batches(n) for n in names))
         rows = run_ladder(
             data, rungs=names, seed=seed, epochs=epochs, augment=augment,
             callbacks_for=lambda rung, cfg: bars.for_rung(
                 rung, cfg, math.ceil(n_train / cfg.batch_size)),
-            on_rung_end=finished)
+            on_rung_end=finished,
+            other_writers=None if other is None else (other.x, other.y))
     total = time.perf_counter() - t0
 
+    if as_json:
+        from .._util.jsonsafe import plain
+
+        typer.echo(json.dumps({"rows": [plain(r.to_dict()) for r in rows],
+                               "other_writers": None if other is None else other.description,
+                               "total_seconds": total, "saved": saved}, indent=2))
+        if any(r.history.stop_reason == "interrupted" for r in rows):
+            raise typer.Exit(130)
+        return
     console.print(ladder_table(rows))
     console.print(f"total {total:.1f}s", highlight=False)
     if saved:

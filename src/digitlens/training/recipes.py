@@ -77,12 +77,16 @@ class LadderRow:
     seed: int
     model: Sequential = field(repr=False)
     history: History = field(repr=False)
+    #: accuracy on digits by other writers (optdigits; None: not measured), see
+    #: :func:`digitlens.training.ladder.run_ladder`
+    other_writers_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (without the model and the per-batch history)."""
         return {"name": self.name, "adds": self.adds, "description": self.description,
                 "n_params": self.n_params, "seconds": self.seconds,
                 "test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
+                "other_writers_accuracy": self.other_writers_accuracy,
                 "epochs": self.epochs, "config": self.config.to_dict(), "augment": self.augment,
                 "seed": self.seed, "stop_reason": self.history.stop_reason}
 
@@ -93,7 +97,9 @@ class LadderRow:
                 "train_config": self.config.to_dict(), "augment": self.augment,
                 "seed": self.seed, "data": data_source, "stop_reason": self.history.stop_reason,
                 "seconds": self.seconds, "epochs_completed": self.epochs,
-                "history": {"epochs": self.history.epochs}, "trained_by": trained_by}
+                "history": {"epochs": self.history.epochs}, "trained_by": trained_by,
+                **({} if self.other_writers_accuracy is None
+                   else {"other_writers_accuracy": self.other_writers_accuracy})}
 
 
 def _describe_augment(fn) -> dict[str, Any] | None:
