@@ -188,3 +188,77 @@ def test_a_body_that_stops_arriving_gets_408():
         await asyncio.wait_for(mw(scope, receive, send), 3)
     asyncio.run(main())
     assert sent[0]["status"] == 408, sent
+
+
+# ------------------------------------------------------------ the live server's own limits
+def test_serve_passes_its_names_token_and_limits_to_the_server(tmp_path, monkeypatch):
+    import contextlib
+
+    import threadpoolctl
+    import uvicorn
+    from typer.testing import CliRunner
+
+    import digitlens.view.server.app as server
+    from digitlens.cli import app as cli_app
+    from digitlens.view.server.protocol import DeadlineH11Protocol
+
+    calls = []
+    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(server, "warm_up", lambda app, names: None)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits",
+                        lambda **kw: contextlib.nullcontext())
+    r = CliRunner().invoke(cli_app, ["serve", "--no-train", "--port", "8765", "--model", "mlp",
+                                     "--allowed-host", "class.local", "--token", "s3cret"])
+    assert r.exit_code == 0, r.output
+    web, kw = calls[-1]
+    assert kw["http"] is DeadlineH11Protocol and kw["limit_concurrency"] >= 32
+    with TestClient(web, base_url="http://127.0.0.1:8765") as c:
+        assert c.get("/api/health", headers={"Host": "class.local:8765"}).status_code == 200
+        assert c.get("/api/health", headers={"Host": "testserver"}).status_code == 403
+        assert c.post("/api/lab/run").status_code == 401
+        assert c.post("/api/lab/cancel", headers={"Authorization": "Bearer s3cret"}) \
+            .status_code == 200
+
+
+def test_a_client_dripping_its_headers_is_cut_off_and_others_are_served(monkeypatch):
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from digitlens.view.server.protocol import DeadlineH11Protocol
+
+    monkeypatch.setattr(DeadlineH11Protocol, "header_timeout", 0.5)
+
+    async def hello(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(hello, host="127.0.0.1", port=port, log_level="error",
+                                        http=DeadlineH11Protocol, lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.02)
+    try:
+        drip = socket.create_connection(("127.0.0.1", port))
+        drip.sendall(b"GET / HT")                    # ... and then nothing more
+        t0 = time.perf_counter()
+        drip.settimeout(5)
+        assert drip.recv(100) == b""                 # closed by the server
+        assert 0.4 < time.perf_counter() - t0 < 2.5
+        with httpx.Client() as c:                    # a normal client is served, also after
+            assert c.get(f"http://127.0.0.1:{port}/").text == "ok"   # its idle connection
+            time.sleep(0.6)                                          # was closed
+            assert c.get(f"http://127.0.0.1:{port}/").text == "ok"
+    finally:
+        srv.should_exit = True
+        t.join(5)
