@@ -262,3 +262,30 @@ def test_a_client_dripping_its_headers_is_cut_off_and_others_are_served(monkeypa
     finally:
         srv.should_exit = True
         t.join(5)
+
+
+def test_a_client_hanging_up_mid_body_raises_nothing_out_of_the_app(client):
+    """uvicorn logs a traceback for any exception leaving the app; a hang-up is not a bug."""
+    app = client.app
+
+    async def main():
+        sent = []
+        calls = 0
+
+        async def receive():
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": b"\x89PNG", "more_body": True}
+            return {"type": "http.disconnect"}
+
+        async def send(msg):
+            sent.append(msg)
+        scope = {"type": "http", "method": "POST", "path": "/api/explain", "headers": [
+            (b"host", b"127.0.0.1"), (b"content-type", b"image/png")], "query_string":
+            b"model=logistic", "scheme": "http", "server": ("127.0.0.1", 80),
+            "client": ("127.0.0.1", 5), "root_path": "", "http_version": "1.1", "app": app}
+        await app(scope, receive, send)   # must not raise ClientDisconnect
+        return sent
+    sent = asyncio.run(main())
+    assert sent and sent[0]["status"] == 400
