@@ -52,4 +52,11 @@ def resolve_model(model: str):
             return load_model(cached, with_meta=True)
         raise UserError(f"no trained {model!r} model yet: run `digitlens train --model {model}` "
                         f"(it is saved to {cached})")
-    raise UserError(f"{model!r} is neither a model file nor one of {model_names()}")
+    from ..training.mine_eval import saved_models
+
+    saved = saved_models()  # also the fine-tuned and custom ones (cnn_mine, sigmoid_2x32)
+    if model in saved:
+        return load_model(saved[model], with_meta=True)
+    others = [n for n in saved if n not in model_names()]
+    raise UserError(f"{model!r} is neither a model file nor one of {model_names()}"
+                    + (f" or your saved models {others}" if others else ""))

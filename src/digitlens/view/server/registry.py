@@ -183,9 +183,13 @@ class ModelRegistry:
                 return info
             if custom:
                 info["spec"] = meta.get("custom")
+            # a checkpoint's own description first (a fine-tuned cnn_mine: "the cnn model
+            # fine-tuned on your digits"), else the zoo's sentence, else the architecture's
+            own = meta.get("description")
             info.update(n_params=model.n_params, test_accuracy=meta.get("test_accuracy"),
                         layers=model.summary(), kind=_kind(model), classes=list(model.classes),
-                        sentence=info["sentence"] or model.description)
+                        sentence=(own if isinstance(own, str) and own.strip() else None)
+                        or info["sentence"] or model.description)
         return info
 
 
