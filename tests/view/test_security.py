@@ -289,3 +289,32 @@ def test_a_client_hanging_up_mid_body_raises_nothing_out_of_the_app(client):
         return sent
     sent = asyncio.run(main())
     assert sent and sent[0]["status"] == 400
+
+
+def test_every_endpoint_that_reads_an_image_takes_a_place_before_its_body(lab):
+    """Any POST whose body carries an image (a field named "image" or raw image bytes) must be a
+    heavy path, so 40 clients cannot make the server hold 40 bodies at once."""
+    import re as _re
+
+    from digitlens.view.server.app import create_app
+    from digitlens.view.server.security import HEAVY_PATHS
+
+    spec = create_app(lab=lab, default_model="mlp").openapi()
+    schemas = spec["components"]["schemas"]
+
+    def fields(ref_or_schema):
+        s = ref_or_schema
+        if "$ref" in s:
+            s = schemas[s["$ref"].rsplit("/", 1)[1]]
+        return set(s.get("properties", {}))
+
+    image_posts = []
+    for path, ops in spec["paths"].items():
+        body = ops.get("post", {}).get("requestBody", {}).get("content", {})
+        takes_image = any(k.startswith("image/") or k == "application/octet-stream"
+                          for k in body) or any("image" in fields(c.get("schema", {}))
+                                                for c in body.values())
+        if takes_image:
+            image_posts.append(_re.sub(r"\{[^}]+\}", "x", path))
+    assert "/api/explain" in image_posts and len(image_posts) >= 8, image_posts
+    assert [p for p in image_posts if not HEAVY_PATHS.match(p)] == []

@@ -49,13 +49,15 @@ TEST_CLIENT_HOST = "testserver"
 #: paths whose POST may carry image bytes instead of JSON
 IMAGE_PATHS = ("/api/explain", "/api/report")
 #: (method, path pattern) of the endpoints only a teacher may call when the server has a token
-TEACHER_ROUTES = (("POST", re.compile(r"^/api/train$")),
+TEACHER_ROUTES = (("POST", re.compile(r"^/api/train(/custom)?$")),
                   ("POST", re.compile(r"^/api/train/[^/]+/cancel$")),
+                  ("POST", re.compile(r"^/api/mine/finetune$")),
                   ("POST", re.compile(r"^/api/lab/(run|cancel)$")),
                   ("POST", re.compile(r"^/api/playground/(run|cancel)$")))
 #: endpoints that compute on a request body: they take an in-flight place before reading it
-HEAVY_PATHS = re.compile(r"^/api/(explain|report|trust|models/[^/]+/(units|filters|worked|maps"
-                         r"|step)(/.*)?)$")
+HEAVY_PATHS = re.compile(r"^/api/(explain|report|trust|mine|class/digits|functions/rug"
+                         r"|evaluation/[^/]+/map/place"
+                         r"|models/[^/]+/(units|filters|worked|maps|step)(/.*)?)$")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = ("application/json",)
 IMAGE_TYPES = ("application/octet-stream",)
