@@ -20,6 +20,7 @@ with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours t
     from fastapi.testclient import TestClient
 
 TUNED = "the logistic model fine-tuned on your digits"
+SHOWN = "The logistic model fine-tuned on your digits."  # as a sentence on the page
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_model_list_uses_the_checkpoint_description(home):
     with TestClient(create_app(default_model="logistic", seed=0)) as c:
         models = {m["name"]: m for m in c.get("/api/models").json()["models"]}
     tuned = models["logistic_mine"]
-    assert tuned["trained"] and tuned["sentence"] == TUNED
+    assert tuned["trained"] and tuned["sentence"] == SHOWN
     assert tuned["test_accuracy"] == 0.61
     # no description in the checkpoint: the architecture's sentence, as before
     assert models["sigmoid_2x32"]["sentence"] == home["custom"].description

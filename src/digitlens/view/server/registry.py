@@ -188,9 +188,17 @@ class ModelRegistry:
             own = meta.get("description")
             info.update(n_params=model.n_params, test_accuracy=meta.get("test_accuracy"),
                         layers=model.summary(), kind=_kind(model), classes=list(model.classes),
-                        sentence=(own if isinstance(own, str) and own.strip() else None)
-                        or info["sentence"] or model.description)
+                        sentence=_as_sentence(own) or info["sentence"] or model.description)
         return info
+
+
+def _as_sentence(text) -> str | None:
+    """A checkpoint's description as the switcher's sentence: "the cnn model fine-tuned on your
+    digits" -> "The cnn model fine-tuned on your digits." (None if there is none)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = text.strip()
+    return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
 
 
 def _kind(model) -> str:
