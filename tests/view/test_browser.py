@@ -536,7 +536,7 @@ def test_tablet_layout_and_keyboard_access(browser, server, console_log, artifac
     pg.keyboard.press("ArrowRight")
     pg.keyboard.press("Enter")
     pg.wait_for_selector("#unit-detail dl")
-    assert "Unit 1 of layer" in pg.inner_text("#unit-detail h3")
+    assert "Unit 1 of hidden layer 1" in pg.inner_text("#unit-detail h3")  # a name, no index
     pg.screenshot(path=str(artifacts / "tablet_portrait.png"), full_page=True)
     ctx.close()
     assert_quiet(console_log, refusals_allowed=False)
