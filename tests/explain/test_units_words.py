@@ -187,3 +187,16 @@ def test_cli_explain_prints_the_dont_know_verdict_and_usual_confusions(mlp_home)
     d, n = e.contrast.suggestions[0]
     assert f"most often confuses with {e.contrast.a} on the test digits: {d} ({n} time" in text
     assert f"--vs {d}" in text
+
+
+def test_cli_does_not_call_never_confused_digits_often_confused():
+    from types import SimpleNamespace
+
+    from digitlens.cli.explain import _verdict_lines
+
+    e = SimpleNamespace(ood=None, contrast=SimpleNamespace(a=0, suggestions=[(8, 0), (6, 0)]))
+    (line,) = _verdict_lines(e)
+    assert "never mixed up 0" in line and "--vs 8" in line and "0 times" not in line
+    e.contrast.suggestions = [(8, 3), (6, 0)]
+    (line,) = _verdict_lines(e)
+    assert "8 (3 times)" in line and "6 (0" not in line

@@ -120,9 +120,14 @@ def _verdict_lines(e) -> list[str]:
                    f"{'[bold]' if o.flagged else ''}{verdict}{'[/]' if o.flagged else ''}.")
     c = e.contrast
     if c is not None and c.suggestions:
-        tried = ", ".join(f"{d} ({n} time{'s' if n != 1 else ''})" for d, n in c.suggestions)
-        out.append(f"Digits this model most often confuses with {c.a} on the test digits: "
-                   f"{tried}. Compare with one: --vs {c.suggestions[0][0]}.")
+        if any(n > 0 for _, n in c.suggestions):
+            tried = ", ".join(f"{d} ({n} time{'s' if n != 1 else ''})" for d, n in c.suggestions
+                              if n > 0)
+            out.append(f"Digits this model most often confuses with {c.a} on the test digits: "
+                       f"{tried}. Compare with one: --vs {c.suggestions[0][0]}.")
+        else:
+            out.append(f"This model never mixed up {c.a} with another digit on the test digits; "
+                       f"compare with another digit anyway: --vs {c.suggestions[0][0]}.")
     return out
 
 

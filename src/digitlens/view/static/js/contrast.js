@@ -140,13 +140,16 @@ function renderSuggestions(expl, c) {
   if (!box) return;
   box.replaceChildren();
   if (!c.suggestions || !c.suggestions.length) return;
-  const lead = c.reason === "usual confusion"
-    ? `The runner-up has under 5%, so this compares with ${c.b}. Digits this model often confuses with ${c.a} on the test digits:`
-    : `Digits this model often confuses with ${c.a} on the test digits:`;
+  // a digit never mixed up with this one is not "often confused": say so, and drop its "0×"
+  const any = c.suggestions.some((s) => s.times > 0);
+  const often = any ? `Digits this model often confuses with ${c.a} on the test digits:`
+    : `This model never mixed up ${c.a} with another digit on the test digits; other digits to compare it with:`;
+  const lead = c.reason === "usual confusion" ? `The runner-up has under 5%, so this compares with ${c.b}. ${often}` : often;
   box.append(el("span", { class: "small", text: lead + " " }));
   for (const s of c.suggestions) {
     const b = el("button", { type: "button", class: "suggest" + (s.digit === c.b ? " on" : ""), "data-digit": String(s.digit),
-      text: `${s.digit} (${s.times}×)`, title: `why ${c.a} and not ${s.digit}? (${s.times} mix-ups on the test digits)` });
+      text: s.times > 0 ? `${s.digit} (${s.times}×)` : String(s.digit),
+      title: s.times > 0 ? `why ${c.a} and not ${s.digit}? (${s.times} mix-ups on the test digits)` : `why ${c.a} and not ${s.digit}? (never mixed up on the test digits)` });
     b.addEventListener("click", () => { state.vs = s.digit; scheduleUpdate(0); });
     box.append(b);
   }
