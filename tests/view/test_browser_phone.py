@@ -40,6 +40,9 @@ def test_the_explore_page_fits_a_390_px_phone(browser, server, console_log,  # n
     assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
     draw_and_wait(pg, [circle()])
     assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
+    # a digit never mixed up with this 0 is offered without a "0×" count
+    chips = pg.locator("#vs-suggest .suggest").all_inner_texts()
+    assert not any(t.endswith("(0×)") for t in chips), chips
     # every model of the switcher is on screen (the bar wraps instead of running off)
     for box in pg.locator("#model-options label").all():
         b = box.bounding_box()
