@@ -369,8 +369,10 @@ def first_layer(kind: str, *, no_hidden: bool, binary: bool = False, act=None, c
     if similar:
         out.append(f"Filters like a hand-made detector (a cosine of at least {threshold:g} "
                    f"between their weights): " + ", ".join(
-                       f"{u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}{u.similar_kernel} "
-                       f"(cos {abs(u.similarity):.2f})" for u in similar[:4]) + ".")
+                       f"filter {u.unit} ≈ {'inverted ' if u.similarity < 0 else ''}"
+                       f"{u.similar_kernel} (cos {abs(u.similarity):.2f})" for u in similar[:4])
+                   + (f", and {len(similar) - 4} more (see the captions)." if len(similar) > 4
+                      else "."))
     else:
         out.append(f"No filter is like a hand-made detector: none reaches a cosine of "
                    f"{threshold:g} with one; each caption names the closest.")
