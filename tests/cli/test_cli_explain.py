@@ -133,3 +133,23 @@ def test_info_names_layers_as_the_page_does(cnn_home):
     for name in ("convolution 2 (32 filters)", "hidden layer 1 (128 units)",
                  "output layer (10 digits)", "conv2:N"):
         assert name in r.output
+
+
+def test_explain_refuses_a_huge_file_before_reading_it(home, tmp_path, monkeypatch):
+    """A file over the size limit is refused from its size alone (a sparse file of the limit
+    plus one byte), never read whole."""
+    import pathlib
+
+    from digitlens.data.images import MAX_BYTES
+
+    def no_whole_reads(self):
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", no_whole_reads)
+
+    big = tmp_path / "huge.png"
+    with open(big, "wb") as f:
+        f.truncate(MAX_BYTES + 1)
+    r = CliRunner().invoke(app, ["explain", str(big), "--model", "logistic"])
+    assert r.exit_code == 1
+    assert "the limit is" in r.output and f"{MAX_BYTES:,}" in r.output

@@ -68,7 +68,9 @@ def explain(
     elif image is not None:
         if not image.is_file():
             raise UserError(f"file not found: {image}")
-        source, kwargs = image.read_bytes(), {}
+        from ..data.images import read_source_bytes
+
+        source, kwargs = read_source_bytes(image), {}  # refuses a huge file before reading it
         where = str(image)
     else:
         raise UserError("give an IMAGE to explain, or --sample N for a bundled test digit")

@@ -82,7 +82,7 @@ export function hideWorked() {
 function renderWorked(w, open) {
   const out = [el("h3", { text: `The sum worked out: ${w.unit_name}` }),
     el("p", { class: "small", text: `It reads ${w.reads}. Like logistic regression, it multiplies each input x by its weight w, adds the products and its bias b: z = Σ w·x + b. ` +
-      `${w.n_zero} of its ${w.n_inputs} products are 0 (an input of 0, or a window cell off the image) and are left out.` })];
+      `${w.n_zero} of its ${w.n_inputs} products are 0 (${w.conv ? "an input of 0, or a window cell off the image" : "its input is 0"}) and are left out.` })];
   if (w.conv) out.push(convBlock(w, open));
   out.push(termsTable(w), resultLine(w));
   if (w.output) out.push(outputBlock(w));
