@@ -1,5 +1,5 @@
-"""The learner's own network (training/custom.py) and the train/test gap sentence (training/words.py),
-on constructed histories and a tiny real run."""
+"""The learner's own network (training/custom.py) and the train/test gap sentence
+(training/words.py), on constructed histories and a tiny real run."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def test_test_above_training_without_dropout_is_the_epoch_average():
     h = _epochs((0.48, 0.72))
     assert gap_kind(h) == "still_learning"
     s = gap_sentence(h)
-    assert "24.0 points" in s and "average over the epoch's mini-batches" in s and "dropout" not in s
+    assert "24.0 points" in s and "average over the epoch's mini-batches" in s
+    assert "dropout" not in s
 
 
 def test_no_sentence_below_the_threshold_or_without_numbers():
