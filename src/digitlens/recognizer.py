@@ -14,6 +14,13 @@ any number of threads may call :meth:`Recognizer.explain` and :meth:`Recognizer.
 The per-model extras built on first use — a float64 copy of the weights and the
 :class:`~digitlens.explain.units.UnitAtlas` over the 4,000 bundled training digits — are built
 under a lock, once, and then only read.
+
+Why this file is longer than the ~500 lines the rest keep to: it is the whole public surface of
+one thread-safe object that the CLI, the server and notebooks share (explain, the worked sums,
+filters, the training step, trust, "I don't know", the evaluation caches).  Each method only
+checks its arguments, takes the cached per-model extras and calls one function of
+:mod:`digitlens.explain`, :mod:`digitlens.training` or :mod:`digitlens.evaluation`; the numerics
+live there.
 """
 
 from __future__ import annotations
@@ -374,21 +381,11 @@ class Recognizer:
                 atlas = self.atlas(name)
         if contrast:
             with clock("contrast"):
-                con = S.contrast(m, x, ans, ig_results[(pred, b)], atlas)
-                con.reason, con.suggestions = why_b
-                con.sentences.insert(0, words.contrast_choice(
-                    ans, why_b[0], why_b[1], self.confusions(name).n))
+                con = self._contrast(name, m, x, ans, ig_results[(pred, b)], atlas, why_b)
                 sentences.extend(con.sentences)
         if counterfactual:
-            with clock("counterfactual"):
-                cf = C.counterfactual(self.attribution_model(name), x, b,
-                                      max_pixels=counterfactual_pixels)
-            with clock("plausible"):  # an edit a person could make, next to the smallest one
-                PL.attach(cf, self.attribution_model(name), x,
-                          training=(atlas.x, atlas.y) if atlas is not None else None)
-                if cf.note:
-                    sentences.append(cf.note)
-                sentences.append(cf.sentence)
+            cf = self._counterfactual(name, x, b, atlas, counterfactual_pixels, clock)
+            sentences.extend(([cf.note] if cf.note else []) + [cf.sentence])
         if units:
             with clock("units"):
                 ur = U.first_layer_units(m, x, atlas=atlas, top=6, examples=3)
@@ -403,6 +400,25 @@ class Recognizer:
             contrast=con, counterfactual=cf, units=ur, nearest=nr, ood=oo,
             examples=S.examples(atlas, ur, con, nr), sentences=sentences,
             timings_ms=clock.total())
+
+    def _contrast(self, name: str, m: Sequential, x: np.ndarray, ans, ig, atlas, why_b):
+        """Why ``ans.pred`` and not ``ans.b``: the pixel and unit split of the gap, with the
+        reason the rival was chosen (``why_b``: ``(reason, suggestions)``) said first."""
+        con = S.contrast(m, x, ans, ig, atlas)
+        con.reason, con.suggestions = why_b
+        con.sentences.insert(0, words.contrast_choice(ans, why_b[0], why_b[1],
+                                                      self.confusions(name).n))
+        return con
+
+    def _counterfactual(self, name: str, x: np.ndarray, b: int, atlas, max_pixels: int, clock):
+        """The smallest ink edit that makes the model read ``b``, and beside it an edit a person
+        could make (whole strokes), with its cost."""
+        with clock("counterfactual"):
+            cf = C.counterfactual(self.attribution_model(name), x, b, max_pixels=max_pixels)
+        with clock("plausible"):
+            PL.attach(cf, self.attribution_model(name), x,
+                      training=(atlas.x, atlas.y) if atlas is not None else None)
+        return cf
 
     def _param_summaries(self, name: str, m: Sequential) -> list:
         ps = self._params.get(name)
