@@ -416,15 +416,14 @@ def test_a_consistent_crafted_model_still_loads(tmp_path):
 
 def test_a_zip_bombed_weight_is_refused_before_decompressing(tmp_path):
     import resource
-    import time
 
     path = _craft(tmp_path / "m.npz", _dense(), big=("1.W", 48 * 2**20))  # 192 MiB inside
     assert path.stat().st_size < 2_000_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="decompress to") as e:
         load_model(path)
-    assert time.perf_counter() - t0 < 1.0 and str(path) in str(e.value)
+    assert str(path) in str(e.value)
+    # refused before decompressing: the process's peak memory did not grow by the 192 MiB
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) < 50 * 1024  # KiB
 
 

@@ -254,7 +254,7 @@ def test_a_client_dripping_its_headers_is_cut_off_and_others_are_served(monkeypa
         t0 = time.perf_counter()
         drip.settimeout(5)
         assert drip.recv(100) == b""                 # closed by the server
-        assert 0.4 < time.perf_counter() - t0 < 2.5
+        assert 0.4 < time.perf_counter() - t0 < 4.5  # the deadline, not the 5 s recv timeout
         with httpx.Client() as c:                    # a normal client is served, also after
             assert c.get(f"http://127.0.0.1:{port}/").text == "ok"   # its idle connection
             time.sleep(0.6)                                          # was closed

@@ -10,7 +10,7 @@ network).  It says which of three things happened, with the numbers:
 - **overfitting**: training accuracy well above test accuracy; the network memorises the
   training digits;
 - **training made harder on purpose**: test accuracy above training accuracy with dropout or
-  augmentation (the CNN's recipe has both);
+  augmentation (the mlp's and the CNN's recipes have both);
 - **still learning**: test accuracy above training accuracy without either: the training number
   is an average over an epoch in which the network was still improving.
 
