@@ -276,7 +276,8 @@ def _module_graph(folder: Path, start: str) -> set[str]:
             continue
         seen.add(f"js/{name}")
         text = (folder / name).read_text()
-        todo += re.findall(r"""^\s*import\b[^;]*?from\s+["']\./([\w.-]+\.js)["']""", text, re.M | re.S)
+        todo += re.findall(r"""^\s*import\b[^;]*?from\s+["']\./([\w.-]+\.js)["']""", text,
+                           re.M | re.S)
         todo += re.findall(r"""import\(\s*["']\./([\w.-]+\.js)["']\s*\)""", text)
     return seen
 

@@ -27,7 +27,8 @@ the routes live in one router module per area, the shared state in one
     report.py     POST /api/report               the same request -> the explanation as one
                                                  self-contained HTML report
     trust.py      POST /api/trust                the 28×28 image -> three checks of its map
-    evaluation.py GET  /api/evaluation/{name}     confusion, precision/recall, calibration, mistakes;
+    evaluation.py GET  /api/evaluation/{name}     confusion, precision/recall, calibration,
+                                                 mistakes;
                                                  /cell, /mistakes, /map (+ POST /map/place),
                                                  GET /api/evaluation/robustness
     digits.py     GET  /api/digits/random        a bundled test digit (28×28 pixels 0..255, label)
