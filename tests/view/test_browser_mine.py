@@ -74,7 +74,8 @@ def until(pg, js: str, timeout: float = 60.0):
         if pg.evaluate(js):
             return
         time.sleep(0.05)
-    raise AssertionError(f"still false after {timeout}s: {js}")
+    status = pg.evaluate("(document.getElementById('mine-ft-status') || {}).textContent")
+    raise AssertionError(f"still false after {timeout}s: {js} (fine-tune status: {status!r})")
 
 
 def pad_stroke(pg, points):

@@ -51,7 +51,6 @@ IMAGE_PATHS = ("/api/explain", "/api/report")
 #: (method, path pattern) of the endpoints only a teacher may call when the server has a token
 TEACHER_ROUTES = (("POST", re.compile(r"^/api/train(/custom)?$")),
                   ("POST", re.compile(r"^/api/train/[^/]+/cancel$")),
-                  ("POST", re.compile(r"^/api/mine/finetune$")),
                   ("POST", re.compile(r"^/api/lab/(run|cancel)$")),
                   ("POST", re.compile(r"^/api/playground/(run|cancel)$")))
 #: endpoints that compute on a request body: they take an in-flight place before reading it
