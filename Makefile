@@ -21,11 +21,11 @@ test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pytest -q
 
-## test-fast: the quick subset while you work (no model training to full accuracy, no browser);
-## under a minute.  `make test` (what CI runs) runs everything.
+## test-fast: the quick subset while you work (no model training to full accuracy, no browser),
+## on both cores (pytest-xdist); under a minute.  `make test` (what CI runs) runs everything.
 test-fast: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m pytest -q -m "not slow and not browser"
+	$(BIN)/python -m pytest -q -m "not slow and not browser" -n 2
 
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# The CLI's tables and sentences are checked as text: give them one terminal width everywhere
+# (a terminal, CI, and pytest-xdist's workers, which have none, would otherwise wrap differently).
+os.environ["COLUMNS"] = "200"
+
 import pytest
 
 import digitlens as dl
