@@ -93,6 +93,24 @@ def test_conv2d_param_grads_match_backward():
         np.testing.assert_allclose(only[k], full[k], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 10_000])
+def test_weight_gradient_in_blocks_of_columns_equals_the_reference(block, monkeypatch):
+    """dW summed over blocks of image positions (any block size, including one that does not
+    divide the number of columns, and one larger than it) is the reference loop's dW."""
+    import digitlens.nn.conv as conv
+
+    monkeypatch.setattr(conv, "PARAM_GRAD_BLOCK", block)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 7, 6))  # 3 * 7 * 6 = 126 columns with padding 1
+    W = rng.standard_normal((4, 2, 3, 3))
+    z, cols = conv2d(x, W, np.zeros(4), (1, 1), (1, 1))
+    dz = rng.standard_normal(z.shape)
+    _, ref_dW, ref_db = F.conv2d_reference_backward(dz, x, W, (1, 1), (1, 1))
+    _, dW, db = conv2d_backward(dz, cols, x.shape, W, (1, 1), (1, 1))
+    np.testing.assert_allclose(dW, ref_dW, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["logistic", "binary", "lab", "mlp", "cnn", "cnn_tiny"])
 def test_input_gradient_is_backwards_dx_without_the_weight_gradients(name):
     # explanations use input_gradient / input_grad; training and the gradient checks use backward
@@ -417,16 +435,16 @@ def test_zoo_cnns_describe_their_layers_in_the_learners_terms():
 
 
 @pytest.mark.parametrize("kernel,padding,stride", [
-    ((3, 3), (1, 1), (1, 1)),  # the zoo's convolutions: the transposed-convolution path
+    ((3, 3), (1, 1), (1, 1)),  # the zoo's convolutions
     ((2, 3), (0, 2), (1, 1)),  # asymmetric kernel, full padding
     ((3, 3), (0, 0), (1, 1)),
-    ((1, 1), (1, 0), (1, 1)),  # padding wider than the kernel: col2im
-    ((3, 3), (1, 1), (2, 2)),  # stride 2: col2im
+    ((1, 1), (1, 0), (1, 1)),  # padding wider than the kernel
+    ((3, 3), (1, 1), (2, 2)),  # stride 2
 ])
 def test_input_gradient_equals_the_reference(kernel, padding, stride):
-    """dx (a transposed convolution for stride 1, col2im otherwise) against the reference loop,
-    in float64 and float32; with stride 1 and padding < kernel it *is* a forward convolution of
-    dz with the flipped, channel-swapped filters."""
+    """dx (W_matᵀ @ dz_mat, then col2im) against the reference loop, in float64 and float32; with
+    stride 1 and padding < kernel it is also a forward convolution of dz with the flipped,
+    channel-swapped filters (the transposed convolution the docs describe)."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((3, 2, 6, 7))
     W = rng.standard_normal((4, 2, *kernel))

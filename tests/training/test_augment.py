@@ -184,3 +184,31 @@ def test_bad_inputs_are_refused(batch):
         augment((batch * 255).astype(np.uint8), np.random.default_rng(0))
     with pytest.raises(ValueError, match="scale"):
         transform(batch, scale=0)
+
+
+FULL = AugmentConfig(rotation=15, scale=0.15, shift=2, elastic=1.5, elastic_sigma=3.0,
+                     thickness=0.5)
+
+
+@pytest.mark.parametrize("config", [AugmentConfig(), FULL], ids=["default", "every-change"])
+def test_draw_then_apply_is_the_augmentation_and_works_slice_by_slice(batch, config):
+    """fit draws a batch's numbers in one thread and transforms slices of it in others: the
+    same draws from the same generator state, and every slice's images are exactly the whole
+    batch's rows (bit for bit), so threads cannot change what the network is trained on."""
+    x = batch[:10]
+    rng_whole = np.random.default_rng(4)
+    whole = config(x, rng_whole)
+    rng = np.random.default_rng(4)
+    draws = config.draw(x, rng)
+    assert rng.random() == rng_whole.random()  # the same numbers drawn, no more, no fewer
+    assert len(draws) == 10 and (draws.noise is None) == (config.elastic == 0)
+    np.testing.assert_array_equal(config.apply_drawn(x, draws), whole)
+    parts = [config.apply_drawn(x[r], draws[r]) for r in (slice(0, 3), slice(3, 7), slice(7, 10))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert not np.array_equal(whole, x)  # it did change the digits
+
+
+def test_apply_drawn_refuses_draws_for_another_batch(batch):
+    draws = FULL.draw(batch[:4], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="4 sets of draws for 5 images"):
+        FULL.apply_drawn(batch[:5], draws)

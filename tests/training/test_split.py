@@ -152,3 +152,41 @@ def test_threads_argument_is_checked(digits):
     with pytest.raises(ValueError, match="threads must be a whole number >= 1, got 0"):
         fit(model, digits.x_train[:20], digits.y_train[:20], rng=np.random.default_rng(0),
             threads=0)
+
+
+def test_augmenting_slice_by_slice_in_threads_trains_the_same_model(digits):
+    """With an AugmentConfig, fit draws each batch's augmentation in the calling thread and each
+    slice's thread transforms its own images.  The model is the one trained with the same
+    augmentation applied to whole batches first (a plain function, which fit cannot split),
+    bit for bit, on 1 or 2 threads."""
+    from digitlens.training.augment import AugmentConfig
+
+    aug = AugmentConfig(rotation=12, scale=0.1, shift=2, elastic=1.0, thickness=0.4)
+    x, y = digits.x_train[:96], digits.y_train[:96]
+    cfg = TrainConfig(epochs=1, batch_size=48)
+    runs = []
+    for threads, fn in ((1, aug), (2, aug), (2, lambda xb, rng: aug(xb, rng))):
+        rng = np.random.default_rng(9)
+        model = dl.build_model("cnn_tiny", rng)
+        history = fit(model, x, y, cfg, rng=rng, threads=threads, augment=fn)
+        runs.append((model.params(), [b["loss"] for b in history.batches], rng.random()))
+    for params, losses, after in runs[1:]:
+        assert losses == runs[0][1] and after == runs[0][2]
+        for k, v in params.items():
+            np.testing.assert_array_equal(v, runs[0][0][k])
+
+
+def test_a_slice_thread_that_makes_bad_images_stops_fit(digits):
+    """An augmentation whose transform returns NaN fails fit with the usual message, even when
+    it runs inside a slice's thread."""
+    from digitlens.training.augment import AugmentConfig
+
+    class Broken(AugmentConfig):
+        def apply_drawn(self, x, draws):
+            return np.full_like(x, np.nan)
+
+    rng = np.random.default_rng(0)
+    model = dl.build_model("cnn_tiny", rng)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit(model, digits.x_train[:64], digits.y_train[:64], TrainConfig(epochs=1),
+            rng=rng, threads=2, augment=Broken())

@@ -18,9 +18,10 @@ of the ``C_in·kh·kw`` input numbers under it.  Copying every such patch into o
 ``cols`` ``(C_in·kh·kw, H_out·W_out·N)`` turns all filters at all positions into *one* matrix
 product: ``z = W_mat @ cols`` with ``W_mat = W.reshape(C_out, C_in·kh·kw)``.  The patches are read
 through a strided *view* of the input (:func:`numpy.lib.stride_tricks.as_strided`, no Python loop),
-and the copy into ``cols`` happens once, in the reshape.  The backward pass is the same product
-transposed for the weights (``dW = dz_mat @ colsᵀ``); the input's gradient is a convolution too,
-of ``dz`` with the flipped filters (:func:`conv2d_input_grad`), computed the same way.
+and the copy into ``cols`` happens once, in the reshape.  The backward pass is the dense layer's:
+the same product transposed for the weights (``dW = dz_mat @ colsᵀ``), and for the input
+``dcols = W_matᵀ @ dz_mat``, whose columns :func:`col2im` adds back onto the pixels they came from
+(:func:`conv2d_input_grad`).
 
 **Memory layout (speed only; the numbers and the indexing are unaffected).**  Shapes are always
 ``(N, C, H, W)``, as in PyTorch.  In memory, though, the image layers keep the *batch last*: an
@@ -194,16 +195,20 @@ def conv2d_input_grad(dz: np.ndarray, x_shape, W: np.ndarray, stride=(1, 1), pad
     """Only ``dx`` of :func:`conv2d_backward` (explanations need no weight gradients).
 
     Pixel ``x[n, c, h, w]`` was read by output ``z[n, o, r, q]`` through weight ``W[o, c, i, j]``
-    wherever ``h + ph = r + i`` and ``w + pw = q + j`` (stride 1), so
+    wherever ``h + ph = r·s + i`` and ``w + pw = q·s + j``, so
 
-        ``dx[n, c, h, w] = Σ_o Σ_ij dz[n, o, h + ph - i, w + pw - j] · W[o, c, i, j]``
+        ``dx[n, c, h, w] = Σ_o Σ_ij dz[n, o, (h + ph - i)/s, (w + pw - j)/s] · W[o, c, i, j]``
 
-    which is itself a convolution, as the forward pass computes it: of ``dz`` (padded by
-    ``kh-1-ph`` and ``kw-1-pw``) with the filters flipped in both directions and their input and
-    output channels swapped (a "transposed convolution").  One im2col and one matrix product on
-    contiguous memory, no scatter-add.  With a stride above 1 (``dz`` would first need zeros
-    between its entries), or padding wider than the kernel, :func:`col2im` adds each column's
-    gradient back onto its pixels instead.
+    (terms whose position is not a whole output index are absent).  Computed as the dense
+    layer's ``dx``: one matrix product ``dcols = W_matᵀ @ dz_mat`` gives every patch's gradient,
+    then :func:`col2im` adds each back onto the pixels it was read from (``kh·kw`` strided
+    slice-adds, no scatter).
+
+    The same sum is also a *transposed convolution*: a forward convolution of ``dz`` (padded by
+    ``kh-1-ph``) with the filters flipped and their channels swapped.  On this network that route
+    measured 1.6-1.8x slower (its im2col copies twice as many rows as ``dcols`` has, and the
+    product it leaves is a poor shape for BLAS), so it is not used; see
+    ``benchmarks/profile_cnn.py``.
 
     Parameters
     ----------
@@ -213,13 +218,8 @@ def conv2d_input_grad(dz: np.ndarray, x_shape, W: np.ndarray, stride=(1, 1), pad
     -------
     dx : (N, C_in, H, W), batch-last in memory.
     """
-    kh, kw = W.shape[2:]
-    ph, pw = padding
-    if tuple(stride) == (1, 1) and ph <= kh - 1 and pw <= kw - 1:
-        W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
-        dx, _ = _correlate(dz, W_flip, (1, 1), (kh - 1 - ph, kw - 1 - pw))  # (N, C_in, H, W)
-        return dx
-    dcols = W.reshape(W.shape[0], -1).T @ _as_matrix(dz)  # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N)
+    # (C_in*kh*kw, C_out) @ (C_out, Ho*Wo*N) -> (C_in*kh*kw, Ho*Wo*N)
+    dcols = W.reshape(W.shape[0], -1).T @ _as_matrix(dz)
     return col2im(dcols, x_shape, W.shape[2:], stride, padding)  # (N, C_in, H, W)
 
 
@@ -233,11 +233,26 @@ def _as_matrix(dz: np.ndarray) -> np.ndarray:
     return dz.transpose(1, 2, 3, 0).reshape(dz.shape[1], -1)
 
 
+#: columns per block of the weight-gradient product (see :func:`_conv2d_param_grads`)
+PARAM_GRAD_BLOCK = 4096
+
+
 def _conv2d_param_grads(dz_mat, cols, w_shape):
-    # dW_mat = dz_mat @ colsᵀ, computed as (cols @ dz_matᵀ)ᵀ: the same numbers, but OpenBLAS runs
-    # this orientation of the long, thin product ~30% faster
-    # (C_in*kh*kw, Ho*Wo*N) @ (Ho*Wo*N, C_out) -> (C_in*kh*kw, C_out), transposed
-    dW = (cols @ dz_mat.T).T.reshape(w_shape)
+    """``dW_mat = dz_mat @ colsᵀ`` and ``db = Σ dz``.
+
+    Every column of ``cols`` (one image position) adds its outer product to ``dW``, so the
+    product can be summed in blocks of columns.  For the first convolution (9 rows, 25,088
+    columns per 32 images) OpenBLAS runs the product ~2x faster in blocks of 4,096 columns than in
+    one call (it is long and thin: little work per number read); for wider layers it makes no
+    difference.  Each block is computed as ``cols_block @ dz_blockᵀ`` (then transposed), which
+    OpenBLAS runs faster than the other orientation.
+    """
+    k = PARAM_GRAD_BLOCK
+    # (C_in*kh*kw, k) @ (k, C_out) per block, summed -> (C_in*kh*kw, C_out), transposed
+    dWt = cols[:, :k] @ dz_mat[:, :k].T
+    for s in range(k, cols.shape[1], k):
+        dWt += cols[:, s:s + k] @ dz_mat[:, s:s + k].T
+    dW = dWt.T.reshape(w_shape)
     db = dz_mat.sum(axis=1)  # (C_out,)
     return dW, db
 

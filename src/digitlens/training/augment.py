@@ -104,6 +104,34 @@ class AugmentConfig:
 
     apply = __call__
 
+    def draw(self, x: np.ndarray, rng: np.random.Generator) -> "Draws":
+        """The random half of :meth:`__call__`: every number it draws for the batch ``x``, in the
+        same order.  ``self.apply_drawn(x, self.draw(x, rng))`` is ``self(x, rng)``, and
+        ``apply_drawn`` of a slice of rows with the same slice of the draws gives those rows:
+        ``fit`` draws in one thread and lets each thread transform its own slice."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        n, _, h, w = _check_images(x).shape
+        # One draw of each kind per image, always in the same order, so a generator in the same
+        # state gives the same batch whatever the strengths.
+        angle = rng.uniform(-1.0, 1.0, n) * self.rotation  # (N,) degrees
+        zoom = 1.0 + rng.uniform(-1.0, 1.0, n) * self.scale  # (N,)
+        shift = rng.uniform(-1.0, 1.0, (2, n)) * self.shift  # (2, N) rows, columns
+        ink = rng.uniform(-1.0, 1.0, n) * self.thickness  # (N,)
+        noise = rng.standard_normal((2, n, h, w)) if self.elastic > 0 else None  # white noise
+        return Draws(angle, zoom, shift[0], shift[1], ink, noise)
+
+    def apply_drawn(self, x: np.ndarray, draws: "Draws") -> np.ndarray:
+        """The deterministic half of :meth:`__call__`: transform ``x`` with ``draws``."""
+        x = _check_images(x)
+        if len(draws) != len(x):
+            raise ValueError(f"{len(draws)} sets of draws for {len(x)} images")
+        displacement = None
+        if draws.noise is not None:
+            displacement = _elastic_field(draws.noise, self.elastic, self.elastic_sigma)
+        return _transform(x, draws.angle, draws.scale, draws.shift_row, draws.shift_col,
+                          draws.thickness, displacement)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -127,26 +155,35 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig | Non
         ``shift_row``, ``shift_col``, ``thickness``.
     """
     config = config or AugmentConfig()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    x = _check_images(x)
-    n, c, h, w = x.shape
-
-    # One draw of each kind per image, always in the same order, so a generator in the same
-    # state gives the same batch whatever the strengths.
-    angle = rng.uniform(-1.0, 1.0, n) * config.rotation  # (N,) degrees
-    zoom = 1.0 + rng.uniform(-1.0, 1.0, n) * config.scale  # (N,)
-    shift = rng.uniform(-1.0, 1.0, (2, n)) * config.shift  # (2, N) rows, columns
-    ink = rng.uniform(-1.0, 1.0, n) * config.thickness  # (N,)
-    displacement = None
-    if config.elastic > 0:
-        displacement = _elastic_field(rng, n, h, w, config.elastic, config.elastic_sigma)
-
-    out = _transform(x, angle, zoom, shift[0], shift[1], ink, displacement)
+    draws = config.draw(x, rng)
+    out = config.apply_drawn(x, draws)
     if return_params:
-        return out, {"angle": angle, "scale": zoom, "shift_row": shift[0], "shift_col": shift[1],
-                     "thickness": ink}
+        return out, {"angle": draws.angle, "scale": draws.scale, "shift_row": draws.shift_row,
+                     "shift_col": draws.shift_col, "thickness": draws.thickness}
     return out
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random numbers :meth:`AugmentConfig.draw` drew for a batch: per image ``(N,)`` its
+    ``angle`` (degrees), ``scale``, ``shift_row``, ``shift_col`` and ``thickness``, and the
+    elastic white ``noise`` ``(2, N, H, W)`` (None when elastic is off).  ``draws[rows]`` is the
+    draws of those images."""
+
+    angle: np.ndarray
+    scale: np.ndarray
+    shift_row: np.ndarray
+    shift_col: np.ndarray
+    thickness: np.ndarray
+    noise: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.angle)
+
+    def __getitem__(self, rows) -> "Draws":
+        return Draws(self.angle[rows], self.scale[rows], self.shift_row[rows],
+                     self.shift_col[rows], self.thickness[rows],
+                     None if self.noise is None else self.noise[:, rows])
 
 
 def transform(x: np.ndarray, angle=0.0, scale=1.0, shift_row=0.0, shift_col=0.0,
@@ -246,12 +283,11 @@ def _resample(x: np.ndarray, angle_deg: np.ndarray, zoom: np.ndarray, shift_row:
     return _bilinear(x, src_r, src_c)
 
 
-def _elastic_field(rng: np.random.Generator, n: int, h: int, w: int, alpha: float,
-                   sigma: float) -> np.ndarray:
-    """Two smooth random displacement maps (rows, columns), ``(2, N, H, W)``, RMS ``alpha``."""
+def _elastic_field(noise: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
+    """Two smooth random displacement maps (rows, columns), ``(2, N, H, W)``, RMS ``alpha``, from
+    white ``noise`` of that shape (each image's maps depend only on its own noise)."""
     from scipy.ndimage import gaussian_filter
 
-    noise = rng.standard_normal((2, n, h, w))  # (2, N, H, W) white noise
     smooth = gaussian_filter(noise, sigma=(0, 0, sigma, sigma), mode="constant")
     rms = np.sqrt((smooth**2).mean(axis=(2, 3), keepdims=True))  # (2, N, 1, 1)
     return alpha * smooth / np.maximum(rms, np.finfo(np.float64).tiny)  # (2, N, H, W)
@@ -283,4 +319,4 @@ def _bilinear(x: np.ndarray, src_r: np.ndarray, src_c: np.ndarray) -> np.ndarray
     return out
 
 
-__all__ = ["AugmentConfig", "Augmenter", "augment", "transform"]
+__all__ = ["AugmentConfig", "Augmenter", "Draws", "augment", "transform"]

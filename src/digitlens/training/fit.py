@@ -199,6 +199,26 @@ def _check_augmented(xb, n: int, shape: tuple[int, ...]) -> np.ndarray:
     return xb
 
 
+def _two_part(augment) -> bool:
+    """Whether ``augment`` can draw its random numbers apart from applying them
+    (:meth:`~digitlens.training.augment.AugmentConfig.draw` / ``apply_drawn``), so that slices of
+    a batch can be transformed on several threads with the numbers one thread drew."""
+    return callable(getattr(augment, "draw", None)) and \
+        callable(getattr(augment, "apply_drawn", None))
+
+
+class _SliceAugment:
+    """``prepare`` for :class:`~digitlens.training.split.SplitStep`: transforms a slice of the
+    batch with that slice's draws, and checks the result like any augmentation's."""
+
+    def __init__(self, augment, draws, x_shape) -> None:
+        self.augment, self.draws, self.sample_shape = augment, draws, x_shape[1:]
+
+    def __call__(self, xs: np.ndarray, rows: slice) -> np.ndarray:
+        out = self.augment.apply_drawn(xs, self.draws[rows])
+        return _check_augmented(out, len(xs), self.sample_shape)
+
+
 def fit(model: Sequential, x: np.ndarray, y: np.ndarray, config: TrainConfig | None = None, *,
         rng: np.random.Generator, validation: tuple[np.ndarray, np.ndarray] | None = None,
         callbacks: list | tuple = (),
@@ -365,11 +385,16 @@ class _Run:
     def batch(self, epoch: int, b: int, idx: np.ndarray) -> tuple[float, float, bool]:
         """One gradient step on the examples ``idx``; returns ``(loss, accuracy, stop)``."""
         xb, yb = np.take(self.x, idx, axis=0), self.y[idx]  # take: ~2x faster than x[idx] for 4-D x
-        if self.augment is not None:
+        prepare = None
+        if self.augment is not None and self.split is not None and _two_part(self.augment):
+            # draw here, in batch order; each slice's thread transforms its own images
+            prepare = _SliceAugment(self.augment, self.augment.draw(xb, self.rng), self.x.shape)
+        elif self.augment is not None:
             xb = _check_augmented(self.augment(xb, self.rng), len(idx), self.x.shape[1:])
         self.opt.lr = learning_rate(self.config, self.step, self.total_steps)
         if self.split is not None:  # slices of the batch, on several threads
-            loss, grads, z = self.split(xb, yb, l2=self.config.l2, training=True, rng=self.rng)
+            loss, grads, z = self.split(xb, yb, l2=self.config.l2, training=True, rng=self.rng,
+                                        prepare=prepare)
         else:
             loss, grads, z = self.model.loss_and_grads(xb, yb, l2=self.config.l2, training=True,
                                                        rng=self.rng, return_logits=True)
