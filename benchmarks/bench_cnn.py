@@ -63,6 +63,7 @@ def epoch_digitlens(x, y, bs, augment, seed):
     opt = make_optimizer("adam", 1e-3)
     params = model.params()
     backward = getattr(model, "_backward", None)
+    steps = model._training_steps() if hasattr(model, "_training_steps") else None
     loss_fn = LOSSES[model.loss][0]  # (loss function, output function)
     t = {k: [] for k in PHASES}
     for idx in batches(len(x), bs, rng):
@@ -71,10 +72,16 @@ def epoch_digitlens(x, y, bs, augment, seed):
         if augment is not None:
             xb = augment(xb, rng)
         t1 = time.perf_counter()
-        z, caches = model.forward_with_caches(xb, training=True, rng=rng)
+        if steps is not None:  # what loss_and_grads runs (a ReLU and its max-pooling as one)
+            z, caches = model._run(steps, model.as_input(xb), caches=True, training=True,
+                                   rng=rng)
+        else:
+            z, caches = model.forward_with_caches(xb, training=True, rng=rng)
         t2 = time.perf_counter()
         _, dz = loss_fn(z, model.targets(yb, z.shape[1]))
-        if backward is not None:  # what fit() does: no gradient for the image itself
+        if backward is not None and steps is not None:  # no gradient for the image itself
+            _, grads = backward(dz, caches, need_input_grad=False, steps=steps)
+        elif backward is not None:
             _, grads = backward(dz, caches, need_input_grad=False)
         else:
             _, grads = model.backward(dz, caches)

@@ -14,9 +14,12 @@ loss                            output function              targets
 ``loss_and_grads`` returns gradients and never applies them: an optimizer does that
 (:mod:`digitlens.nn.optim`), and a gradient check can compare them with finite differences.
 
-Every forward pass runs through one loop, :meth:`Sequential.forward_range`, which runs any slice
-of the layers (an explanation splits a model into parts: up to the last hidden layer, the rest);
-which layer plays which role is asked of :mod:`digitlens.nn.topology`.
+Every forward pass runs through one loop, ``Sequential._run``: through
+:meth:`Sequential.forward_range`, which runs any slice of the layers (an explanation splits a model
+into parts: up to the last hidden layer, the rest), and through :meth:`Sequential.loss_and_grads`,
+which runs a ReLU and the max-pooling after it as one step (pooling first; the same numbers, see
+:class:`~digitlens.nn.layers.PoolThenReLU`).  Which layer plays which role is asked of
+:mod:`digitlens.nn.topology`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from .layers import Activation, Layer, layer_from_config
+from .layers import Activation, Layer, PoolThenReLU, layer_from_config
 
 LOSSES = {
     "softmax_cross_entropy": (F.softmax_cross_entropy, F.softmax),
@@ -274,12 +277,35 @@ class Sequential:
             raise ValueError(f"need 0 <= start <= stop <= {n} (the number of layers), got "
                              f"start={start!r}, stop={stop!r}")
         a = self.as_input(x) if start == 0 else np.asarray(x).astype(self.dtype, copy=False)
+        steps = list(enumerate(self.layers))[start:stop]
+        return self._run(steps, a, caches=caches, training=training, rng=rng)
+
+    @staticmethod
+    def _run(steps, a, *, caches: bool, training: bool, rng):
+        """The forward loop: ``steps`` is a list of ``(layer index, layer)``; returns the output
+        (and the caches)."""
         kept = []
-        for layer in self.layers[start:stop]:
+        for _, layer in steps:
             a, cache = layer.forward(a, training=training, rng=rng)
             if caches:
                 kept.append(cache)
         return (a, kept) if caches else a
+
+    def _training_steps(self) -> list:
+        """What :meth:`loss_and_grads` runs: ``(index, layer)`` for every layer, except that a
+        ReLU directly followed by max-pooling runs as one
+        :class:`~digitlens.nn.layers.PoolThenReLU` (pooling first: the same numbers and
+        gradients, with a quarter of the ReLU's work)."""
+        steps, i = [], 0
+        while i < len(self.layers):
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if nxt is not None and PoolThenReLU.applies(self.layers[i], nxt):
+                steps.append((i, PoolThenReLU(self.layers[i], nxt)))
+                i += 2
+            else:
+                steps.append((i, self.layers[i]))
+                i += 1
+        return steps
 
     def forward_with_caches(self, x: np.ndarray, *, training: bool = False,
                             rng: np.random.Generator | None = None):
@@ -339,25 +365,27 @@ class Sequential:
         backward)."""
         return input_gradient_through(self.layers, dout, caches)
 
-    def _backward(self, dout, caches, *, need_input_grad: bool):
-        """The backward pass; without ``need_input_grad`` it stops at the first layer that has
+    def _backward(self, dout, caches, *, need_input_grad: bool, steps=None):
+        """The backward pass over ``steps`` (default: every layer; the caches are the forward's,
+        one per step); without ``need_input_grad`` it stops at the first layer that has
         parameters and asks it only for its parameter gradients.  Training never needs ``dx``
         for the image, and for the first dense layer it is a whole ``(N, D_out) @ (D_out, 784)``
         matmul -- a third of the matmul work of a one-hidden-layer network."""
+        steps = list(enumerate(self.layers)) if steps is None else steps
         grads: dict[str, np.ndarray] = {}
         d = dout
         first = 0
         if not need_input_grad:
-            first = next((i for i, layer in enumerate(self.layers) if layer.params),
-                         len(self.layers))
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            if i == first and not need_input_grad:
-                g = self.layers[i].param_grads(d, caches[i])
+            first = next((k for k, (_, layer) in enumerate(steps) if layer.params), len(steps))
+        for k in range(len(steps) - 1, first - 1, -1):
+            i, layer = steps[k]
+            if k == first and not need_input_grad:
+                g = layer.param_grads(d, caches[k])
                 d = None
             else:
-                d, g = self.layers[i].backward(d, caches[i])
-            for k, v in g.items():
-                grads[f"{i}.{k}"] = v
+                d, g = layer.backward(d, caches[k])
+            for name, v in g.items():
+                grads[f"{i}.{name}"] = v
         return d, grads
 
     def targets(self, y: np.ndarray, n_out: int) -> np.ndarray:
@@ -410,9 +438,10 @@ class Sequential:
         grads : dict like :meth:`params`
         logits : (N, K), only with ``return_logits=True``
         """
-        z, caches = self.forward_with_caches(x, training=training, rng=rng)
+        steps = self._training_steps()
+        z, caches = self._run(steps, self.as_input(x), caches=True, training=training, rng=rng)
         loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
-        _, grads = self._backward(dz, caches, need_input_grad=False)
+        _, grads = self._backward(dz, caches, need_input_grad=False, steps=steps)
         if l2:
             for i, layer in enumerate(self.layers):
                 for k in layer.decay_params:
