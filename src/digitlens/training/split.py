@@ -144,7 +144,8 @@ class SplitStep:
             raise ValueError(f"cannot split batches of a model with layers of type {odd}: their "
                              "random draws could not be replayed slice by slice")
         self.model, self.threads, self.slice_size = model, threads, slice_size
-        self._pool = ThreadPoolExecutor(threads, "digitlens-fit") if threads > 1 else None
+        # the calling thread computes the first slice itself, the pool's threads the others
+        self._pool = ThreadPoolExecutor(threads - 1, "digitlens-fit") if threads > 1 else None
 
     def __enter__(self) -> "SplitStep":
         return self
@@ -183,7 +184,11 @@ class SplitStep:
             return self.model.loss_and_grads(xs, y[r], training=training, rng=sub_rng,
                                               return_logits=True)
 
-        parts = list(self._pool.map(run, rows)) if self._pool is not None else list(map(run, rows))
+        if self._pool is not None and len(rows) > 1:
+            others = [self._pool.submit(run, r) for r in rows[1:]]
+            parts = [run(rows[0])] + [f.result() for f in others]
+        else:
+            parts = list(map(run, rows))
         weights = [(r.stop - r.start) / n for r in rows]
         loss = float(sum(w * p[0] for w, p in zip(weights, parts)))
         grads = {}
