@@ -1,7 +1,8 @@
 """Where a training step of the zoo's ``cnn`` spends its time, layer by layer.
 
-Runs the real training step (``Sequential.forward_with_caches`` in training mode, the loss, and
-the backward pass that ``fit`` uses, without the image's own gradient) on batches of the
+Runs the real training step (the steps ``Sequential.loss_and_grads`` runs in training mode, where
+a ReLU and the max-pooling after it are one step; the loss; and the backward pass that ``fit``
+uses, without the image's own gradient) on batches of the
 bundled digits, with one BLAS thread, and times every layer's forward and backward separately.
 Each layer's time is the best over ``--repeats`` steps (a shared machine is noisy), reported in
 milliseconds per batch and in microseconds per image, for each ``--batch-sizes``: comparing the
@@ -25,30 +26,39 @@ from digitlens.nn.zoo import build_model
 
 
 def profile(model, x, y, repeats, rng):
-    """Best time per layer and direction over ``repeats`` training steps: {(i, dir): seconds}."""
-    n_layers = len(model.layers)
-    first = next(i for i, layer in enumerate(model.layers) if layer.params)
+    """Best time per training step and direction over ``repeats`` steps: {(k, dir): seconds},
+    ``k`` indexing ``model._training_steps()`` (what ``loss_and_grads`` runs: every layer, a ReLU
+    and its max-pooling as one step), ``k = len(steps)`` the loss."""
+    steps = model._training_steps()
+    first = next(k for k, (_, op) in enumerate(steps) if op.params)
     best: dict[tuple[int, str], float] = {}
     loss_fn = LOSSES[model.loss][0]
     for _ in range(repeats):
         a, caches = model.as_input(x), []
-        for i, layer in enumerate(model.layers):
+        for k, (_, op) in enumerate(steps):
             t = time.perf_counter()
-            a, cache = layer.forward(a, training=True, rng=rng)
-            best[i, "fwd"] = min(best.get((i, "fwd"), np.inf), time.perf_counter() - t)
+            a, cache = op.forward(a, training=True, rng=rng)
+            best[k, "fwd"] = min(best.get((k, "fwd"), np.inf), time.perf_counter() - t)
             caches.append(cache)
         t = time.perf_counter()
         _, d = loss_fn(a, model.targets(y, a.shape[1]))
-        best[n_layers, "fwd"] = min(best.get((n_layers, "fwd"), np.inf), time.perf_counter() - t)
-        for i in range(n_layers - 1, first - 1, -1):
-            layer = model.layers[i]
+        best[len(steps), "fwd"] = min(best.get((len(steps), "fwd"), np.inf),
+                                      time.perf_counter() - t)
+        for k in range(len(steps) - 1, first - 1, -1):
+            op = steps[k][1]
             t = time.perf_counter()
-            if i == first:
-                layer.param_grads(d, caches[i])
+            if k == first:
+                op.param_grads(d, caches[k])
             else:
-                d, _ = layer.backward(d, caches[i])
-            best[i, "bwd"] = min(best.get((i, "bwd"), np.inf), time.perf_counter() - t)
+                d, _ = op.backward(d, caches[k])
+            best[k, "bwd"] = min(best.get((k, "bwd"), np.inf), time.perf_counter() - t)
     return best
+
+
+def _step_name(i: int, op) -> str:
+    if hasattr(op, "relu"):  # PoolThenReLU
+        return f"{i}-{i + 1}:maxpool2d+relu"
+    return f"{i}:{op.type}"
 
 
 def main() -> None:
@@ -58,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     d = dl.load_digits()
     model = build_model("cnn", np.random.default_rng(0))
-    names = [f"{i}:{layer.type}" for i, layer in enumerate(model.layers)] + ["loss"]
+    names = [_step_name(i, op) for i, op in model._training_steps()] + ["loss"]
     results = {}
     with threadpool_limits(limits=1, user_api="blas"):
         for bs in args.batch_sizes:
