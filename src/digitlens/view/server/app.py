@@ -130,29 +130,12 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     >>> app = create_app(Recognizer(), default_model="mlp")   # doctest: +SKIP
     >>> import uvicorn; uvicorn.run(app, host="127.0.0.1")      # doctest: +SKIP
     """
-    from ...recognizer import Recognizer
-    from .training_jobs import TrainingJobs
-
     if isinstance(compute_threads, bool) or not isinstance(compute_threads, int) \
             or compute_threads < 1:
         raise ValueError(f"compute_threads must be an integer >= 1, got {compute_threads!r}")
-    registry = ModelRegistry(recognizer if recognizer is not None else Recognizer())
-    if default_model not in registry.names():
-        raise ValueError(f"default_model must be one of {registry.names()}, got "
-                         f"{default_model!r}")
-    if lab is None:
-        from ..._util import paths
-        from .lab_jobs import LabRunner
-
-        lab = LabRunner(paths.home() / "lab" / "all-quick", cache_dir=paths.lab_runs_dir())
-    if jobs is None:
-        jobs = TrainingJobs(on_trained=registry.put)
-    elif jobs.on_trained is None:
-        jobs.on_trained = registry.put
-    ctx = ServerContext(registry=registry, explainer=Explainer(registry, max_pixels=max_pixels),
-                        jobs=jobs, lab=lab, static_files=page.static_files(),
-                        default_model=default_model, training=training,
-                        rng=np.random.default_rng(seed), compute_threads=compute_threads)
+    ctx = _context(recognizer, default_model, training, jobs, lab, max_pixels, seed,
+                   compute_threads)
+    jobs, lab = ctx.jobs, ctx.lab
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -170,8 +153,39 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     )
     app.state.ctx = ctx
     # the parts by name too (tests and notebooks reach in): the same objects as in ctx
-    app.state.registry, app.state.jobs, app.state.explainer = registry, jobs, ctx.explainer
+    app.state.registry, app.state.jobs, app.state.explainer = ctx.registry, jobs, ctx.explainer
     app.state.lab = lab
+    _install(app, max_body_bytes, hosts, token)
+    return app
+
+
+def _context(recognizer, default_model, training, jobs, lab, max_pixels, seed,
+             compute_threads) -> ServerContext:
+    """What every route reads (see :func:`create_app` for the parameters)."""
+    from ...recognizer import Recognizer
+    from .training_jobs import TrainingJobs
+
+    registry = ModelRegistry(recognizer if recognizer is not None else Recognizer())
+    if default_model not in registry.names():
+        raise ValueError(f"default_model must be one of {registry.names()}, got "
+                         f"{default_model!r}")
+    if lab is None:
+        from ..._util import paths
+        from .lab_jobs import LabRunner
+
+        lab = LabRunner(paths.home() / "lab" / "all-quick", cache_dir=paths.lab_runs_dir())
+    if jobs is None:
+        jobs = TrainingJobs(on_trained=registry.put)
+    elif jobs.on_trained is None:
+        jobs.on_trained = registry.put
+    return ServerContext(registry=registry, explainer=Explainer(registry, max_pixels=max_pixels),
+                         jobs=jobs, lab=lab, static_files=page.static_files(),
+                         default_model=default_model, training=training,
+                         rng=np.random.default_rng(seed), compute_threads=compute_threads)
+
+
+def _install(app: FastAPI, max_body_bytes: int, hosts, token) -> None:
+    """The middleware (outermost last) and every router."""
     # explanations are mostly numbers: gzip level 1 shrinks them ~5x for a classroom network in
     # ~3 ms (server-sent events are never compressed, so they stay live)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
@@ -186,7 +200,6 @@ def create_app(recognizer=None, *, default_model: str = "cnn", training: bool = 
     app.include_router(trust_routes.router)  # POST /api/trust: can I trust this map?
     app.include_router(evaluation_routes.router)  # /api/evaluation/...: the Evaluation tab
     app.include_router(mine_routes.router)  # /api/mine...: my digits (issue 17)
-    return app
 
 
 def app_from_env() -> FastAPI:
