@@ -26,8 +26,8 @@ Timings on a shared machine are noisy, and the noise comes in bursts.  So every 
 and a phase's epoch time is the sum over batches of that batch's *best* time across the repeats:
 a burst of load during one batch of one repeat does not count.  ``fit()`` can only be timed as a
 whole, so it is compared two ways: with PyTorch's best whole epoch (like for like), and with
-PyTorch's sum of best batches (stricter: no repeat of PyTorch's is ever that lucky).  Ratios are digitlens time /
-PyTorch time.
+PyTorch's sum of best batches (stricter: no repeat of PyTorch's is ever that lucky).  Ratios are
+digitlens time / PyTorch time.
 Each thread count T in ``--threads`` (default 2 and 1) is compared like for like: PyTorch with
 ``torch.set_num_threads(T)`` against digitlens with T BLAS threads (phases) and
 ``fit(threads=T)`` (the user path).  Not a test: run it by hand, several times: the spread of

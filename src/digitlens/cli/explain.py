@@ -59,21 +59,7 @@ def explain(
     m, _ = resolve_model(model)
     name = m.name if m.name != "custom" else Path(model).stem
     rec = Recognizer({name: m})
-    if sample is not None:
-        from ..data import load_digits
-
-        d = load_digits()
-        source, kwargs = d.x_test[sample, 0], {"skip_preprocess": True}
-        where = f"bundled test digit {sample} (labelled {int(d.y_test[sample])})"
-    elif image is not None:
-        if not image.is_file():
-            raise UserError(f"file not found: {image}")
-        from ..data.images import read_source_bytes
-
-        source, kwargs = read_source_bytes(image), {}  # refuses a huge file before reading it
-        where = str(image)
-    else:
-        raise UserError("give an IMAGE to explain, or --sample N for a bundled test digit")
+    source, kwargs, where = _what_to_explain(image, sample)
     if unit is not None:
         _print_worked(rec, name, source, kwargs, unit, at, rows, where)
         return
@@ -91,11 +77,35 @@ def explain(
         console.print(f"• {s}", highlight=False)
     for line in _verdict_lines(e):
         console.print(line, highlight=False)
+    _write_outputs(e, rec.model(name), out, json_out, html_out)
+
+
+def _what_to_explain(image: Path | None, sample: int | None):
+    """``(source, preprocess kwargs, a description)`` of the digit to explain: bundled test
+    digit ``sample`` (already 28x28: no pre-processing) or the file ``image``."""
+    if sample is not None:
+        from ..data import load_digits
+
+        d = load_digits()
+        where = f"bundled test digit {sample} (labelled {int(d.y_test[sample])})"
+        return d.x_test[sample, 0], {"skip_preprocess": True}, where
+    if image is None:
+        raise UserError("give an IMAGE to explain, or --sample N for a bundled test digit")
+    if not image.is_file():
+        raise UserError(f"file not found: {image}")
+    from ..data.images import read_source_bytes
+
+    return read_source_bytes(image), {}, str(image)  # refuses a huge file before reading it
+
+
+def _write_outputs(e, model, out: Path | None, json_out: Path | None,
+                   html_out: Path | None) -> None:
+    """The figure, the JSON and the HTML report of explanation ``e``, those asked for."""
     if out is not None:
         from ..explain.names import layer_names
         from ..view.figures.explanation import save_explanation_figure
 
-        save_explanation_figure(e, out, layers=layer_names(rec.model(name)))
+        save_explanation_figure(e, out, layers=layer_names(model))
         console.print(f"wrote the figure to {out}", highlight=False)
     if json_out is not None:
         from .._util.files import atomic_write

@@ -125,23 +125,10 @@ def serve(
     if model not in names:
         names.append(model)
     if class_mode:
-        if workers > 1:
-            raise UserError("--class runs one server process (the learners' keys live in it); "
-                            "leave out --workers")
-        import secrets
-
-        token = token or secrets.token_urlsafe(12)
+        token = _class_token(token, workers)
     if train and workers > 1:  # each worker process has its own jobs: train before serving
         train_missing(names, epochs=train_epochs)
-    # for the whole server process: measured with benchmarks/load_test.py (8 clients, cnn), one
-    # BLAS thread answers full explanations ~8x faster than OpenBLAS's default of one per core
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=blas_threads, user_api="blas")
-    if workers > 1 and allow_training:
-        console.print(f"{workers} worker processes: the page's training view is off (use "
-                      "`digitlens train`, then reload the page).", highlight=False)
-        allow_training = False
+    allow_training = _process_settings(blas_threads, workers, allow_training)
     web = _web_app(model, workers=workers, blas_threads=blas_threads,
                    allow_training=allow_training, compute_threads=compute_threads,
                    security={"host": host, "allowed_hosts": list(allowed_host), "token": token})
@@ -152,12 +139,7 @@ def serve(
     if train and workers == 1:
         _train_in_background(web, names, epochs=train_epochs)
     if not is_loopback(host):
-        heavy = " and train models or run the activation lab" if allow_training else ""
-        err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
-                          f"this computer on port {port} can use the page{heavy}"
-                          ". Use --host 127.0.0.1 to keep it private"
-                          + ("" if not allow_training else ", or --no-allow-training") + ".",
-                          highlight=False, soft_wrap=True)
+        _warn_public(host, port, allow_training)
     console.print(f"digitlens is ready: open [bold]{url_for(host, port)}[/]  (Ctrl-C stops)",
                   highlight=False)
     if class_mode:
@@ -168,6 +150,41 @@ def serve(
 
     uvicorn.run(web, host=host.strip("[]"), port=port, log_level="warning", **uvicorn_limits(),
                 **({"workers": workers, "factory": True} if workers > 1 else {}))
+
+
+def _process_settings(blas_threads: int, workers: int, allow_training: bool) -> bool:
+    """Limit BLAS for the whole server process; return whether the training view stays on (not
+    with several worker processes: a training job would live in one of them only)."""
+    # measured with benchmarks/load_test.py (8 clients, cnn): one BLAS thread answers full
+    # explanations ~8x faster than OpenBLAS's default of one per core
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=blas_threads, user_api="blas")
+    if workers > 1 and allow_training:
+        console.print(f"{workers} worker processes: the page's training view is off (use "
+                      "`digitlens train`, then reload the page).", highlight=False)
+        return False
+    return allow_training
+
+
+def _class_token(token: str | None, workers: int) -> str:
+    """Class mode's teacher token (the one given, or a fresh random one); one process only."""
+    if workers > 1:
+        raise UserError("--class runs one server process (the learners' keys live in it); "
+                        "leave out --workers")
+    import secrets
+
+    return token or secrets.token_urlsafe(12)
+
+
+def _warn_public(host: str, port: int, allow_training: bool) -> None:
+    """Say, on stderr, that a page served beyond loopback can be used by anyone who reaches it."""
+    heavy = " and train models or run the activation lab" if allow_training else ""
+    err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach "
+                      f"this computer on port {port} can use the page{heavy}"
+                      ". Use --host 127.0.0.1 to keep it private"
+                      + ("" if not allow_training else ", or --no-allow-training") + ".",
+                      highlight=False, soft_wrap=True)
 
 
 def _train_in_background(web, names, *, epochs: int | None) -> list[str]:

@@ -359,7 +359,7 @@ def _maxpool_2x2(x: np.ndarray):
 
 def maxpool2d_backward(dy: np.ndarray, arg, x_shape, kernel=(2, 2), stride=(2, 2)):
     """Route each window's gradient to the one input that was its maximum; the others get 0."""
-    if isinstance(arg[0], str):  # ("2x2", code) from _maxpool_2x2: one multiply per window pixel, every pixel written
+    if isinstance(arg[0], str):  # ("2x2", code) from _maxpool_2x2: every pixel written once
         n, c, h, w = x_shape
         code = arg[1].transpose(1, 2, 3, 0)  # (C, Ho, Wo, N)
         d = as_batch_last(dy).transpose(1, 2, 3, 0)
