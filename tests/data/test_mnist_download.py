@@ -243,3 +243,8 @@ def test_cli_download_failure_is_one_line(server, files, tmp_path, monkeypatch):
     assert r.exit_code == 1
     assert "does not match" in r.output and "Traceback" not in r.output
     assert not any((tmp_path / "home" / "mnist").iterdir())
+
+
+def server_hits(server, prefix: str) -> int:
+    """How many requests ``server`` answered under ``prefix``."""
+    return sum(h.startswith(prefix) for h in server.hits)

