@@ -1,10 +1,11 @@
 """The web page end to end, in a real browser: headless Debian Chromium driven by Playwright.
 
 A uvicorn server runs in a background thread on 127.0.0.1 (a free port), with DIGITLENS_HOME in a
-temporary directory holding models from the session's ``trained`` fixture.  The tests draw with
-mouse strokes — a "1" as a vertical stroke, a "0" as a circle, a bundled test digit traced row by
-row from its pixels — and check what the page shows.  Screenshots are saved as artefacts in
-``artifacts/browser/`` (or ``$DIGITLENS_ARTIFACTS``).
+temporary directory holding models from the session's ``trained`` fixture (the ``server``,
+``browser`` and ``page`` fixtures of ``conftest.py``).  The tests draw with mouse strokes — a "1"
+as a vertical stroke, a "0" as a circle, a bundled test digit traced row by row from its pixels
+(helpers in ``_browser.py``) — and check what the page shows.  Screenshots are saved as artefacts
+in ``artifacts/browser/`` (or ``$DIGITLENS_ARTIFACTS``).
 
 Chromium comes from the system (``/usr/bin/chromium``, or ``$CHROMIUM``); Playwright cannot
 download browsers here.  Without it these tests are skipped — except on CI (``CI=true``), where
@@ -13,258 +14,21 @@ they fail.
 
 from __future__ import annotations
 
-import io
-import math
-import os
-import re
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from _browser import (TIMEOUT, assert_quiet, board_box, circle, draw_and_wait, listen,
+                      open_page, panels_rendered, render_strokes, row_strokes, shown_prediction,
+                      updates, wait_settled)
+from PIL import Image
 
 import digitlens as dl
-from digitlens.nn.checkpoint import save_model
 from digitlens.preprocessing import SWITCHES, preprocess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-BRUSH = 20   # the page's stroke width on its 280×280 board (static/js/draw.js STROKE_WIDTH)
-SEND = 0.5   # the page sends the board at this scale, 140×140 (static/js/draw.js SEND_SCALE)
-TIMEOUT = 60_000  # ms: the machine may be busy
 
-
-def _need_browser():
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as e:
-        reason = f"playwright is not installed ({e})"
-    else:
-        if os.path.exists(CHROMIUM):
-            return
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser tests must run on CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def artifacts():
-    d = Path(os.environ.get("DIGITLENS_ARTIFACTS") or
-             Path(__file__).resolve().parents[2] / "artifacts") / "browser"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits, tiny_lab_study):
-    """A real uvicorn server on a free loopback port, serving models saved in a temp home."""
-    _need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
-    from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("browser_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    for name, epochs in (("logistic", None), ("lab", None), ("mlp", None), ("cnn_tiny", 2)):
-        m = trained(name, epochs) if epochs else trained(name)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    from digitlens.view.server.lab_jobs import LabRunner
-
-    app = create_app(default_model="mlp", seed=0,
-                     lab=LabRunner(home / "lab", study=tiny_lab_study, max_workers=1))
-    # count concurrent /api/explain requests on the server side: the page must never overlap them
-    seen = {"now": 0, "max": 0, "total": 0}
-    lock = threading.Lock()
-
-    @app.middleware("http")
-    async def count(request, call_next):
-        if request.url.path != "/api/explain":
-            return await call_next(request)
-        with lock:
-            seen["now"] += 1
-            seen["total"] += 1
-            seen["max"] = max(seen["max"], seen["now"])
-        try:
-            return await call_next(request)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "seen": seen, "app": app}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-#: console errors that are the API's answers, shown on the page as messages (e.g. 422 "no ink
-#: found" for a blank board); Chromium logs every 4xx response as a failed resource
-_API_REFUSAL = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
-
-
-@pytest.fixture
-def console_log():
-    """What the page said: uncaught exceptions (``page``) and console errors (``console``)."""
-    return {"page": [], "console": []}
-
-
-def listen(pg, log):
-    pg.on("pageerror", lambda e: log["page"].append(str(e)))
-    pg.on("console", lambda m: log["console"].append(m.text) if m.type == "error" else None)
-
-
-def assert_quiet(log, *, refusals_allowed=True):
-    """No uncaught exception, no console error (but, if allowed, the API's 4xx answers)."""
-    assert not log["page"], log["page"]
-    noise = [m for m in log["console"] if not (refusals_allowed and _API_REFUSAL.match(m))]
-    assert not noise, noise
-
-
-@pytest.fixture
-def page(browser, server, console_log):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    listen(pg, console_log)
-    pg.goto(server["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
-    yield pg
-    ctx.close()
-    assert_quiet(console_log)
-
-
-# ------------------------------------------------------------------------------- drawing
-def board_box(pg):
-    b = pg.locator("#board").bounding_box()
-    return b["x"], b["y"], b["width"] / 280  # CSS pixels per board pixel
-
-
-def stroke(pg, points):
-    """One mouse stroke through board coordinates (0..280)."""
-    x0, y0, s = board_box(pg)
-    pg.mouse.move(x0 + points[0][0] * s, y0 + points[0][1] * s)
-    pg.mouse.down()
-    for x, y in points[1:]:
-        pg.mouse.move(x0 + x * s, y0 + y * s, steps=2)
-    pg.mouse.up()
-
-
-def updates(pg) -> int:
-    return int(pg.evaluate("document.body.dataset.updates || '0'"))
-
-
-def wait_settled(pg, after: int):
-    """Wait until a response newer than ``after`` has been drawn and nothing is pending."""
-    pg.wait_for_function  # noqa: B018  (not used: the page's CSP forbids eval)
-    deadline = time.time() + TIMEOUT / 1000
-    while time.time() < deadline:
-        state = pg.evaluate("[document.body.dataset.busy, +(document.body.dataset.updates||0),"
-                            " document.body.dataset.detail]")
-        if state[0] == "0" and state[1] > after:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the page did not settle: {state}")
-
-
-def draw_and_wait(pg, strokes):
-    before = updates(pg)
-    for s in strokes:
-        stroke(pg, s)
-    wait_settled(pg, before)
-
-
-def circle(cx=140, cy=140, rx=60, ry=85, n=48):
-    return [(cx + rx * math.sin(2 * math.pi * k / n), cy - ry * math.cos(2 * math.pi * k / n))
-            for k in range(n + 1)]
-
-
-def row_strokes(img: np.ndarray, threshold: float = 0.5, scale: float = 10.0):
-    """A 28×28 digit as horizontal strokes, one per run of inked pixels in each row."""
-    out = []
-    for y, row in enumerate(img):
-        on = np.flatnonzero(row > threshold)
-        if not on.size:
-            continue
-        runs = np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
-        for r in runs:
-            cy = (y + 0.5) * scale
-            out.append([((r[0] + 0.5) * scale, cy), ((r[-1] + 0.5) * scale, cy)])
-    return out
-
-
-def render_strokes(strokes) -> bytes:
-    """What the page would send for these strokes (white round-capped lines on black)."""
-    side, brush = round(280 * SEND), BRUSH * SEND
-    im = Image.new("L", (side, side), 0)
-    d = ImageDraw.Draw(im)
-    for s in strokes:
-        s = [(x * SEND, y * SEND) for x, y in s]
-        d.line(s, fill=255, width=round(brush))
-        for x, y in (s[0], s[-1]):
-            d.ellipse([x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2], fill=255)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def shown_prediction(pg) -> str:
-    return pg.inner_text("#pred-digit").strip()
-
-
-def panels_rendered(pg, *, conv: bool = False):
-    assert pg.locator("#steps .step").count() == 1 + len(SWITCHES)
-    assert pg.locator("#step-detail").inner_text().strip()
-    assert pg.locator("#probs .prob").count() == 10
-    assert pg.locator("#network .layer").count() >= 3
-    assert pg.locator("#network .unit").count() >= 10
-    for c in ("#attr-map", "#gap-map", "#cf-before", "#cf-delta", "#cf-after"):
-        assert pg.eval_on_selector(c, "c => c.width") == 28, c
-    assert pg.locator("#attr-methods input").count() == 4
-    assert pg.locator("#attr-target input").count() == 10
-    assert pg.locator("#vs-digits input").count() == 9
-    assert pg.locator("#unit-terms .term").count() >= 2
-    assert pg.is_visible("#counterfactual")
-    assert pg.locator("#filters .filter").count() >= 6
-    assert pg.locator("#nearest figure").count() >= 3
-    for card in ("#panel-attr", "#panel-contrast", "#panel-filters", "#panel-nearest"):
-        assert "stale" not in (pg.get_attribute(card, "class") or ""), card
-    if conv:
-        assert pg.locator("#hand-kernels .filter").count() >= 4
-        assert "Filters" in pg.inner_text("#filters-title")
-
-
-# --------------------------------------------------------------------------------- tests
 def _module_graph(folder: Path, start: str) -> set[str]:
     """The ES modules ``start`` imports, directly or not (read from their import statements)."""
     import re
@@ -514,12 +278,8 @@ def test_the_activation_lab_runs_and_shows_every_rule_with_its_figures(page, art
 
 
 def test_tablet_layout_and_keyboard_access(browser, server, console_log, artifacts):
-    ctx = browser.new_context(viewport={"width": 768, "height": 1024}, has_touch=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    listen(pg, console_log)
-    pg.goto(server["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    ctx, pg = open_page(browser, server["url"], console_log,
+                        viewport={"width": 768, "height": 1024}, has_touch=True)
     before = updates(pg)
     pg.click("#btn-random")
     wait_settled(pg, before)

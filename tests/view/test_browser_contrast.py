@@ -3,64 +3,24 @@ pixel is visibly coloured (the scale is clipped at the 99th percentile and says 
 units that open the unit view when clicked, a plausible edit next to the smallest one, and the
 logistic model's panel is not called a hidden layer.
 
-Helpers and fixtures (browser, page, artifacts, drawing) come from test_browser.py; the server
-here serves a cnn trained for one epoch and the logistic model.
+The browser, page and artifacts fixtures come from conftest.py, the drawing helpers from
+_browser.py; the server here serves a cnn trained for one epoch and the logistic model.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import numpy as np
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-from test_browser import (  # noqa: F401  (fixtures used by name)
-    artifacts, browser, console_log, draw_and_wait, page, updates, wait_settled, _need_browser)
+from _browser import FOUR_NINE, draw_and_wait, updates, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-#: an ambiguous 4/9 on the 280×280 board: a 4 whose top is almost closed
-FOUR_NINE = [[(95, 60), (90, 150), (185, 150)],   # left stroke and the bar
-             [(95, 60), (175, 48)],                # the top, nearly closing the loop
-             [(180, 45), (178, 250)]]              # the right stroke, down to the bottom
-
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits):
-    _need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
-    from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("contrast_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    for name, epochs in (("logistic", None), ("cnn", 1)):
-        m = trained(name, epochs)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    app = create_app(default_model="cnn", seed=0, training=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+def server(serve_models):
+    with serve_models("contrast_home", {"logistic": None, "cnn": 1},
+                      default_model="cnn", seed=0, training=False) as s:
+        yield s
 
 
 #: the colour of the gap map's canvas at the pixel whose |value| is the map's 95th percentile
@@ -73,7 +33,7 @@ P95_PIXEL = """() => {
 }"""
 
 
-def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):  # noqa: F811
+def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):
     draw_and_wait(page, FOUR_NINE)
     assert page.get_attribute("body", "data-model") == "cnn"
     expl = page.evaluate("window.digitlens.expl")
@@ -116,7 +76,7 @@ def test_cnn_ambiguous_four_nine_map_units_and_edits(page, artifacts):  # noqa: 
     page.locator("#panel-attr").screenshot(path=str(artifacts / "attribution_cnn_4_9.png"))
 
 
-def test_logistic_panel_title_and_coefficient_table(page, artifacts):  # noqa: F811
+def test_logistic_panel_title_and_coefficient_table(page, artifacts):
     before = updates(page)
     page.click("#model-options label:has(input[value='logistic'])")
     wait_settled(page, before)

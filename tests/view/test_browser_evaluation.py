@@ -9,19 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from test_browser import (  # noqa: F401  (fixtures used by name)
-    ARGS, CHROMIUM, TIMEOUT, artifacts, assert_quiet, browser, console_log, draw_and_wait, listen,
-    page, server,
-)
+from _browser import TIMEOUT, draw_and_wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _api(page, path):  # noqa: F811
+def _api(page, path):
     return page.request.get(page.url.rstrip("/") + path).json()
 
 
-def _wait(page, selector_js, seconds=120):  # noqa: F811
+def _wait(page, selector_js, seconds=120):
     deadline = time.time() + seconds
     while time.time() < deadline:
         if page.evaluate(selector_js):
@@ -30,7 +27,7 @@ def _wait(page, selector_js, seconds=120):  # noqa: F811
     raise AssertionError(f"timed out waiting for {selector_js}")
 
 
-def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):  # noqa: F811
+def test_evaluation_tab_cells_digits_map_and_curves(page, artifacts):
     # draw a 1 first, so the map has a drawing to place
     draw_and_wait(page, [[(140, 50), (140, 230)]])
     page.click("#tab-eval")

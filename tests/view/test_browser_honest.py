@@ -7,7 +7,8 @@
 - at 390 px wide the tabs stay on the screen;
 - the 0-or-1 ``binary`` model is offered and explains a digit with its two classes.
 
-Uses the live server and helpers of ``test_browser.py``, with the ``binary`` model saved too.
+Uses the live server of ``conftest.py`` (with the ``binary`` model saved too) and the helpers of
+``_browser.py``.
 Screenshots go to ``artifacts/browser/honest_*.png``.
 """
 
@@ -15,30 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-import test_browser as tb
-from test_browser import (TIMEOUT, assert_quiet, draw_and_wait, listen, shown_prediction,
-                          updates, wait_settled)
-
-# the live server, the browser and a page from test_browser.py, used by name
-artifacts, browser, console_log, page, server = (tb.artifacts, tb.browser, tb.console_log,
-                                                 tb.page, tb.server)
+from _browser import (TIMEOUT, assert_quiet, draw_and_wait, open_page, render_strokes,
+                      row_strokes, shown_prediction, updates, wait_settled)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def binary_saved(server, trained, digits):
-    """Save the binary model in the server's home (the server reads it on first use)."""
-    from digitlens._util import paths
-
-    m = trained("binary")
-    keep = np.isin(digits.y_test, [0, 1])
-    _, acc = dl.evaluate(m, digits.x_test[keep], digits.y_test[keep])
-    save_model(m, paths.model_path("binary"), {"test_accuracy": acc})
+def binary_saved(server, save_trained):
+    """Save the binary model in the server's home (the server reads it on first use); its test
+    accuracy is on the 0s and 1s."""
+    save_trained("binary")
 
 
 def wait_trust(pg):
@@ -62,8 +50,8 @@ def test_a_dot_is_flagged_and_a_traced_digit_is_not(page, server, artifacts, dig
     # a real handwritten digit, traced: one the score calls ordinary (picked before drawing)
     rec = server["app"].state.registry.rec
     for i in range(40):
-        strokes = tb.row_strokes(digits.x_test[i, 0])
-        e = rec.explain(tb.render_strokes(strokes), "mlp", units=False, nearest=False,
+        strokes = row_strokes(digits.x_test[i, 0])
+        e = rec.explain(render_strokes(strokes), "mlp", units=False, nearest=False,
                         counterfactual=False, contrast=False, methods=())
         if not e.ood.flagged and e.prediction == digits.y_test[i]:
             break
@@ -119,12 +107,8 @@ def test_drawing_over_a_test_digit_changes_its_note(page):
 
 
 def test_the_tabs_fit_a_390px_phone(browser, server, console_log, artifacts):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844})
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    listen(pg, console_log)
-    pg.goto(server["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    ctx, pg = open_page(browser, server["url"], console_log,
+                        viewport={"width": 390, "height": 844})
     for tab in pg.locator("[role=tab]").all():
         box = tab.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, tab.inner_text()

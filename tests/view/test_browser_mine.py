@@ -6,65 +6,29 @@ Screenshots: artifacts/browser/mine-*.png, class-*.png."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-import test_browser as tb
-artifacts = tb.artifacts  # the screenshots' folder (a fixture, shared by assignment)
+from _browser import TIMEOUT, assert_quiet, circle, listen, need_browser, open_page
+from _server import live_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def mine_server(tmp_path_factory, trained, digits):
-    tb._need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
+def server(model_home):
+    """The page's server with logistic (2 epochs) and mlp (3 epochs), a teacher's token and class
+    mode (the ``browser`` fixture of conftest.py starts after it)."""
+    need_browser()
     from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("mine_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    for name, epochs in (("logistic", 2), ("mlp", 3)):
-        m = trained(name, epochs)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
     from digitlens.view.server.classroom import enable_class
 
-    app = create_app(default_model="mlp", seed=0, token="teach")
-    enable_class(app, "teach")  # class mode too: test_class_two_pages
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert time.time() < deadline and t.is_alive(), "the test server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app, "home": home}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def chromium(mine_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.ARGS)
-        yield b
-        b.close()
+    with model_home("mine_home", {"logistic": 2, "mlp": 3}) as (home, _):
+        app = create_app(default_model="mlp", seed=0, token="teach")
+        enable_class(app, "teach")  # class mode too: test_class_two_pages
+        with live_server(app) as url:
+            yield {"url": url, "app": app, "home": home}
 
 
 def until(pg, js: str, timeout: float = 60.0):
@@ -78,8 +42,9 @@ def until(pg, js: str, timeout: float = 60.0):
     raise AssertionError(f"still false after {timeout}s: {js} (fine-tune status: {status!r})")
 
 
-def pad_stroke(pg, points):
-    box = pg.locator("#mine-pad").bounding_box()
+def pad_stroke(pg, points, pad="#mine-pad"):
+    """One mouse stroke through ``pad``'s coordinates (0..280)."""
+    box = pg.locator(pad).bounding_box()
     k = box["width"] / 280
     pg.mouse.move(box["x"] + points[0][0] * k, box["y"] + points[0][1] * k)
     pg.mouse.down()
@@ -89,7 +54,7 @@ def pad_stroke(pg, points):
 
 
 SHAPES = {
-    0: [tb.circle()],
+    0: [circle()],
     1: [[(150, 40), (140, 240)]],
     7: [[(70, 50), (210, 50), (120, 240)]],
     4: [[(170, 40), (80, 170), (210, 170)], [(170, 60), (170, 250)]],
@@ -106,18 +71,13 @@ def save_digit(pg, shape: int, label: int | None = None):
     until(pg, f"document.querySelectorAll('.mine-tile').length === {n + 1}")
 
 
-def test_collect_check_explain_and_finetune(chromium, mine_server, artifacts, digits):
+def test_collect_check_explain_and_finetune(browser, server, artifacts, digits):
     from digitlens._util import paths
     from digitlens.data.mine import DigitStore
     from digitlens.nn.checkpoint import load_model
 
     log = {"page": [], "console": []}
-    ctx = chromium.new_context(viewport={"width": 1366, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(tb.TIMEOUT)
-    tb.listen(pg, log)
-    pg.goto(mine_server["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    ctx, pg = open_page(browser, server["url"], log, viewport={"width": 1366, "height": 900})
     pg.click("#tab-mine")
     assert pg.locator("#mine-prompt").inner_text() == "Draw a 0"
     save_digit(pg, 0)
@@ -129,7 +89,7 @@ def test_collect_check_explain_and_finetune(chromium, mine_server, artifacts, di
     save_digit(pg, 0, label=0)
     save_digit(pg, 7, label=7)
     save_digit(pg, 0, label=3)   # a 0 saved as a 3 by mistake, deleted below
-    store = DigitStore(mine_server["home"] / "mine.sqlite")
+    store = DigitStore(server["home"] / "mine.sqlite")
     assert store.count() == 8
     # delete the mistake; relabel the first 0 as a 9, which every model will then misread
     last = store.list()[-1].id
@@ -180,29 +140,28 @@ def test_collect_check_explain_and_finetune(chromium, mine_server, artifacts, di
     pg.click("#mine-ft-btn")
     until(pg, "document.getElementById('mine-ft-status').textContent"
                          ".startsWith('Done')", timeout=120)
-    status = mine_server["app"].state.mine_jobs.status()
+    status = server["app"].state.mine_jobs.status()
     cells = pg.locator("#mine-ft-result tbody td").all_inner_texts()
     assert cells == [f"{100 * status[w][k]:.1f}%" for k in ("mine_held", "bundled_test")
                      for w in ("before", "after")]
-    assert (mine_server["home"] / "models" / "custom" / "logistic_mine.npz").is_file()
+    assert (server["home"] / "models" / "custom" / "logistic_mine.npz").is_file()
     pg.screenshot(path=str(artifacts / "mine-finetune.png"), full_page=True)
     ctx.close()
-    tb.assert_quiet(log)
+    assert_quiet(log)
 
 
-def test_class_two_pages_learner_draws_and_the_dashboard_updates(chromium, mine_server,
-                                                                  artifacts):
+def test_class_two_pages_learner_draws_and_the_dashboard_updates(browser, server, artifacts):
     from digitlens.data.mine import DigitStore
 
     log = {"page": [], "console": []}
-    url = mine_server["url"]
-    tctx = chromium.new_context(viewport={"width": 1280, "height": 900})
-    lctx = chromium.new_context(viewport={"width": 420, "height": 860})  # a phone
+    url = server["url"]
+    tctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    lctx = browser.new_context(viewport={"width": 420, "height": 860})  # a phone
     teacher, learner = tctx.new_page(), lctx.new_page()
     for pg in (teacher, learner):
-        pg.set_default_timeout(tb.TIMEOUT)
-        tb.listen(pg, log)
-    store = DigitStore(mine_server["home"] / "mine.sqlite")
+        pg.set_default_timeout(TIMEOUT)
+        listen(pg, log)
+    store = DigitStore(server["home"] / "mine.sqlite")
     before = len(store.list(class_only=True))
     teacher.goto(url + "static/teacher.html#token=teach")
     until(teacher, f"document.body.dataset.total === '{before}'")
@@ -211,13 +170,7 @@ def test_class_two_pages_learner_draws_and_the_dashboard_updates(chromium, mine_
     learner.click("#join-form button")
     until(learner, "!document.getElementById('class-draw').hidden")
     for s in SHAPES[7]:
-        box = learner.locator("#c-pad").bounding_box()
-        k = box["width"] / 280
-        learner.mouse.move(box["x"] + s[0][0] * k, box["y"] + s[0][1] * k)
-        learner.mouse.down()
-        for x, y in s[1:]:
-            learner.mouse.move(box["x"] + x * k, box["y"] + y * k, steps=2)
-        learner.mouse.up()
+        pad_stroke(learner, s, "#c-pad")
     learner.select_option("#c-label", "7")
     learner.click("#c-save")
     until(learner, "document.querySelectorAll('#c-grid .mine-tile').length === 1")
@@ -231,9 +184,9 @@ def test_class_two_pages_learner_draws_and_the_dashboard_updates(chromium, mine_
     teacher.screenshot(path=str(artifacts / "class-teacher.png"), full_page=True)
     # without the token the dashboard is refused
     other = tctx.new_page()
-    tb.listen(other, log)
+    listen(other, log)
     other.goto(url + "static/teacher.html#token=wrong")
     until(other, "document.getElementById('t-status').textContent.includes('token')")
     tctx.close()
     lctx.close()
-    tb.assert_quiet(log)
+    assert_quiet(log)

@@ -1,17 +1,15 @@
 """The Explore page on a 390-px phone: after drawing, nothing is wider than the screen (no
 horizontal scroll), on a dense model and on a convolutional one; the model switcher wraps.
 
-Helpers and fixtures (the live server with logistic, lab, mlp and cnn_tiny; browser; drawing)
-come from test_browser.py.
+Fixtures (the live server with logistic, lab, mlp and cnn_tiny; browser) come from conftest.py,
+the drawing helpers from _browser.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from test_browser import (  # noqa: F401  (fixtures used by name)
-    TIMEOUT, artifacts, assert_quiet, browser, circle, console_log, draw_and_wait, listen, server,
-    updates, wait_settled)
+from _browser import assert_quiet, circle, draw_and_wait, open_page, updates, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,15 +25,9 @@ WIDE = """() => { const W = document.documentElement.clientWidth, out = [];
   return out.slice(0, 10); }"""
 
 
-def test_the_explore_page_fits_a_390_px_phone(browser, server, console_log,  # noqa: F811
-                                              artifacts):  # noqa: F811
-    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True,
-                              has_touch=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    listen(pg, console_log)
-    pg.goto(server["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
+def test_the_explore_page_fits_a_390_px_phone(browser, server, console_log, artifacts):
+    ctx, pg = open_page(browser, server["url"], console_log, viewport=PHONE,
+                        device_scale_factor=1, is_mobile=True, has_touch=True)
     width = "document.documentElement.scrollWidth"
     assert pg.evaluate(width) <= 390, pg.evaluate(WIDE)
     draw_and_wait(pg, [circle()])

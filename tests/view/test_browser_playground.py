@@ -2,7 +2,7 @@
 learner's own sums, then ReLU against sigmoid at depth 3, both curves growing live, and the
 closing sentence. Screenshots go to ``artifacts/browser/``.
 
-The live server, browser and page fixtures are the ones of ``test_browser.py``."""
+The live server, browser and page fixtures are the ones of ``conftest.py``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,7 @@ import time
 import urllib.request
 
 import pytest
-import test_browser as tb
-from test_browser import circle, draw_and_wait
-
-# the live server, browser and page of test_browser.py (fixtures, shared by name)
-artifacts, browser, console_log, page, server = (tb.artifacts, tb.browser, tb.console_log,
-                                                 tb.page, tb.server)
+from _browser import circle, draw_and_wait
 
 pytestmark = pytest.mark.browser
 

@@ -1,15 +1,14 @@
 """The "Save report" button, in a real browser: the page downloads one HTML file whose numbers are
 the page's own, and that file opens in Chromium with the network off, shows every section, and
-makes no request at all.  Fixtures and helpers (a live server, the browser, drawing) come from
-test_browser.py."""
+makes no request at all.  Fixtures (a live server, the browser) come from conftest.py, the
+drawing helpers from _browser.py."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from test_browser import (TIMEOUT, artifacts, assert_quiet, browser, console_log,  # noqa: F401
-                          draw_and_wait, listen, page, server)
+from _browser import TIMEOUT, assert_quiet, draw_and_wait, listen
 
 from digitlens.view.report_html import SECTIONS, _pct
 
@@ -17,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_save_report_downloads_a_page_that_works_offline(
-        page, browser, artifacts, console_log):  # noqa: F811
+        page, browser, artifacts, console_log):
     pg = page
     draw_and_wait(pg, [[(140, 50), (140, 230)]])  # a vertical stroke: a 1
     # the learner asks "why not 7?" and the report answers the same question

@@ -10,28 +10,20 @@ photographed (``artifacts/browser/review_*.png``), and what a learner stumbled o
 - the adversarial note is a page the server serves, and the warning links to it;
 - the binary model's output column is one sigmoid unit, not "10 sums".
 
-Helpers and fixtures (browser, page, artifacts, drawing) come from test_browser.py; the server
-here serves the mlp, a cnn trained for one epoch and the binary model.
+The browser, page and artifacts fixtures come from conftest.py, the drawing helpers from
+_browser.py; the server here serves the mlp, a cnn trained for one epoch and the binary model.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-from test_browser import (  # noqa: F401  (fixtures used by name)
-    artifacts, browser, console_log, draw_and_wait, page, updates, wait_settled, _need_browser)
-from test_browser_contrast import FOUR_NINE
+from _browser import FOUR_NINE, draw_and_wait, updates, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,39 +32,10 @@ PANELS = ("card-answer", "panel-steps", "panel-network", "panel-attr", "panel-co
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits):
-    _need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
-    from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("review_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    models = {}
-    for name, epochs in (("mlp", None), ("cnn", 1), ("binary", None)):
-        m = trained(name, epochs)
-        keep = np.isin(digits.y_test, m.classes)
-        _, acc = dl.evaluate(m, digits.x_test[keep], digits.y_test[keep])
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-        models[name] = m
-    app = create_app(default_model="mlp", seed=0, training=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app, "models": models}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+def server(serve_models):
+    with serve_models("review_home", {"mlp": None, "cnn": 1, "binary": None},
+                      default_model="mlp", seed=0, training=False) as s:
+        yield s
 
 
 def _switch(pg, name):
@@ -92,7 +55,7 @@ def _photograph(pg, folder, model):
         pg.locator(f"#{pid}").screenshot(path=str(folder / f"review_{model}_{pid}.png"))
 
 
-def test_review_mlp_four_nine(page, artifacts):  # noqa: F811
+def test_review_mlp_four_nine(page, artifacts):
     trust_asked = []
     page.on("request", lambda r: trust_asked.append(json.loads(r.post_data))
             if r.url.endswith("/api/trust") else None)
@@ -131,7 +94,7 @@ def _pool_maps(model, image):
             if L.type == "maxpool2d"}
 
 
-def test_review_cnn_four_nine(page, server, artifacts):  # noqa: F811
+def test_review_cnn_four_nine(page, server, artifacts):
     draw_and_wait(page, FOUR_NINE)
     _switch(page, "cnn")
     expl = page.evaluate("window.digitlens.expl")
@@ -186,7 +149,7 @@ def test_review_cnn_four_nine(page, server, artifacts):  # noqa: F811
         assert link.get_attribute("href") == "/static/adversarial.html"
 
 
-def test_review_binary_output_is_one_sigmoid_unit(page, artifacts):  # noqa: F811
+def test_review_binary_output_is_one_sigmoid_unit(page, artifacts):
     draw_and_wait(page, [[(140, 40 + 6 * k) for k in range(34)]])  # a 1
     _switch(page, "binary")
     desc = page.locator("#network .layer").last.locator(".ldesc").inner_text()

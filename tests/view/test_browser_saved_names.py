@@ -4,17 +4,12 @@ digits"), with its accuracy from the checkpoint.  Screenshot: artifacts/browser/
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
+from _browser import ARGS, CHROMIUM, assert_quiet, need_browser, open_page
+from _server import live_server
 
 import digitlens as dl
 from digitlens.nn.checkpoint import save_model
-
-import test_browser as tb
-artifacts = tb.artifacts  # the screenshots' folder (a fixture, shared by assignment)
 
 pytestmark = pytest.mark.browser
 TUNED = "the logistic model fine-tuned on your digits"
@@ -22,37 +17,19 @@ SHOWN = "The logistic model fine-tuned on your digits."  # as a sentence on the 
 
 
 @pytest.fixture(scope="module")
-def tuned_server(tmp_path_factory, trained, digits):
-    tb._need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
+def tuned_server(model_home, digits):
+    need_browser()
     from digitlens.training.finetune import default_path
     from digitlens.view.server.app import create_app
 
-    home = tmp_path_factory.mktemp("tuned_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    m = trained("logistic", 2)
-    _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-    save_model(m, paths.model_path("logistic"), {"test_accuracy": acc})
-    save_model(m, default_path("logistic"), {"finetuned_from": "logistic", "test_accuracy": acc,
-                                             "description": TUNED})
-    app = create_app(default_model="logistic", seed=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert time.time() < deadline and t.is_alive(), "the test server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "acc": acc}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+    with model_home("tuned_home", {"logistic": 2}) as (_, models):
+        m = models["logistic"]
+        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)  # as saved with it
+        save_model(m, default_path("logistic"), {"finetuned_from": "logistic",
+                                                 "test_accuracy": acc, "description": TUNED})
+        app = create_app(default_model="logistic", seed=0)
+        with live_server(app) as url:
+            yield {"url": url, "acc": acc}
 
 
 def test_the_switcher_describes_a_fine_tuned_model_by_its_checkpoint(tuned_server, artifacts):
@@ -60,12 +37,8 @@ def test_the_switcher_describes_a_fine_tuned_model_by_its_checkpoint(tuned_serve
 
     log = {"page": [], "console": []}
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=tb.CHROMIUM, args=tb.ARGS)
-        pg = b.new_context(viewport={"width": 1366, "height": 900}).new_page()
-        pg.set_default_timeout(tb.TIMEOUT)
-        tb.listen(pg, log)
-        pg.goto(tuned_server["url"])
-        pg.wait_for_selector("body[data-ready='1']", state="attached")
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        _, pg = open_page(b, tuned_server["url"], log, viewport={"width": 1366, "height": 900})
         pg.locator("#model-options input[value='logistic_mine']").check()
         pg.wait_for_function("document.getElementById('model-sentence').textContent.length > 0")
         assert pg.locator("#model-sentence").inner_text().strip() == SHOWN
@@ -75,4 +48,4 @@ def test_the_switcher_describes_a_fine_tuned_model_by_its_checkpoint(tuned_serve
         pg.locator("#model-switcher").screenshot(path=str(artifacts / "saved-name.png"))
         pg.screenshot(path=str(artifacts / "saved-name-page.png"))
         b.close()
-    tb.assert_quiet(log)
+    assert_quiet(log)

@@ -9,44 +9,15 @@ page is served by a small HTTP server on loopback but has its own origin, as a r
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
-
-from test_browser import ARGS, CHROMIUM, TIMEOUT, _need_browser, artifacts  # noqa: F401
+from _browser import ARGS, CHROMIUM, TIMEOUT, need_browser
+from _server import StubLab, live_server
 
 pytestmark = pytest.mark.browser
-
-
-class StubLab:
-    """A lab runner that only counts the studies started (nothing is computed)."""
-
-    def __init__(self):
-        self.started = 0
-        self.current, self.running = None, False
-
-    def start(self):
-        self.started += 1
-
-    def cancel(self):
-        return None
-
-    def report(self):
-        return None
-
-    def figure_path(self, name):
-        return None
-
-    def shutdown(self, timeout=0):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 ATTACK = """<!doctype html><html><head><meta charset="utf-8"><title>a page on another site</title>
@@ -84,42 +55,27 @@ attack();
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
+def target(model_home):
     """The learner's server (a stub lab, no models) on a free loopback port, recording every
     request's method, path and status as the server answered it."""
-    _need_browser()
-    import uvicorn
-
+    need_browser()
     from digitlens.view.server.app import create_app
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(tmp_path_factory.mktemp("xsite_home")))
-    lab = StubLab()
-    app = create_app(default_model="mlp", lab=lab, training=True)
-    seen: list[tuple[str, str, int]] = []
+    with model_home("xsite_home", {}):
+        lab = StubLab()
+        app = create_app(default_model="mlp", lab=lab, training=True)
+        seen: list[tuple[str, str, int]] = []
 
-    async def recorder(scope, receive, send):
-        async def rec_send(msg):
-            if msg["type"] == "http.response.start":
-                seen.append((scope["method"], scope["path"], msg["status"]))
-            await send(msg)
-        await app(scope, receive, rec_send)
+        async def recorder(scope, receive, send):
+            async def rec_send(msg):
+                if msg["type"] == "http.response.start":
+                    seen.append((scope["method"], scope["path"], msg["status"]))
+                await send(msg)
+            await app(scope, receive, rec_send)
 
-    recorder.state = app.state
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="off"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "port": port, "lab": lab, "seen": seen}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+        recorder.state = app.state
+        with live_server(recorder, lifespan="off") as url:
+            yield {"url": url, "port": urlsplit(url).port, "lab": lab, "seen": seen}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +111,7 @@ def browser():
 
 
 def test_a_page_on_another_site_cannot_start_or_cancel_anything(browser, target, evil,
-                                                                 artifacts):  # noqa: F811
+                                                                 artifacts):
     pg = browser.new_page()
     pg.set_default_timeout(TIMEOUT)
     before = len(target["seen"])
@@ -179,7 +135,7 @@ def test_a_page_on_another_site_cannot_start_or_cancel_anything(browser, target,
     assert "blocked by the browser" in text  # reading the API from another site fails too
 
 
-def test_a_dns_rebinding_name_gets_nothing_but_a_refusal(browser, target, artifacts):  # noqa: F811
+def test_a_dns_rebinding_name_gets_nothing_but_a_refusal(browser, target, artifacts):
     pg = browser.new_page()
     r = pg.goto(f"http://evil.example:{target['port']}/api/models")
     assert r.status == 403

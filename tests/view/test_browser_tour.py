@@ -8,54 +8,21 @@ the tour, saving each step's text (``tour_nine.txt``) and screenshots in ``artif
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-from test_browser import (TIMEOUT, _need_browser, artifacts, browser, circle,  # noqa: F401
-                          console_log, draw_and_wait, page)
+from _browser import TIMEOUT, circle, draw_and_wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits):
+def server(serve_models):
     """A uvicorn server on a free loopback port with cnn (3 epochs) and cnn_tiny (2 epochs)."""
-    _need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
-    from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("tour_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    for name, epochs in (("cnn", 3), ("cnn_tiny", 2)):
-        m = trained(name, epochs)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    app = create_app(default_model="cnn", seed=0, training=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+    with serve_models("tour_home", {"cnn": 3, "cnn_tiny": 2},
+                      default_model="cnn", seed=0, training=False) as s:
+        yield s
 
 
 NINE = [circle(cx=135, cy=95, rx=50, ry=50), [(184, 100 + 6 * k) for k in range(26)]]
@@ -72,7 +39,7 @@ def wait_for(pg, js: str, timeout: float = TIMEOUT / 1000):
     raise AssertionError(f"timed out waiting for {js}")
 
 
-def test_a_layer_2_filter_shows_its_patches_and_curves(page, server, artifacts):  # noqa: F811
+def test_a_layer_2_filter_shows_its_patches_and_curves(page, server, artifacts):
     draw_and_wait(page, NINE)
     conv2 = page.evaluate("window.digitlens.expl.layer_names.filter(n => n.type === 'conv2d')[1]")
     assert conv2["name"] == "convolution 2 (32 filters)"
@@ -103,7 +70,7 @@ def test_a_layer_2_filter_shows_its_patches_and_curves(page, server, artifacts):
     page.locator("#panel-looks").screenshot(path=str(artifacts / "looks_conv2_filter5.png"))
 
 
-def test_the_tour_runs_to_the_end(page, server, artifacts):  # noqa: F811
+def test_the_tour_runs_to_the_end(page, server, artifacts):
     draw_and_wait(page, NINE)
     expl = page.evaluate("window.digitlens.expl")
     page.click("#btn-tour")

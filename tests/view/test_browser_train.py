@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,13 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-import test_browser as tb
-from test_browser import TIMEOUT, _need_browser, assert_quiet, draw_and_wait, listen
-
-# the live server, the browser and a page from test_browser.py, used by name
-artifacts, browser, console_log, page, server = (tb.artifacts, tb.browser, tb.console_log,
-                                                 tb.page, tb.server)
+from _browser import assert_quiet, draw_and_wait, need_browser, open_page
+from _server import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,17 +70,11 @@ def test_train_your_own_network_and_see_the_gap_explained(page, server, artifact
 
 
 # ----------------------------------------------------------------------- the first start
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def fresh_serve(tmp_path):
     """``digitlens serve`` on an empty home, 1 epoch per missing model, as a real process."""
-    _need_browser()
-    port = _free_port()
+    need_browser()
+    port = free_port()
     env = {**os.environ, "DIGITLENS_HOME": str(tmp_path)}
     exe = Path(sys.executable).with_name("digitlens")
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--train-epochs", "1"],
@@ -110,12 +98,8 @@ def fresh_serve(tmp_path):
 
 def test_the_page_answers_before_the_cnn_has_trained(browser, fresh_serve, console_log,
                                                      artifacts):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT)
-    listen(pg, console_log)
-    pg.goto(fresh_serve["url"])
-    pg.wait_for_selector("body[data-ready='1']", state="attached")
+    ctx, pg = open_page(browser, fresh_serve["url"], console_log,
+                        viewport={"width": 1366, "height": 900})
     cnn_file = fresh_serve["home"] / "models" / "cnn.npz"
     assert not cnn_file.exists()  # the page is up while the cnn is not trained yet
     note = pg.locator("#model-progress")

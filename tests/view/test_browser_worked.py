@@ -2,63 +2,26 @@
 across the image with its shown products adding up to the shown z, connections followed back,
 layer names for people, and the mlp's 256-unit grid inside its column.
 
-Helpers and fixtures (browser, page, artifacts, drawing) come from test_browser.py; the server
-here serves a cnn trained for one epoch (its numbers are what matter, not its accuracy) and
-the mlp.
+The browser, page and artifacts fixtures come from conftest.py, the drawing helpers from
+_browser.py; the server here serves a cnn trained for one epoch (its numbers are what matter, not
+its accuracy) and the mlp.
 """
 
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 
 import pytest
-
-import digitlens as dl
-from digitlens.nn.checkpoint import save_model
-
-import test_browser as tb
-from test_browser import _need_browser, circle, draw_and_wait, updates, wait_settled
-
-# the shared fixtures, by name (this module's `server` replaces test_browser's)
-artifacts, browser, console_log, page = tb.artifacts, tb.browser, tb.console_log, tb.page
+from _browser import circle, draw_and_wait, updates, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, trained, digits):
-    _need_browser()
-    import uvicorn
-
-    from digitlens._util import paths
-    from digitlens.view.server.app import create_app
-
-    home = tmp_path_factory.mktemp("worked_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(home))
-    for name, epochs in (("mlp", None), ("cnn", 1)):
-        m = trained(name, epochs)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    app = create_app(default_model="cnn", seed=0, training=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline or not t.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
-    srv.should_exit = True
-    t.join(10)
-    mp.undo()
+def server(serve_models):
+    with serve_models("worked_home", {"mlp": None, "cnn": 1},
+                      default_model="cnn", seed=0, training=False) as s:
+        yield s
 
 
 NINE = [circle(cx=140, cy=95, rx=50, ry=50), [(188, 95), (180, 250)]]

@@ -4,37 +4,16 @@ at the HTTP level (issue 15).  The browser version is tests/view/test_browser_se
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import pytest
+from _server import StubLab, live_server
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from digitlens.view.server.app import create_app
 from digitlens.view.server.errors import install_handlers
 from digitlens.view.server.security import HostPolicy, SecurityMiddleware
-
-
-class StubLab:
-    """A lab runner that only records whether a study was started."""
-
-    def __init__(self):
-        self.started = 0
-        self.current, self.running = None, False
-
-    def start(self):
-        self.started += 1
-
-    def cancel(self):
-        return None
-
-    def report(self):
-        return None
-
-    def figure_path(self, name):
-        return None
-
-    def shutdown(self, timeout=0):
-        pass
 
 
 @pytest.fixture
@@ -223,11 +202,9 @@ def test_serve_passes_its_names_token_and_limits_to_the_server(tmp_path, monkeyp
 
 def test_a_client_dripping_its_headers_is_cut_off_and_others_are_served(monkeypatch):
     import socket
-    import threading
     import time
 
     import httpx
-    import uvicorn
 
     from digitlens.view.server.protocol import DeadlineH11Protocol
 
@@ -239,29 +216,17 @@ def test_a_client_dripping_its_headers_is_cut_off_and_others_are_served(monkeypa
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(hello, host="127.0.0.1", port=port, log_level="error",
-                                        http=DeadlineH11Protocol, lifespan="off"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    while not srv.started:
-        time.sleep(0.02)
-    try:
-        drip = socket.create_connection(("127.0.0.1", port))
+    with live_server(hello, log_level="error", http=DeadlineH11Protocol, lifespan="off") as url:
+        drip = socket.create_connection(("127.0.0.1", urlsplit(url).port))
         drip.sendall(b"GET / HT")                    # ... and then nothing more
         t0 = time.perf_counter()
         drip.settimeout(5)
         assert drip.recv(100) == b""                 # closed by the server
         assert 0.4 < time.perf_counter() - t0 < 4.5  # the deadline, not the 5 s recv timeout
         with httpx.Client() as c:                    # a normal client is served, also after
-            assert c.get(f"http://127.0.0.1:{port}/").text == "ok"   # its idle connection
-            time.sleep(0.6)                                          # was closed
-            assert c.get(f"http://127.0.0.1:{port}/").text == "ok"
-    finally:
-        srv.should_exit = True
-        t.join(5)
+            assert c.get(url).text == "ok"           # its idle connection
+            time.sleep(0.6)                          # was closed
+            assert c.get(url).text == "ok"
 
 
 def test_a_client_hanging_up_mid_body_raises_nothing_out_of_the_app(client):

@@ -75,19 +75,10 @@ def error_of(r, status: int, code: str) -> str:
 
 # --------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, trained, digits):
+def home(model_home):
     """A DIGITLENS_HOME holding trained logistic, lab and cnn_tiny (not mlp, not cnn)."""
-    root = tmp_path_factory.mktemp("digitlens_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIGITLENS_HOME", str(root))
-    from digitlens._util import paths
-
-    for name, epochs in (("logistic", None), ("lab", None), ("cnn_tiny", 2)):
-        m = trained(name, epochs) if epochs else trained(name)
-        _, acc = dl.evaluate(m, digits.x_test, digits.y_test)
-        save_model(m, paths.model_path(name), {"test_accuracy": acc})
-    yield root
-    mp.undo()
+    with model_home("digitlens_home", {"logistic": None, "lab": None, "cnn_tiny": 2}) as (root, _):
+        yield root
 
 
 @pytest.fixture(scope="module")

@@ -1,45 +1,27 @@
 """The filter and training-step API: every number it sends is the library's (and the library's
 the engine's: tests/explain/test_filters.py, tests/training/test_step.py); the probabilities
-before the step are the explanation's."""
+before the step are the explanation's.  ``client`` (conftest.py) serves this module's ``rec``."""
 
 from __future__ import annotations
 
 import base64
-import io
 import types
-import warnings
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
-with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to fix
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from _server import nine_png
 
 import digitlens as dl
 from digitlens.explain import filters as F
 from digitlens.nn import build_model
 from digitlens.recognizer import Recognizer
 from digitlens.training.step import training_step
-from digitlens.view.server.app import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore:Using `httpx`:Warning")
 
 
-def _nine() -> bytes:
-    """A '9': a loop on top of a stem, ink bright on dark, 280×280."""
-    img = Image.new("L", (280, 280), 0)
-    d = ImageDraw.Draw(img)
-    d.ellipse((80, 40, 200, 140), outline=255, width=20)
-    d.line((190, 100, 170, 250), fill=255, width=20)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-PNG = _nine()
+PNG = nine_png()
 URL = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
 
 
@@ -49,12 +31,6 @@ def rec():
     d = dl.load_digits()
     few = types.SimpleNamespace(x_train=d.x_train[:300], y_train=d.y_train[:300])
     return Recognizer({n: build_model(n, rng) for n in ("cnn", "mlp")}, digits=few)
-
-
-@pytest.fixture(scope="module")
-def client(rec):
-    with TestClient(create_app(rec, default_model="cnn", training=False)) as c:
-        yield c
 
 
 @pytest.mark.slow  # builds the atlas and two sets of curves: ~3 s on a busy machine

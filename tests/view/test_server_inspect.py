@@ -1,43 +1,28 @@
 """The inspect API (layer names, worked sums, feature maps): every number it sends is the
-library's, and the library's are the engine's (tests/explain/test_worked.py)."""
+library's, and the library's are the engine's (tests/explain/test_worked.py).  ``client``
+(conftest.py) serves this module's ``rec``."""
 
 from __future__ import annotations
 
 import base64
 import io
-import warnings
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
-with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to fix
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from _server import nine_png
+from PIL import Image
 
 from digitlens._util.jsonsafe import sig
 from digitlens.explain.worked import worked_sum
 from digitlens.nn import build_model
 from digitlens.nn import topology as T
 from digitlens.recognizer import Recognizer
-from digitlens.view.server.app import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore:Using `httpx`:Warning")
 
 
-def _drawing() -> bytes:
-    """A '9'-ish drawing: a loop on top of a stem, ink bright on dark, 280×280."""
-    img = Image.new("L", (280, 280), 0)
-    d = ImageDraw.Draw(img)
-    d.ellipse((80, 40, 200, 140), outline=255, width=20)
-    d.line((190, 100, 170, 250), fill=255, width=20)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-PNG = _drawing()
+PNG = nine_png()  # a '9'-ish drawing: a loop on top of a stem
 URL = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
 
 
@@ -45,12 +30,6 @@ URL = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
 def rec():
     rng = np.random.default_rng(0)
     return Recognizer({n: build_model(n, rng) for n in ("cnn", "mlp", "cnn_tiny")})
-
-
-@pytest.fixture(scope="module")
-def client(rec):
-    with TestClient(create_app(rec, default_model="cnn", training=False)) as c:
-        yield c
 
 
 def test_a_worked_filter_in_json_is_the_librarys_and_the_engines(client, rec):

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _server import free_port
 from typer.testing import CliRunner
 
 import digitlens as dl
@@ -20,12 +21,6 @@ from digitlens.view.server.training_jobs import JobConflict, TrainingJobs, Unkno
 with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to fix
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    return tmp_path
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -149,12 +144,6 @@ def test_serve_trains_the_ladders_models_named_once_in_the_ladder():
     assert names[0] == "logistic"  # the quickest first: the page has a model in about a second
     assert "cnn_tiny" in names  # the easiest convolution to read (issue 12)
     assert set(names) <= set(dl.model_names())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

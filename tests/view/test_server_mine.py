@@ -21,12 +21,6 @@ with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours t
     from fastapi.testclient import TestClient
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    return tmp_path
-
-
 def data_url(digits, i: int) -> str:
     """Bundled test digit ``i`` as the page would send a drawing: dark ink on white, 280 px."""
     u8 = 255 - np.round(digits.x_test[i, 0] * 255).astype(np.uint8)

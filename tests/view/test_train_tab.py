@@ -22,12 +22,6 @@ with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours t
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLENS_HOME", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
 def app(home, digits):
     return create_app(default_model="logistic", seed=0, jobs=TrainingJobs(data=digits))
 
