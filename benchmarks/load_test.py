@@ -56,7 +56,7 @@ CANVAS_SIDE = 140
 def canvas_pngs(n: int, seed: int = 0, side: int = CANVAS_SIDE) -> list[bytes]:
     """``n`` bundled test digits as ``side``×``side`` white-on-black opaque RGBA PNGs: what the
     page sends (Chromium's ``canvas.toDataURL("image/png")`` writes RGBA even for an opaque
-    canvas; tests/test_browser.py checks the page sends 140×140)."""
+    canvas; tests/view/test_browser.py checks the page sends 140×140)."""
     from PIL import Image
 
     from digitlens.data import load_digits
