@@ -152,14 +152,15 @@ class SplitStep:
             self._pool = None
 
     def __call__(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, training: bool = True,
-                 rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, label_smoothing: float = 0.0):
         """``(loss, grads, logits)`` of the batch, as ``model.loss_and_grads(x, y, l2=l2,
-        training=training, rng=rng, return_logits=True)`` returns them.
+        training=training, rng=rng, return_logits=True, label_smoothing=label_smoothing)``
+        returns them.
 
         Parameters
         ----------
         x : (n, *input_shape) images; y : (n,) labels.
-        l2, training, rng : as in :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
+        l2, training, rng, label_smoothing : as in :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
         """
         n = len(x)
         draws = _draw_dropout(self.model, n, rng) if training and rng is not None else []
@@ -170,7 +171,8 @@ class SplitStep:
         def run(r: slice):
             sub_rng = _Replay(draws, r) if draws else rng
             return self.model.loss_and_grads(x[r], y[r], training=training, rng=sub_rng,
-                                              return_logits=True)
+                                              return_logits=True,
+                                              label_smoothing=label_smoothing)
 
         parts = list(self._pool.map(run, rows)) if self._pool is not None else list(map(run, rows))
         weights = [(r.stop - r.start) / n for r in rows]
