@@ -47,8 +47,9 @@ ELASTIC_AUG = dataclasses.replace(BASE_AUG, elastic=1.0, elastic_sigma=4.0)
 FULL_AUG = dataclasses.replace(BASE_AUG, thickness=0.5, elastic=1.0, elastic_sigma=4.0)
 
 
-def variants() -> dict[str, dict[str, tuple[TrainConfig, AugmentConfig | None]]]:
-    """``{variant: {model: (config, augment)}}``; ``recipe`` is filled in from RECIPES."""
+def variants() -> dict[str, dict[str, tuple]]:
+    """``{variant: {model: (config, augment[, layers])}}``; ``recipe`` is filled in from
+    RECIPES; ``layers``, when given, replaces the zoo model's architecture for that variant."""
     out: dict[str, dict] = {"recipe": {m: (r.config, r.augment)
                                        for m, r in recipes.RECIPES.items()}}
     cnn = TrainConfig(epochs=20, batch_size=64, lr=3e-3, schedule="onecycle")
@@ -73,19 +74,44 @@ def variants() -> dict[str, dict[str, tuple[TrainConfig, AugmentConfig | None]]]
         out.setdefault("full+30ep", {})[name] = (ep(cfg, 30), FULL_AUG)
         out.setdefault("30ep", {})[name] = (ep(cfg, 30), BASE_AUG)
         out.setdefault("40ep", {})[name] = (ep(cfg, 40), BASE_AUG)
+        out.setdefault("60ep", {})[name] = (ep(cfg, 60), BASE_AUG)
+        out.setdefault("ls+40ep", {})[name] = (ep(ls(cfg, 0.1), 40), BASE_AUG)
+        out.setdefault("ls+60ep", {})[name] = (ep(ls(cfg, 0.1), 60), BASE_AUG)
+        out.setdefault("80ep", {})[name] = (ep(cfg, 80), BASE_AUG)
+        out.setdefault("ls+80ep", {})[name] = (ep(ls(cfg, 0.1), 80), BASE_AUG)
+        out.setdefault("full+ls+80ep", {})[name] = (ep(ls(cfg, 0.1), 80), FULL_AUG)
         out.setdefault("full+ls+40ep", {})[name] = (ep(ls(cfg, 0.1), 40), FULL_AUG)
         out.setdefault("full+ls+60ep", {})[name] = (ep(ls(cfg, 0.1), 60), FULL_AUG)
+    # a wider cnn (32 then 64 filters), measured before deciding whether the zoo's changes
+    out["wide+ls"] = {"cnn": (ls(cnn, 0.1), BASE_AUG, wide_cnn)}
+    out["wide+full+ls"] = {"cnn": (ls(cnn, 0.1), FULL_AUG, wide_cnn)}
+    out["wide+full+ls+40ep"] = {"cnn": (ep(ls(cnn, 0.1), 40), FULL_AUG, wide_cnn)}
     return out
 
 
+def wide_cnn():
+    """The zoo's cnn with twice the filters in both convolutions (an architecture to measure)."""
+    from digitlens.nn.layers import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+
+    return [Conv2D(32, 3, padding=1), Activation("relu"), MaxPool2D(2),
+            Conv2D(64, 3, padding=1), Activation("relu"), MaxPool2D(2), Flatten(),
+            Dropout(0.25), Dense(128), Activation("relu"), Dropout(0.5), Dense(10)]
+
+
 @contextlib.contextmanager
-def recipe_as(model: str, config: TrainConfig, aug: AugmentConfig | None):
-    """Within the block, ``model``'s recipe is ``(config, aug)`` (restored afterwards)."""
-    saved = recipes.RECIPES.get(model)
+def recipe_as(model: str, config: TrainConfig, aug: AugmentConfig | None, layers=None):
+    """Within the block, ``model``'s recipe is ``(config, aug)`` and, given ``layers`` (a
+    function returning a fresh layer list), its architecture too (both restored afterwards)."""
+    from digitlens.nn.zoo import MODELS
+
+    saved, saved_entry = recipes.RECIPES.get(model), MODELS[model]
     recipes.RECIPES[model] = recipes.Recipe(config, aug)
+    if layers is not None:
+        MODELS[model] = dataclasses.replace(saved_entry, layers=layers)
     try:
         yield
     finally:
+        MODELS[model] = saved_entry
         if saved is None:
             del recipes.RECIPES[model]
         else:
@@ -96,7 +122,8 @@ def accuracy(model, x, y) -> float:
     return float(evaluate(model, x, y)[1])
 
 
-def cross_validate(model: str, config, aug, seed: int = 0, folds: int = 5) -> list[float]:
+def cross_validate(model: str, config, aug, layers=None, seed: int = 0,
+                   folds: int = 5) -> list[float]:
     """Accuracy on each of ``folds`` class-balanced folds of the 5,000 bundled digits."""
     d = dl.load_digits()
     x = np.concatenate([d.x_train, d.x_test])  # (5000, 1, 28, 28)
@@ -107,7 +134,7 @@ def cross_validate(model: str, config, aug, seed: int = 0, folds: int = 5) -> li
         idx = rng.permutation(np.flatnonzero(y == c))
         fold_of[idx] = np.arange(len(idx)) % folds
     accs = []
-    with recipe_as(model, config, aug):
+    with recipe_as(model, config, aug, layers):
         for k in range(folds):
             te, tr = fold_of == k, fold_of != k
             row = recipes.train_rung(model, x[tr], y[tr], x[te], y[te], seed=seed)
@@ -166,8 +193,8 @@ def main() -> None:
     table = variants()
     if args.list:
         for v, per_model in table.items():
-            for m, (c, a) in per_model.items():
-                print(f"{v:14s} {m:9s} {c} {a}")
+            for m, (c, a, *layers) in per_model.items():
+                print(f"{v:14s} {m:9s} {c} {a}" + (" (other layers)" if layers else ""))
         return
     models, seeds = args.models.split(","), [int(s) for s in args.seeds.split(",")]
     chosen = [v for v in args.variants.split(",") if v]
@@ -179,12 +206,13 @@ def main() -> None:
         for model in models:
             if model not in table[variant]:
                 continue
-            config, aug = table[variant][model]
+            config, aug, *layers = table[variant][model]
             for seed in seeds:
-                with recipe_as(model, config, aug):
+                with recipe_as(model, config, aug, *layers):
                     row = recipes.train_rung(model, d.x_train, d.y_train, d.x_test, d.y_test,
                                              seed=seed)
                 run = {"model": model, "variant": variant, "seed": seed,
+                       "n_params": row.n_params,
                        "bundled": row.test_accuracy, "seconds": row.seconds,
                        "config": config.to_dict(), "augment": None if aug is None
                        else aug.to_dict()}

@@ -224,8 +224,8 @@ def test_fit_with_no_smoothing_is_todays_fit(digits):
 def test_fit_passes_smoothing_to_the_sliced_step(digits):
     """The sliced step (used for every conv model, and with threads >= 2) gets ε too: its first
     batch's loss is the whole batch's smoothed loss, not the plain one."""
-    whole, hw = _fit(0.1, digits, threads=1, name="mlp")
-    sliced, hs = _fit(0.1, digits, threads=2, name="mlp")
+    _, hw = _fit(0.1, digits, threads=1, name="mlp")
+    _, hs = _fit(0.1, digits, threads=2, name="mlp")
     _, hp = _fit(0.0, digits, threads=2, name="mlp")
     assert hs.batches[0]["loss"] == pytest.approx(hw.batches[0]["loss"], rel=1e-5)
     assert hs.batches[0]["loss"] != pytest.approx(hp.batches[0]["loss"], rel=1e-3)
