@@ -17,6 +17,7 @@ seed 0) for the named variants.
 
     python benchmarks/model_table.py [--models logistic,lab,mlp,cnn] [--variants recipe]
         [--seeds 0,1,2] [--cv VARIANT,...] [--jsonl results.jsonl] [--mnist-dir DIR] [--list]
+    python benchmarks/model_table.py --render a.jsonl,b.jsonl [--pick mlp:recipe,cnn:ls+80ep]
 
 ``recipe`` is each model's current recipe (:data:`digitlens.training.recipes.RECIPES`); the
 other variant names are in :func:`variants`.  Prints a Markdown table; ``--jsonl`` appends one
@@ -179,6 +180,19 @@ def markdown(runs: list[dict], extra: list[str]) -> str:
     return "\n".join(lines)
 
 
+def render(files: list[str], pick: str) -> str:
+    """The Markdown table of runs recorded by ``--jsonl`` (cross-validation lines are skipped);
+    ``pick`` = ``model:variant,...`` keeps those groups, in that order."""
+    runs = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()
+            if line.strip()]
+    runs = [r for r in runs if "seed" in r]
+    if pick:
+        order = [tuple(p.split(":", 1)) for p in pick.split(",")]
+        runs = [r for key in order for r in runs if (r["model"], r["variant"]) == key]
+    extra = [k for k in ("optdigits", "mnist") if runs and all(k in r for r in runs)]
+    return markdown(runs, extra)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="logistic,lab,mlp,cnn")
@@ -189,7 +203,14 @@ def main() -> None:
     ap.add_argument("--mnist-dir", default=None,
                     help="MNIST IDX files (default: digitlens's download cache)")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
+    ap.add_argument("--render", default=None, help="print the table of runs already measured in "
+                    "these comma-separated .jsonl files instead of training (with --pick)")
+    ap.add_argument("--pick", default="", help="with --render: model:variant,... to show, in "
+                    "this order (default: every run)")
     args = ap.parse_args()
+    if args.render:
+        print(render(args.render.split(","), args.pick))
+        return
     table = variants()
     if args.list:
         for v, per_model in table.items():

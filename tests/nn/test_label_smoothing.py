@@ -81,8 +81,11 @@ def test_the_minimum_of_the_smoothed_loss_is_the_smoothed_target():
     t = np.full(k, eps / k)
     t[3] += 1 - eps
     z = np.log(t)[None, :]  # softmax(z) = t
-    _, dz = F.softmax_cross_entropy(z, np.array([3]), eps)
+    loss, dz = F.softmax_cross_entropy(z, np.array([3]), eps)
     np.testing.assert_allclose(dz, 0.0, atol=1e-15)
+    # the lowest the smoothed loss can go is the entropy of t (0.50 for ε = 0.1, K = 10)
+    assert loss == pytest.approx(-np.sum(t * np.log(t)), rel=1e-12)
+    assert round(loss, 2) == 0.50
     _, dz_plain = F.softmax_cross_entropy(z, np.array([3]))
     assert dz_plain[0, 3] < -0.05  # the plain loss still pushes the logit up
 

@@ -50,7 +50,8 @@ class TrainConfig:
         The model ends with the best epoch's weights, whether training stopped early or ran all
         its epochs.  Needs validation data.
     label_smoothing : ε in ``[0, 1)``: train a softmax model towards ``(1-ε)·onehot + ε/K``
-        instead of the one-hot labels (0 = off).  The training loss logged is the smoothed one;
+        instead of the one-hot labels (0 = off).  The training loss logged is the smoothed one
+        (it cannot go below the entropy of that target: 0.50 for ε = 0.1 and 10 classes);
         validation and test losses stay the plain cross-entropy.
     """
 

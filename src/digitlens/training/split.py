@@ -160,7 +160,8 @@ class SplitStep:
         Parameters
         ----------
         x : (n, *input_shape) images; y : (n,) labels.
-        l2, training, rng, label_smoothing : as in :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
+        l2, training, rng, label_smoothing : as in
+            :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
         """
         n = len(x)
         draws = _draw_dropout(self.model, n, rng) if training and rng is not None else []
