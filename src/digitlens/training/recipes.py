@@ -1,5 +1,6 @@
 """How each zoo model is trained: its recipe (a :class:`TrainConfig` and, for the mlp and the
-CNNs, data augmentation; the measurements behind them are quoted above :data:`RECIPES`), and :func:`train_rung`, the one way a zoo model gets trained.
+CNNs, data augmentation; the measurements behind them are quoted above :data:`RECIPES`), and
+:func:`train_rung`, the one way a zoo model gets trained.
 
 ``digitlens train``, the ladder, the web page's training view and the test fixtures all call
 :func:`train_rung`, so a model trained anywhere with the same seed is the same model.
@@ -43,11 +44,13 @@ MLP_AUGMENT = TILT_AUGMENT
 
 _DEFAULT = TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")
 
-# Issue 16's recipes, measured with
+# Issue 16's recipes, measured with benchmarks/model_table.py (every variant tried, and the exact
+# commands, in benchmarks/results/README.md); this repeats the before/after comparison:
 #   taskset -c 1 python benchmarks/model_table.py --models mlp,cnn --variants base,recipe
 #       --seeds 0,1,2 --cv base,recipe
 # (``base`` is the recipe before; 4,000 bundled training digits; mean over 3 seeds, spread =
-# max - min; every variant tried, and the commands, in benchmarks/results/README.md).  Before -> after, bundled test / optdigits (other writers) / MNIST's
+# max - min).
+# Before -> after, bundled test / optdigits (other writers) / MNIST's
 # official 10,000 test digits / training seconds on one core:
 #   mlp  96.87% (0.1) / 66.3% / 95.95% / 4 s   ->  98.37% (0.5) / 76.1% / 97.67% / 18 s
 #        60 epochs instead of 15 (98.40%, the step that pays most), then label smoothing 0.1:
@@ -278,6 +281,7 @@ def restore_previous(path) -> None:
     os.replace(swap, path)
 
 
-__all__ = ["Recipe", "RECIPES", "TILT_AUGMENT", "CNN_AUGMENT", "MLP_AUGMENT", "recipe", "default_recipe",
-           "LadderRow", "train_rung", "diverged_reason", "partial_path", "previous_path",
-           "keep_previous", "restore_previous", "NEAR_CHANCE", "LOSS_ROSE", "SavePlan", "save_plan"]
+__all__ = ["Recipe", "RECIPES", "TILT_AUGMENT", "CNN_AUGMENT", "MLP_AUGMENT", "recipe",
+           "default_recipe", "LadderRow", "train_rung", "diverged_reason", "partial_path",
+           "previous_path", "keep_previous", "restore_previous", "NEAR_CHANCE", "LOSS_ROSE",
+           "SavePlan", "save_plan"]
