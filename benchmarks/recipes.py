@@ -25,7 +25,7 @@ def variants():
     """``{label: (config, augment)}``: the plain mlp recipe, and the cnn's augmentation on it."""
     from digitlens.training.augment import AugmentConfig
     from digitlens.training.fit import TrainConfig
-    from digitlens.training.recipes import TILT_AUGMENT as CNN_AUGMENT  # the cnn's until issue 16
+    from digitlens.training.recipes import CNN_AUGMENT
 
     plain = TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")
     return {

@@ -75,10 +75,9 @@ def ladder_table(rows) -> Table:
                       augment_words(row.augment), _pct(row.test_accuracy),
                       _pct(row.other_writers_accuracy), row.adds)
     table.caption = ("augmented: trained on randomly tilted, resized and shifted copies of the "
-                     "digits (pen: also thicker or thinner strokes; warp: gently warped paper, "
-                     "which did not pay for the mlp). Both the mlp and the cnn train on "
-                     "augmented digits, so the cnn's lead over the mlp + augmentation is what "
-                     "convolution adds beyond augmentation.")
+                     "digits. The mlp and the cnn see the same augmented digits, so the cnn's "
+                     "lead over the mlp + augmentation is what convolution adds beyond "
+                     "augmentation.")
     return table
 
 
@@ -104,7 +103,7 @@ def ladder(
                                        "'logistic,cnn' (default: logistic,lab,mlp,cnn)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Use the recipes' data "
                                  "augmentation (the mlp's and cnn's tilted, resized, shifted "
-                                 "digits; the cnn's also thicker or thinner and warped)."),
+                                 "digits)."),
     save: bool = typer.Option(True, "--save/--no-save", help="Save each trained model where "
                               "`--model NAME` finds it (the web page and `explain` use them)."),
     other_writers: bool = typer.Option(True, "--other-writers/--no-other-writers", help="Also "

@@ -64,8 +64,7 @@ def gap_sentence(history, *, dropout: bool = False, augment: bool = False,
     history : a :class:`~digitlens.training.fit.History` or its ``epochs`` list; each row has
         ``accuracy`` and ``test_accuracy`` (fractions in [0, 1]).
     dropout : the model has dropout layers (on while training, off when testing).
-    augment : training used augmented digits (randomly tilted, resized, shifted copies; the
-        cnn's also thicker or thinner and warped).
+    augment : training used augmented digits (randomly tilted, resized, shifted copies).
     points : the smallest gap worth a sentence, in percentage points.
 
     Examples
