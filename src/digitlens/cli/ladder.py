@@ -71,9 +71,9 @@ def ladder_table(rows) -> Table:
         table.add_column(col, justify=justify, no_wrap=True)
     table.add_column("what it adds", justify="left", overflow="fold", min_width=20)
     for row in rows:
-        table.add_row(rung_label(row), f"{row.n_params:,}", f"{row.seconds:.1f}s · {row.epochs} ep",
-                      augment_words(row.augment), _pct(row.test_accuracy),
-                      _pct(row.other_writers_accuracy), row.adds)
+        table.add_row(rung_label(row), f"{row.n_params:,}",
+                      f"{row.seconds:.1f}s · {row.epochs} ep", augment_words(row.augment),
+                      _pct(row.test_accuracy), _pct(row.other_writers_accuracy), row.adds)
     table.caption = ("augmented: trained on randomly tilted, resized and shifted copies of the "
                      "digits. The mlp and the cnn see the same augmented digits, so the cnn's "
                      "lead over the mlp + augmentation is what convolution adds beyond "
