@@ -47,7 +47,7 @@ def test_cnn_tiny_is_small_and_still_good(trained, digits):
 
 @pytest.mark.slow
 def test_mlp_with_augmentation_reaches_95_percent(digits):
-    # the mlp's own recipe, plus the cnn's augmentation (tilt, resize, shift)
+    # the mlp's own recipe, with the cnn's augmentation (tilt, resize, shift)
     rng = np.random.default_rng(0)
     model = dl.build_model("mlp", rng)
     dl.fit(model, digits.x_train, digits.y_train, default_recipe("mlp"), rng=rng,

@@ -169,24 +169,49 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def softmax_cross_entropy(z: np.ndarray, y: np.ndarray):
+def softmax_cross_entropy(z: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0):
     """Mean cross-entropy of ``softmax(z)`` against integer labels ``y``.
+
+    With ``label_smoothing`` ε > 0 the target of each example is no longer the one-hot vector
+    but ``t = (1-ε)·onehot(y) + ε/K``: the right digit gets ``1-ε+ε/K``, every digit ``ε/K``.
+    The loss ``-Σ_k t_k·log p_k`` then stops rewarding ever larger logits once ``p`` matches
+    ``t``, so the network is pushed less towards 100%-sure answers (Szegedy et al., 2016).
+    It equals PyTorch's ``cross_entropy(z, y, label_smoothing=ε)``.
 
     Parameters
     ----------
     z : (N, K) logits.
     y : (N,) integer class labels in ``[0, K)``.
+    label_smoothing : ε in ``[0, 1)``; 0 is the plain cross-entropy.
 
     Returns
     -------
     loss : float
-    dz : (N, K) gradient of the mean loss w.r.t. ``z``: ``(softmax(z) - onehot(y)) / N``.
+    dz : (N, K) gradient of the mean loss w.r.t. ``z``: ``(softmax(z) - t) / N``
+        (``t = onehot(y)`` when ε = 0).
+
+    Examples
+    --------
+    >>> z = np.array([[2.0, 0.0]]); y = np.array([0])
+    >>> round(softmax_cross_entropy(z, y)[0], 4)          # -log(e²/(e²+1))
+    0.1269
+    >>> round(softmax_cross_entropy(z, y, 0.2)[0], 4)     # t = (0.9, 0.1): + 0.1·2
+    0.3269
     """
-    n = z.shape[0]
+    if not (0.0 <= label_smoothing < 1.0):
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    n, k = z.shape
     logp = log_softmax(z)  # (N, K)
-    loss = -logp[np.arange(n), y].mean()
     dz = np.exp(logp)  # softmax, reusing the stable log
-    dz[np.arange(n), y] -= 1
+    if label_smoothing == 0.0:  # the plain loss, computed exactly as before smoothing existed
+        loss = -logp[np.arange(n), y].mean()
+        dz[np.arange(n), y] -= 1
+    else:
+        eps = label_smoothing
+        # -Σ_k t_k log p_k = (1-ε)·(-log p_y) + (ε/K)·Σ_k(-log p_k), averaged over the batch
+        loss = -((1.0 - eps) * logp[np.arange(n), y] + (eps / k) * logp.sum(axis=1)).mean()
+        dz -= np.asarray(eps / k, dz.dtype)  # - ε/K for every class ...
+        dz[np.arange(n), y] -= np.asarray(1.0 - eps, dz.dtype)  # ... and - (1-ε) for the label
     dz /= n
     return float(loss), dz
 

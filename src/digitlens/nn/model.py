@@ -422,7 +422,7 @@ class Sequential:
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0,
                        training: bool = True, rng: np.random.Generator | None = None,
-                       return_logits: bool = False):
+                       return_logits: bool = False, label_smoothing: float = 0.0):
         """Mean loss on the batch and its gradient for every parameter.  Nothing is updated.
 
         Parameters
@@ -431,6 +431,10 @@ class Sequential:
         y : (N,) labels (or targets shaped like the logits for BCE/MSE).
         l2 : L2 strength λ; adds ``λ/2 · Σ W²`` over weights (not biases) to the loss.
         training : dropout active (needs ``rng``) when True.
+        label_smoothing : ε in ``[0, 1)``: train towards ``(1-ε)·onehot + ε/K`` instead of the
+            one-hot labels (softmax cross-entropy only; see
+            :func:`~digitlens.nn.functional.softmax_cross_entropy`).  The loss returned is the
+            smoothed one; :meth:`loss_from_logits` (test loss) stays the plain loss.
 
         Returns
         -------
@@ -438,9 +442,19 @@ class Sequential:
         grads : dict like :meth:`params`
         logits : (N, K), only with ``return_logits=True``
         """
+        if label_smoothing:
+            if self.loss != "softmax_cross_entropy":
+                raise ValueError(f"label_smoothing needs the softmax_cross_entropy loss; this "
+                                 f"model's loss is {self.loss!r} (got label_smoothing="
+                                 f"{label_smoothing!r})")
+            if not (0.0 < label_smoothing < 1.0):
+                raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         steps = self._training_steps()
         z, caches = self._run(steps, self.as_input(x), caches=True, training=training, rng=rng)
-        loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
+        if label_smoothing:
+            loss, dz = F.softmax_cross_entropy(z, self.targets(y, z.shape[1]), label_smoothing)
+        else:
+            loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
         _, grads = self._backward(dz, caches, need_input_grad=False, steps=steps)
         if l2:
             for i, layer in enumerate(self.layers):

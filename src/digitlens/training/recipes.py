@@ -1,5 +1,6 @@
 """How each zoo model is trained: its recipe (a :class:`TrainConfig` and, for the mlp and the
-CNNs, data augmentation), and :func:`train_rung`, the one way a zoo model gets trained.
+CNNs, data augmentation; the measurements behind them are quoted above :data:`RECIPES`), and
+:func:`train_rung`, the one way a zoo model gets trained.
 
 ``digitlens train``, the ladder, the web page's training view and the test fixtures all call
 :func:`train_rung`, so a model trained anywhere with the same seed is the same model.
@@ -30,26 +31,45 @@ class Recipe:
     augment: AugmentConfig | None = None
 
 
-#: random tilt up to 10°, size ±10%, shift up to 2 pixels: the CNN recipes' augmentation
+#: random tilt up to 10°, size ±10%, shift up to 2 pixels: the CNN recipes' augmentation.  Also
+#: varying the pen (stroke thickness 0.5) and warping the paper (elastic 1 px, sigma 4) was
+#: measured for the cnn (below) and for the mlp, and paid for neither in cross-validation.
 CNN_AUGMENT = AugmentConfig(rotation=10, scale=0.1, shift=2)
 #: the mlp trains on the same augmented digits as the cnn: measured by benchmarks/recipes.py
-#: (3 seeds, bundled test digits) it reads 96.9% (spread 0.1 points) instead of 94.9% (spread
-#: 0.6), at about 3.5x the training time.  It also lets the ladder compare the mlp and the cnn on
-#: equal data, so the cnn's lead is what convolution adds beyond augmentation.
+#: (3 seeds, bundled test digits, 15 epochs) it reads 96.9% (spread 0.1 points) instead of 94.9%
+#: (spread 0.6).  It also lets the ladder compare the mlp and the cnn on equal data, so the
+#: cnn's lead is what convolution adds beyond augmentation.
 MLP_AUGMENT = CNN_AUGMENT
 
 _DEFAULT = TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")
 
+# Issue 16's recipes, measured with benchmarks/model_table.py (every variant tried, and the exact
+# commands, in benchmarks/results/README.md); this repeats the before/after comparison:
+#   taskset -c 1 python benchmarks/model_table.py --models mlp,cnn --variants base,recipe
+#       --seeds 0,1,2 --cv base,recipe
+# (``base`` is the recipe before; 4,000 bundled training digits; mean over 3 seeds, spread =
+# max - min).  Before -> after, bundled test / optdigits (other writers) / MNIST's official
+# 10,000 test digits / training seconds on one core:
+#   mlp  96.87% (0.1) / 66.3% / 95.95% / 4 s   ->  98.37% (0.5) / 76.1% / 97.67% / 18 s
+#        60 epochs instead of 15 (98.40%, the step that pays most), then label smoothing 0.1:
+#        within 0.3 points on the bundled digits, so 5-fold CV decided: 97.90% vs 97.68%.
+#        Pen and warp augmentation on top: CV 97.84%, not kept.
+#   cnn  98.57% (0.5) / 75.9% / 98.56% / 25 s  ->  98.60% (0.2) / 80.0% / 99.04% / 105 s
+#        80 epochs and label smoothing 0.1; under 0.3 points on the bundled digits, so 5-fold
+#        CV on the 5,000 decided: 98.88% vs 98.24%.  With pen and warp augmentation too the
+#        bundled digits read 98.80% (0.5), other writers 85.2%, MNIST's 98.81%, but CV 98.66%:
+#        not kept (it is the better recipe for other writers' digits, not for MNIST's).
+#   The targets (MNIST test: cnn >= 99.2%, mlp >= 97.0%): the mlp reaches it, the cnn does not.
 RECIPES: dict[str, Recipe] = {
     "logistic": Recipe(TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine")),
     "binary": Recipe(_DEFAULT),
     "lab": Recipe(TrainConfig(epochs=20, batch_size=64, lr=2e-3, schedule="cosine")),
-    "mlp": Recipe(TrainConfig(epochs=15, batch_size=64, lr=1e-3, schedule="cosine"),
-                  MLP_AUGMENT),
+    "mlp": Recipe(TrainConfig(epochs=60, batch_size=64, lr=1e-3, schedule="cosine",
+                              label_smoothing=0.1), MLP_AUGMENT),
     "cnn_tiny": Recipe(TrainConfig(epochs=15, batch_size=64, lr=3e-3, schedule="onecycle"),
                        CNN_AUGMENT),
-    "cnn": Recipe(TrainConfig(epochs=20, batch_size=64, lr=3e-3, schedule="onecycle"),
-                  CNN_AUGMENT),
+    "cnn": Recipe(TrainConfig(epochs=80, batch_size=64, lr=3e-3, schedule="onecycle",
+                              label_smoothing=0.1), CNN_AUGMENT),
 }
 
 
@@ -260,6 +280,7 @@ def restore_previous(path) -> None:
     os.replace(swap, path)
 
 
-__all__ = ["Recipe", "RECIPES", "CNN_AUGMENT", "MLP_AUGMENT", "recipe", "default_recipe",
-           "LadderRow", "train_rung", "diverged_reason", "partial_path", "previous_path",
-           "keep_previous", "restore_previous", "NEAR_CHANCE", "LOSS_ROSE", "SavePlan", "save_plan"]
+__all__ = ["Recipe", "RECIPES", "CNN_AUGMENT", "MLP_AUGMENT", "recipe",
+           "default_recipe", "LadderRow", "train_rung", "diverged_reason", "partial_path",
+           "previous_path", "keep_previous", "restore_previous", "NEAR_CHANCE", "LOSS_ROSE",
+           "SavePlan", "save_plan"]

@@ -160,14 +160,17 @@ class SplitStep:
 
     def __call__(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, training: bool = True,
                  rng: np.random.Generator | None = None,
-                 prepare: Callable[[np.ndarray, slice], np.ndarray] | None = None):
+                 prepare: Callable[[np.ndarray, slice], np.ndarray] | None = None,
+                 label_smoothing: float = 0.0):
         """``(loss, grads, logits)`` of the batch, as ``model.loss_and_grads(x, y, l2=l2,
-        training=training, rng=rng, return_logits=True)`` returns them.
+        training=training, rng=rng, return_logits=True, label_smoothing=label_smoothing)``
+        returns them.
 
         Parameters
         ----------
         x : (n, *input_shape) images; y : (n,) labels.
-        l2, training, rng : as in :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
+        l2, training, rng, label_smoothing : as in
+            :meth:`~digitlens.nn.model.Sequential.loss_and_grads`.
         prepare : ``prepare(x[rows], rows)`` turns each slice's images into what the model is
             trained on, inside that slice's thread (``fit`` augments there, with numbers drawn
             beforehand); None: the images as they are.
@@ -182,7 +185,8 @@ class SplitStep:
             sub_rng = _Replay(draws, r) if draws else rng
             xs = x[r] if prepare is None else prepare(x[r], r)
             return self.model.loss_and_grads(xs, y[r], training=training, rng=sub_rng,
-                                              return_logits=True)
+                                              return_logits=True,
+                                              label_smoothing=label_smoothing)
 
         if self._pool is not None and len(rows) > 1:
             others = [self._pool.submit(run, r) for r in rows[1:]]
