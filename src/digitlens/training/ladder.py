@@ -12,8 +12,8 @@ mlp           width and dropout: many more stroke detectors, less memorising
 cnn           convolution: the same detector everywhere in the image (and pooling)
 ============  =========================================================================
 
-The ``mlp`` and ``cnn`` recipes also train on randomly tilted, resized and shifted digits
-(augmentation; see :mod:`digitlens.training.augment`), and the table says which rungs do, and
+The ``mlp`` and ``cnn`` recipes also train on randomly tilted, resized, shifted, re-inked and
+warped digits (augmentation; see :mod:`digitlens.training.augment`), and the table says which rungs do, and
 calls the mlp row "mlp + augmentation": the mlp and the cnn see the same augmented digits, so
 the cnn's lead over it is what convolution adds beyond augmentation.  The recipes and the
 measurements behind them (3 seeds, 5-fold cross-validation, ``benchmarks/model_table.py``) are

@@ -64,7 +64,7 @@ def gap_sentence(history, *, dropout: bool = False, augment: bool = False,
     history : a :class:`~digitlens.training.fit.History` or its ``epochs`` list; each row has
         ``accuracy`` and ``test_accuracy`` (fractions in [0, 1]).
     dropout : the model has dropout layers (on while training, off when testing).
-    augment : training used augmented digits (randomly tilted, resized, shifted copies).
+    augment : training used augmented digits (randomly changed copies).
     points : the smallest gap worth a sentence, in percentage points.
 
     Examples
@@ -85,7 +85,7 @@ def gap_sentence(history, *, dropout: bool = False, augment: bool = False,
     if kind == "harder_training":
         made = " and ".join(w for w, on in (
             ("with part of its units switched off at random (dropout)", dropout),
-            ("on randomly tilted, resized and shifted copies of the digits (augmentation)",
+            ("on randomly changed copies of the digits (augmentation)",
              augment)) if on)
         return (f"Test accuracy ({te:.1%}) is {gap:.1f} points above training accuracy "
                 f"({tr:.1%}). That is not a mistake: the training number is measured while the "
