@@ -221,7 +221,7 @@ def main() -> None:
             ratios = " ".join(f"{best[f'digitlens/{n}'][k] / best[f'pytorch/{n}'][k]:7.2f}x"
                               for n in args.threads)
             print(f"  {k:<10} {cells} {ratios}")
-        whole = {name: [float(t["epoch"].sum()) for t in runs]
+        whole = {name: [float(np.sum(t["epoch"])) for t in runs]
                  for name, runs in per_batch.items()}  # each repeat's whole epoch
         for n in args.threads:
             print(f"  pytorch/{n} whole epochs: best {min(whole[f'pytorch/{n}']):.3f}s (runs: "
