@@ -76,7 +76,7 @@ def main() -> None:
                                   np.random.default_rng(0))
     print(f"cnn, one training step, 1 BLAS thread, best of {args.repeats}: ms per batch "
           "(µs per image)")
-    head = "".join(f"{f'batch {bs} fwd':>20}{f'bwd':>18}" for bs in args.batch_sizes)
+    head = "".join(f"{f'batch {bs} fwd':>20}{'bwd':>18}" for bs in args.batch_sizes)
     print(f"  {'layer':<22}{head}")
     totals = {bs: 0.0 for bs in args.batch_sizes}
     for i, name in enumerate(names):
