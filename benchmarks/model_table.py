@@ -91,6 +91,8 @@ def variants() -> dict[str, dict[str, tuple]]:
     out["wide+ls"] = {"cnn": (ls(cnn, 0.1), BASE_AUG, wide_cnn)}
     out["wide+full+ls"] = {"cnn": (ls(cnn, 0.1), FULL_AUG, wide_cnn)}
     out["wide+full+ls+40ep"] = {"cnn": (ep(ls(cnn, 0.1), 40), FULL_AUG, wide_cnn)}
+    out["wide+full+40ep"] = {"cnn": (ep(cnn, 40), FULL_AUG, wide_cnn)}
+    out["wide+full+80ep"] = {"cnn": (ep(cnn, 80), FULL_AUG, wide_cnn)}
     return out
 
 
