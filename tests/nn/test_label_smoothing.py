@@ -159,6 +159,14 @@ def test_smoothing_needs_a_softmax_model():
         m.loss_and_grads(x, np.arange(4), training=False, label_smoothing=0.1)
 
 
+@pytest.mark.parametrize("eps", [-0.1, 1.0])
+def test_loss_and_grads_refuses_smoothing_outside_0_1(eps):
+    m = small_mlp()
+    x = np.random.default_rng(1).random((4, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        m.loss_and_grads(x, np.arange(4), training=False, label_smoothing=eps)
+
+
 def test_the_sliced_step_passes_smoothing_on():
     m = build_model("cnn_tiny", np.random.default_rng(0))
     x = np.random.default_rng(1).random((40, 1, 28, 28), np.float32)

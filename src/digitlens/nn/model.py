@@ -442,13 +442,10 @@ class Sequential:
         grads : dict like :meth:`params`
         logits : (N, K), only with ``return_logits=True``
         """
-        if label_smoothing:
-            if self.loss != "softmax_cross_entropy":
-                raise ValueError(f"label_smoothing needs the softmax_cross_entropy loss; this "
-                                 f"model's loss is {self.loss!r} (got label_smoothing="
-                                 f"{label_smoothing!r})")
-            if not (0.0 < label_smoothing < 1.0):
-                raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        if label_smoothing and self.loss != "softmax_cross_entropy":  # (its range: the loss's)
+            raise ValueError(f"label_smoothing needs the softmax_cross_entropy loss; this "
+                             f"model's loss is {self.loss!r} (got label_smoothing="
+                             f"{label_smoothing!r})")
         steps = self._training_steps()
         z, caches = self._run(steps, self.as_input(x), caches=True, training=training, rng=rng)
         if label_smoothing:

@@ -126,6 +126,10 @@ class AugmentConfig:
         x = _check_images(x)
         if len(draws) != len(x):
             raise ValueError(f"{len(draws)} sets of draws for {len(x)} images")
+        return self._apply(x, draws)
+
+    def _apply(self, x: np.ndarray, draws: "Draws") -> np.ndarray:
+        """:meth:`apply_drawn` for images already checked (by :meth:`draw`)."""
         displacement = None
         if draws.noise is not None:
             displacement = _elastic_field(draws.noise, self.elastic, self.elastic_sigma)
@@ -155,8 +159,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig | Non
         ``shift_row``, ``shift_col``, ``thickness``.
     """
     config = config or AugmentConfig()
-    draws = config.draw(x, rng)
-    out = config.apply_drawn(x, draws)
+    draws = config.draw(x, rng)  # checks x
+    out = config._apply(np.asarray(x), draws)
     if return_params:
         return out, {"angle": draws.angle, "scale": draws.scale, "shift_row": draws.shift_row,
                      "shift_col": draws.shift_col, "thickness": draws.thickness}
