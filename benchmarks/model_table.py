@@ -67,6 +67,7 @@ def variants() -> dict[str, dict[str, tuple]]:
         return dataclasses.replace(c, epochs=n)
 
     for name, cfg in (("cnn", cnn), ("mlp", mlp)):
+        out.setdefault("plain", {})[name] = (cfg, None)  # no augmentation at all
         out.setdefault("base", {})[name] = (cfg, BASE_AUG)
         out.setdefault("stroke", {})[name] = (cfg, STROKE_AUG)
         out.setdefault("elastic", {})[name] = (cfg, ELASTIC_AUG)
