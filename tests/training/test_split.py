@@ -4,6 +4,9 @@ whatever the number of threads."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -11,7 +14,7 @@ import digitlens as dl
 from digitlens.nn.layers import Layer
 from digitlens.nn.model import Sequential
 from digitlens.training.fit import TrainConfig, fit
-from digitlens.training.split import SplitStep, _Replay, can_split, default_threads
+from digitlens.training.split import SplitStep, _Draws, _Replay, can_split, default_threads
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +139,51 @@ def test_models_with_unknown_random_layers_are_not_sliced(digits):
         rng=np.random.default_rng(0), threads=2)
 
 
+def _ready(*draws):
+    holder = _Draws()
+    holder.set(list(draws))
+    return holder
+
+
 def test_replay_refuses_draws_the_whole_batch_did_not_make():
     u = np.arange(12, dtype=np.float32).reshape(4, 3)
-    replay = _Replay([u], slice(1, 3))
+    replay = _Replay(_ready(u), slice(1, 3))
     with pytest.raises(RuntimeError, match=r"shape \(2, 4\), float32"):
         replay.random((2, 4), dtype=np.float32)
-    replay = _Replay([u], slice(1, 3))
+    replay = _Replay(_ready(u), slice(1, 3))
     np.testing.assert_array_equal(replay.random((2, 3), dtype=np.float32), u[1:3])
     with pytest.raises(RuntimeError, match="would not have drawn"):
         replay.random((2, 3), dtype=np.float32)
+
+
+def test_a_slice_waits_for_the_draws_at_its_first_dropout_layer():
+    """The calling thread draws the dropout numbers while the other slices already run: a slice
+    that reaches a Dropout layer first blocks until they are there, then gets its rows."""
+    draws = _Draws()
+    replay = _Replay(draws, slice(2, 4))
+    with ThreadPoolExecutor(1) as pool:
+        got = pool.submit(replay.random, (2, 5), np.float32)
+        time.sleep(0.05)
+        assert not got.done()  # waiting, not guessing
+        u = np.random.default_rng(0).random((4, 5), dtype=np.float32)
+        draws.set([u])
+        np.testing.assert_array_equal(got.result(timeout=5), u[2:4])
+
+
+def test_draws_that_fail_release_the_waiting_slices(digits):
+    """If drawing fails, no slice thread is left waiting for ever: the step raises."""
+    class Broken(np.random.Generator):
+        def random(self, *a, **k):
+            raise MemoryError("no room for the draws")
+
+    model = dl.build_model("cnn", np.random.default_rng(0))  # (cnn_tiny has no dropout)
+    bad = Broken(np.random.PCG64(0))
+    with SplitStep(model, threads=2) as step, pytest.raises(MemoryError, match="no room"):
+        step(digits.x_train[:64], digits.y_train[:64], rng=bad)
+    draws = _Draws()
+    draws.set(None, MemoryError("no room"))
+    with pytest.raises(RuntimeError, match="dropout draws failed"):
+        _Replay(draws, slice(0, 1)).random((1, 2), np.float32)
 
 
 def test_threads_argument_is_checked(digits):

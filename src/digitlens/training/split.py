@@ -32,16 +32,19 @@ Why bother (measured with ``benchmarks/profile_cnn.py`` and ``benchmarks/bench_c
   the same images, but the resampling runs on every core too instead of in one thread while the
   others wait (it is ~12% of a one-thread epoch of the ``cnn``).
 
-Randomness stays explicit and deterministic: the draws happen in the calling thread before the
-slices start, and the slices' results are added up in slice order, whatever order the threads
-finish in.  So the same seed gives the same model, with any number of threads.
+Randomness stays explicit and deterministic: the draws happen in the calling thread (while the
+other slices already compute their convolutions, which draw nothing; a slice waits for the draws
+at its first Dropout layer), and the slices' results are added up in slice order, whatever order
+the threads finish in.  So the same seed gives the same model, with any number of threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -77,14 +80,39 @@ def default_threads(model: Sequential) -> int:
     return max(1, min(available_cores(), 4))
 
 
+class _Draws:
+    """A batch's dropout draws, made by the calling thread while the other slices already run
+    their first layers (the convolutions come before any Dropout layer): a slice waits for the
+    draws only when its first Dropout layer asks for them."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._values: list[np.ndarray] | None = None
+        self._error: BaseException | None = None
+
+    def set(self, values: list[np.ndarray] | None, error: BaseException | None = None) -> None:
+        self._values, self._error = values, error
+        self._ready.set()
+
+    def get(self) -> list[np.ndarray]:
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError("the batch's dropout draws failed") from self._error
+        assert self._values is not None
+        return self._values
+
+
 class _Replay:
     """Stands in for the generator in one slice's forward pass: hands each Dropout layer its rows
     of the uniform numbers drawn for the whole batch (see :func:`_draw_dropout`)."""
 
-    def __init__(self, draws: list[np.ndarray], rows: slice) -> None:
-        self._next = iter([u[rows] for u in draws])
+    def __init__(self, draws: _Draws, rows: slice) -> None:
+        self._draws, self._rows = draws, rows
+        self._next = None
 
     def random(self, shape, dtype=np.float64) -> np.ndarray:
+        if self._next is None:  # the first Dropout layer of this slice: wait for the draws
+            self._next = iter([u[self._rows] for u in self._draws.get()])
         u = next(self._next, None)
         if u is None or u.shape != tuple(shape) or u.dtype != np.dtype(dtype):
             raise RuntimeError("a slice asked for random numbers the whole batch would not have "
@@ -144,10 +172,11 @@ class SplitStep:
             raise ValueError(f"cannot split batches of a model with layers of type {odd}: their "
                              "random draws could not be replayed slice by slice")
         self.model, self.threads, self.slice_size = model, threads, slice_size
+        self._has_dropout = any(isinstance(la, Dropout) and la.p > 0.0 for la in model.layers)
         # the calling thread computes the first slice itself, the pool's threads the others
         self._pool = ThreadPoolExecutor(threads - 1, "digitlens-fit") if threads > 1 else None
 
-    def __enter__(self) -> "SplitStep":
+    def __enter__(self) -> SplitStep:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -176,30 +205,42 @@ class SplitStep:
             beforehand); None: the images as they are.
         """
         n = len(x)
-        draws = _draw_dropout(self.model, n, rng) if training and rng is not None else []
         k = -(-n // self.slice_size)  # number of slices
         bounds = np.linspace(0, n, k + 1).round().astype(int)  # sizes differ by at most one
-        rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        rows = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        draws = _Draws() if training and rng is not None and self._has_dropout else None
 
         def run(r: slice):
-            sub_rng = _Replay(draws, r) if draws else rng
+            sub_rng = _Replay(draws, r) if draws is not None else rng
             xs = x[r] if prepare is None else prepare(x[r], r)
             return self.model.loss_and_grads(xs, y[r], training=training, rng=sub_rng,
                                               return_logits=True,
                                               label_smoothing=label_smoothing)
 
-        if self._pool is not None and len(rows) > 1:
-            others = [self._pool.submit(run, r) for r in rows[1:]]
+        others = [self._pool.submit(run, r) for r in rows[1:]] \
+            if self._pool is not None else []
+        if draws is not None:  # while the other slices start on their convolutions
+            try:
+                draws.set(_draw_dropout(self.model, n, rng))
+            except BaseException as e:  # release the waiting slices, then report
+                draws.set(None, e)
+                for f in others:
+                    f.exception()
+                raise
+        if others:
             parts = [run(rows[0])] + [f.result() for f in others]
         else:
             parts = list(map(run, rows))
         weights = [(r.stop - r.start) / n for r in rows]
         loss = float(sum(w * p[0] for w, p in zip(weights, parts)))
         grads = {}
-        for key in parts[0][1]:
-            g = parts[0][1][key] * np.asarray(weights[0], parts[0][1][key].dtype)
+        for key in parts[0][1]:  # each slice's gradients are its own new arrays: scaled in place
+            g = parts[0][1][key]
+            g *= np.asarray(weights[0], g.dtype)
             for w, p in zip(weights[1:], parts[1:]):
-                g += p[1][key] * np.asarray(w, g.dtype)
+                gi = p[1][key]
+                gi *= np.asarray(w, g.dtype)
+                g += gi
             grads[key] = g
         z = np.concatenate([p[2] for p in parts])  # (n, K) logits, in batch order
         if l2:  # the penalty belongs to the batch once, not to every slice
