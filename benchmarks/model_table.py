@@ -107,6 +107,15 @@ def variants() -> dict[str, dict[str, tuple]]:
                                      FULL_AUG)}
     out["l2+full+80ep"] = {"cnn": (dataclasses.replace(full80, l2=1e-4), FULL_AUG)}
     out["ema+full+80ep"] = {"cnn": (dataclasses.replace(full80, ema=0.999), FULL_AUG)}
+    # SGD with (heavy-ball) momentum 0.9 and an L2 penalty instead of Adam, same onecycle schedule
+    for lr, l2 in ((0.05, 5e-4), (0.1, 5e-4), (0.05, 1e-3), (0.05, 2e-4), (0.1, 1e-3)):
+        sgd = dataclasses.replace(full80, optimizer="sgd", momentum=0.9, lr=lr, l2=l2)
+        tag = f"sgd{lr:g}+l2{l2:g}"
+        out[f"{tag}+full+80ep"] = {"cnn": (sgd, FULL_AUG)}
+        out[f"{tag}+full+120ep"] = {"cnn": (ep(sgd, 120), FULL_AUG)}
+        out[f"cnn3+{tag}+full+80ep"] = {"cnn": (sgd, FULL_AUG, cnn3)}
+        out[f"cnn3+{tag}+full+120ep"] = {"cnn": (ep(sgd, 120), FULL_AUG, cnn3)}
+        out[f"cnn3_pool+{tag}+full+80ep"] = {"cnn": (sgd, FULL_AUG, cnn3_pool)}
     return out
 
 
