@@ -11,6 +11,12 @@ Safety:
 - ``KeyboardInterrupt`` (Ctrl-C) stops cleanly: the model keeps the weights of the last complete
   epoch and the history says ``stop_reason == "interrupted"``;
 - with a validation set and ``patience``, training stops early and restores the best epoch.
+
+Weight averaging (``TrainConfig(ema=0.999)``): the model that training ends with is an exponential
+moving average of the weights after every gradient step instead of the last step's weights.  The
+last steps jitter around a good point; their average sits nearer its middle.  Between epochs the
+model holds the averaged weights (that is what validation, early stopping, the epoch callbacks and
+a stopped run see); the gradient steps themselves continue from the raw weights.
 """
 
 from __future__ import annotations
@@ -53,6 +59,15 @@ class TrainConfig:
         instead of the one-hot labels (0 = off).  The training loss logged is the smoothed one
         (it cannot go below the entropy of that target: 0.50 for ε = 0.1 and 10 classes);
         validation and test losses stay the plain cross-entropy.
+    ema : decay ``β`` in ``[0, 1)`` of an exponential moving average of the weights (0 = off).
+        After every gradient step ``avg = β·avg + (1-β)·W``, started at 0 and bias-corrected as
+        Adam's moments are (``avg / (1-βᵗ)`` after ``t`` steps), so it is a weighted average of
+        every step's weights with weights ``∝ βᵗ⁻ⁱ``: roughly the last ``1/(1-β)`` steps
+        (1,000 for 0.999).  The model ends with the averaged weights.  It holds them at the end of
+        every epoch too: validation loss, ``patience`` (the best epoch restored is the best
+        averaged epoch), ``on_epoch_end`` callbacks and an interrupted or stopped run all see the
+        averaged model, while the next epoch's steps continue from the raw weights.  The training
+        loss and accuracy logged are the raw weights' on their batches.
     """
 
     epochs: int = 10
@@ -66,6 +81,7 @@ class TrainConfig:
     validation_fraction: float = 0.0
     patience: int | None = None
     label_smoothing: float = 0.0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         # validation only: the fields keep the values given (a frozen dataclass)
@@ -81,6 +97,7 @@ class TrainConfig:
                      lambda v: 0 <= v < 1)
         check_number("label_smoothing", self.label_smoothing, "in [0, 1)",
                      lambda v: 0 <= v < 1)
+        check_number("ema", self.ema, "in [0, 1)", lambda v: 0 <= v < 1)
         check_choice("schedule", self.schedule, sorted(SCHEDULES))
         check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
 
@@ -90,7 +107,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """The config :meth:`to_dict` gave; a key missing (a checkpoint saved before the field
-        existed, e.g. ``label_smoothing``) takes its default.  An unknown key raises."""
+        existed, e.g. ``label_smoothing`` or ``ema``) takes its default.  An unknown key raises."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -191,6 +208,29 @@ def _call(callbacks, method: str, log: dict) -> bool:
 
 def _snapshot(model: Sequential) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in model.params().items()}
+
+
+class _WeightAverage:
+    """The exponential moving average of ``TrainConfig.ema``: after every step
+    ``avg = β·avg + (1-β)·W``, from ``avg = 0``; :meth:`averaged` is ``avg / (1-βᵗ)`` (the bias
+    correction Adam applies to its moments: without it the first steps' average is pulled
+    towards 0)."""
+
+    def __init__(self, params: dict[str, np.ndarray], decay: float) -> None:
+        self.decay, self.t = float(decay), 0
+        self.avg = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def update(self, params: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        b = self.decay
+        for k, W in params.items():
+            a = self.avg[k]
+            a *= b
+            a += np.multiply(W, 1.0 - b, dtype=a.dtype)
+
+    def averaged(self) -> dict[str, np.ndarray]:
+        c = 1.0 - self.decay ** self.t
+        return {k: a / c for k, a in self.avg.items()}
 
 
 def _check_data(model: Sequential, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -363,12 +403,19 @@ class _Run:
         self.split: SplitStep | None = None  # set by _fit: slices of each batch, or None
         self.good = _snapshot(model)  # weights at the end of the last complete epoch
         self.best_loss, self.best_params, self.bad_epochs = math.inf, None, 0
+        # weight averaging: the average, and the raw weights the next epoch continues from while
+        # the model holds the averaged ones between epochs (None: off / not between epochs)
+        self.ema = _WeightAverage(self.params, config.ema) if config.ema > 0 else None
+        self.raw: dict[str, np.ndarray] | None = None
         self.t_start = time.perf_counter()
 
     def epoch(self, epoch: int) -> bool:
         """Train one epoch and log it; False when training should stop (a callback, early
         stopping)."""
         t0 = time.perf_counter()
+        if self.raw is not None:  # the steps continue from the raw weights, not the average
+            self.model.set_params(self.raw)
+            self.raw = None
         perm = self.rng.permutation(self.n)
         sum_loss, sum_correct = 0.0, 0.0
         for b in range(self.steps_per_epoch):
@@ -381,6 +428,9 @@ class _Run:
                 self.history.stop_reason = "callback"
                 return False
         self._check_weights(epoch)
+        if self.ema is not None:  # between epochs the model is the averaged one
+            self.raw = _snapshot(self.model)
+            self.model.set_params(self.ema.averaged())
         log = {"epoch": epoch, "epochs": self.config.epochs, "loss": sum_loss / self.n,
                "accuracy": sum_correct / self.n, "lr": self.opt.lr,
                "seconds": time.perf_counter() - t0}
@@ -421,6 +471,8 @@ class _Run:
             self._diverged(f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
                            f"(learning rate {self.opt.lr:.3g})", epoch)
         self.opt.step(self.params, grads)
+        if self.ema is not None:
+            self.ema.update(self.params)
         acc = accuracy_from_logits(self.model, z, yb)
         self.step += 1
         blog = {"epoch": epoch, "batch": b + 1, "batches": self.steps_per_epoch,
