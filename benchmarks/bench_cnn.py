@@ -1,7 +1,8 @@
 """One training epoch of the zoo's ``cnn`` over the 4,000 bundled digits: digitlens vs PyTorch CPU.
 
 The same network in both (``build_model("cnn")``: conv 16@3×3 → ReLU → maxpool → conv 32@3×3 →
-ReLU → maxpool → dropout → dense 128 → ReLU → dropout → dense 10), the recipe's batch size, Adam,
+ReLU → maxpool → conv 64@3×3 → ReLU → maxpool → dropout → dense 128 → ReLU → dropout → dense 10;
+the PyTorch twin is built from its layer list), the recipe's batch size, Adam,
 float32, shuffled mini-batches, with and without the recipe's augmentation.  Each epoch is timed
 phase by phase:
 

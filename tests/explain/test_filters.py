@@ -41,7 +41,8 @@ def test_receptive_fields_of_the_zoo_cnns(cnn):
     assert F.receptive_field(cnn, 2) == F.ReceptiveField((4, 4), (2, 2), (-1, -1))  # pool 1
     assert F.receptive_field(cnn, 3) == F.ReceptiveField((8, 8), (2, 2), (-3, -3))  # conv 2
     assert F.receptive_field(cnn, 5).size == (10, 10)  # pool 2
-    assert F.receptive_field(cnn, 8).size == (28, 28)  # the hidden Dense layer reads everything
+    assert F.receptive_field(cnn, 6) == F.ReceptiveField((18, 18), (4, 4), (-7, -7))  # conv 3
+    assert F.receptive_field(cnn, 10).size == (28, 28)  # the hidden Dense layer reads everything
     with pytest.raises(ValueError):
         F.receptive_field(cnn, 99)
 
@@ -95,7 +96,7 @@ def test_top_patches_are_the_image_crops_at_the_argmax_positions(cnn):
                 np.testing.assert_array_equal(p.pixels, F.crop(x[p.index, 0], p.window))
                 assert p.label == y[p.index]
     # a Dense unit reads the whole digit
-    dense = F.top_patches(cnn, atlas, 8, 3, k=2)
+    dense = F.top_patches(cnn, atlas, 10, 3, k=2)
     assert dense[0].position is None and dense[0].pixels.shape == (28, 28)
 
 
@@ -145,7 +146,7 @@ def test_response_curves_equal_the_engine_on_the_stroke_images(cnn):
         assert z[k, unit] == z[:, unit].max()  # and it is the best shift
     d = curves.unit_dict(0)
     assert len(d["line"]["z"]) == len(F.LINE_ANGLES) and len(d["arc"]["z"]) == len(F.ARC_OPENINGS)
-    dense = F.response_curves(cnn, 8)  # a hidden Dense unit: read at the image centre
+    dense = F.response_curves(cnn, 10)  # a hidden Dense unit: read at the image centre
     assert dense.position is None and dense.line.shape == (128, len(F.LINE_ANGLES))
 
 

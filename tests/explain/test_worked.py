@@ -219,8 +219,9 @@ def test_names_of_the_cnn():
     assert got == {"conv1": "convolution 1 (16 filters)", "pool1": "max-pooling after "
                    "convolution 1 (16×14×14)", "conv2": "convolution 2 (32 filters)",
                    "pool2": "max-pooling after convolution 2 (32×7×7)",
+                   "conv3": "convolution 3 (64 filters)",
                    "hidden1": "hidden layer 1 (128 units)", "output": "output layer (10 digits)"}
-    assert N.unit_name(m, 11, 3) == "the output unit for the digit 3"
+    assert N.unit_name(m, 13, 3) == "the output unit for the digit 3"
     assert N.layer_name(m, 4) == "ReLU of convolution 2"
     b = _model("binary")
     assert N.layer_name(b, 1) == "output layer (1 unit)"

@@ -21,8 +21,8 @@ ROLES = {
     "lab": (1, (1, 2, "dense"), 5, 3, 2, [], None),
     "mlp": (1, (1, 2, "dense"), 6, 4, 2, [], None),
     "cnn_tiny": (0, (0, 1, "conv"), 4, None, 1, [T.ConvBlock(0, 1, 2)], (6, 14, 14)),
-    "cnn": (0, (0, 1, "conv"), 11, 8, 1, [T.ConvBlock(0, 1, 2), T.ConvBlock(3, 4, 5)],
-            (32, 7, 7)),
+    "cnn": (0, (0, 1, "conv"), 13, 10, 1,
+            [T.ConvBlock(0, 1, 2), T.ConvBlock(3, 4, 5), T.ConvBlock(6, 7, None)], (64, 7, 7)),
 }
 
 

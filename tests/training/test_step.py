@@ -31,7 +31,7 @@ def _engine(model, img, label, opt):
 
 
 @pytest.mark.parametrize("name,layer,unit", [("logistic", 1, 4), ("mlp", 1, 17), ("cnn", 0, 5),
-                                             ("cnn", 3, 9), ("cnn", 8, 3)])
+                                             ("cnn", 3, 9), ("cnn", 6, 40), ("cnn", 10, 3)])
 def test_the_update_equals_the_optimizers(digit, name, layer, unit):
     model = build_model(name, np.random.default_rng(1))
     frozen = {k: v.copy() for k, v in model.params().items()}

@@ -166,15 +166,21 @@ def test_pass_through_layers_name_the_layer_whose_values_they_repeat():
     from digitlens import build_model
     from digitlens.explain.result import TraceReport
 
-    m = build_model("cnn", np.random.default_rng(0))         # ... pool, flatten, dropout, dense
+    tiny = build_model("cnn_tiny", np.random.default_rng(0))  # conv, relu, pool, flatten, dense
     x = np.random.default_rng(1).random((1, 1, 28, 28)).astype(np.float32)
+    d = json.loads(json.dumps(trace(tiny, x).to_dict()))
+    pool = [L for L in d["layers"] if L["type"] == "maxpool2d" and L["values"] is not None]
+    assert pool, "the pooling layer's outputs (6x14x14) are small enough to be listed"
+    flat = next(L for L in d["layers"] if L["type"] == "flatten")
+    assert flat["values"] is None and flat["values_same_as"] == pool[-1]["index"]
+    # the cnn: ... conv 3, relu, flatten, dropout, dense, relu, dropout, dense
+    m = build_model("cnn", np.random.default_rng(0))
     tr = trace(m, x)
     d = json.loads(json.dumps(tr.to_dict()))
-    by_type = {L["type"]: L for L in d["layers"]}
-    pool = [L for L in d["layers"] if L["type"] == "maxpool2d" and L["values"] is not None]
-    assert pool, "the last pooling layer's outputs are small enough to be listed"
-    flat = by_type["flatten"]
-    assert flat["values"] is None and flat["values_same_as"] == pool[-1]["index"]
+    flat = next(L for L in d["layers"] if L["type"] == "flatten")
+    # 64x7x7 = 3,136 numbers: too many to list, and so is the ReLU it repeats: nothing to name
+    assert flat["values"] is None and "values_same_as" not in flat
+    assert d["layers"][12]["type"] == "dropout" and d["layers"][12]["values_same_as"] == 11
     drops = [L for L in d["layers"] if L["type"] == "dropout"]
     assert drops and all(L["values"] is None for L in drops)   # dropout is off when predicting
     # every listed layer that is not a repeat carries its own numbers

@@ -77,7 +77,7 @@ def test_feature_maps_and_layer_names(client, rec):
     assert r.status_code == 200, r.text
     layers = r.json()["layers"]
     assert [(L["key"], len(L["maps"]), len(L["maps"][0])) for L in layers] == \
-        [("conv1", 16, 28), ("conv2", 32, 14)]
+        [("conv1", 16, 28), ("conv2", 32, 14), ("conv3", 64, 7)]
     image, _ = rec.prepare(PNG)
     m = rec.exact_model("cnn")
     tr = m.forward(image.reshape(1, 1, 28, 28).astype(np.float64), trace=True)
