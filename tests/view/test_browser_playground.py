@@ -104,7 +104,9 @@ def test_a_lab_verdict_link_opens_its_playground_preset(page, server):
     _wait(page, lambda: page.evaluate("document.body.dataset.playground") in ("running",
                                                                               "completed"))
     assert page.locator("#view-play").is_visible()
-    assert "flat tails" in _text(page, "#pg-look")
+    # the preset's "what to look for" is written once the session's first answer is drawn: wait
+    # for it rather than read it at the instant the state flips (it lost that race under load)
+    assert "flat tails" in _wait(page, lambda: _text(page, "#pg-look"))
     page.click("#pg-cancel")
     _wait(page, lambda: page.evaluate("document.body.dataset.playground") in ("cancelled",
                                                                               "completed"))
