@@ -205,7 +205,8 @@ def test_models_lists_the_zoo_with_what_is_trained(client, digits, trained):
     _, acc = dl.evaluate(trained("lab"), digits.x_test, digits.y_test)
     assert by["lab"]["test_accuracy"] == pytest.approx(acc)
     assert by["lab"]["n_params"] == trained("lab").n_params
-    assert [row["type"] for row in by["lab"]["layers"]] == [l.type for l in trained("lab").layers]
+    assert [row["type"] for row in by["lab"]["layers"]] == \
+        [layer.type for layer in trained("lab").layers]
     assert by["cnn_tiny"]["kind"] == "cnn" and by["lab"]["kind"] == "dense"
     # cnn was asked for but is not trained: the page opens with the best trained ladder model
     assert info["default"] == "cnn_tiny"

@@ -470,8 +470,8 @@ def trust_randomisation(rows, bound: float) -> str:
         verdict = (f"passes: the map changes when what the network learned is destroyed "
                    f"(a rank correlation below {bound} with the last layer made random)")
     else:
-        verdict = (f"fails: the map hardly changes when what the network learned is destroyed, "
-                   f"so it shows the image more than the network")
+        verdict = ("fails: the map hardly changes when what the network learned is destroyed, "
+                   "so it shows the image more than the network")
     return (f"Sanity check {verdict}. Rank correlation with the original map (1 = the same "
             f"order of pixels, 0 = unrelated): " + "; ".join(bits) + ".")
 

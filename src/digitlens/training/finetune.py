@@ -84,8 +84,9 @@ def hold_out(y: np.ndarray, fraction: float, rng: np.random.Generator
             k = min(max(k, 1), len(idx) - 1)
         held.append(idx[:k])
         train.append(idx[k:])
-    cat = (lambda parts: np.sort(np.concatenate(parts)).astype(np.int64) if parts
-           else np.zeros(0, np.int64))
+    def cat(parts):
+        return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
+
     return cat(train), cat(held)
 
 

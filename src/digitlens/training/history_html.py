@@ -38,7 +38,9 @@ def history_html(h: Any) -> str:
     ep = h.epochs
     if not ep:
         return "<p>History: no epoch finished yet.</p>"
-    get = (lambda k: [float(e[k]) for e in ep if e.get(k) is not None])
+    def get(k):
+        return [float(e[k]) for e in ep if e.get(k) is not None]
+
     loss, val_loss = get("loss"), get("val_loss")
     acc, val_acc = get("accuracy"), get("val_accuracy")
     losses = loss + val_loss
