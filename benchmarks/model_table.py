@@ -173,11 +173,11 @@ def cnn4():
             L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
 
 
-def ccp():
-    """Two convolutions before each pooling (16, 16, pool, 32, 32, pool), VGG-style."""
+def ccp(first: tuple[int, int] = (16, 16)):
+    """Two convolutions before each pooling (``first`` filters, pool, 32, 32, pool), VGG-style."""
     L = _layers()
-    return [L.Conv2D(16, 3, padding=1), L.Activation("relu"), L.Conv2D(16, 3, padding=1),
-            L.Activation("relu"), L.MaxPool2D(2),
+    return [L.Conv2D(first[0], 3, padding=1), L.Activation("relu"),
+            L.Conv2D(first[1], 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
             L.Conv2D(32, 3, padding=1), L.Activation("relu"), L.Conv2D(32, 3, padding=1),
             L.Activation("relu"), L.MaxPool2D(2), L.Flatten(),
             L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
@@ -185,12 +185,7 @@ def ccp():
 
 def ccp8():
     """:func:`ccp` with a cheaper first stage (8 then 16 filters at 28x28)."""
-    L = _layers()
-    return [L.Conv2D(8, 3, padding=1), L.Activation("relu"), L.Conv2D(16, 3, padding=1),
-            L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(32, 3, padding=1), L.Activation("relu"), L.Conv2D(32, 3, padding=1),
-            L.Activation("relu"), L.MaxPool2D(2), L.Flatten(),
-            L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
+    return ccp((8, 16))
 
 
 @contextlib.contextmanager

@@ -15,12 +15,12 @@ cnn           convolution: the same detector everywhere in the image (and poolin
 The ``mlp`` and ``cnn`` recipes also train on randomly tilted, resized, shifted, re-inked and
 warped digits (augmentation; see :mod:`digitlens.training.augment`), and the table says which
 rungs do, and calls the mlp row "mlp + augmentation": the mlp and the cnn see the same augmented
-digits, so the cnn's lead over it is what convolution adds beyond augmentation.  The recipes and the
-measurements behind them (3 seeds, 5-fold cross-validation, ``benchmarks/model_table.py``) are
-in :mod:`digitlens.training.recipes`.  On the bundled split (seed 0) the rungs reach about 89%,
-91%, 98.4% and 98.6% test accuracy; on MNIST's official 10,000 test digits the mlp and the cnn
-read 97.6% and 99.0%: the step the bundled 1,000 hardly show still removes more than half of the
-mlp's mistakes.
+digits, so the cnn's lead over it is what convolution adds beyond augmentation.  The recipes and
+the measurements behind them (3 seeds, 5-fold cross-validation, ``benchmarks/model_table.py``)
+are in :mod:`digitlens.training.recipes`.  On the bundled split (seed 0) the rungs reach about
+89%, 91%, 98.1% and 99.1% test accuracy; on MNIST's official 10,000 test digits the mlp and the
+cnn read 97.6% and 99.3%: the step the bundled 1,000 hardly show removes more than two thirds of
+the mlp's mistakes.
 
 The bundled test digits were written by MNIST's writers, like the training digits.  Given
 ``other_writers`` (e.g. optdigits, scikit-learn's ``load_digits`` brought through the one

@@ -120,6 +120,11 @@ class _Replay:
         return u
 
 
+def _draws(layer) -> bool:
+    """Whether ``layer`` draws random numbers in a training forward pass (a Dropout with p > 0)."""
+    return isinstance(layer, Dropout) and layer.p > 0.0
+
+
 def _draw_dropout(model: Sequential, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The uniform numbers every Dropout layer of ``model`` draws for a batch of ``n`` examples, in
     layer order: exactly the draws (same shapes, dtype and order) of the whole batch's forward."""
@@ -127,7 +132,7 @@ def _draw_dropout(model: Sequential, n: int, rng: np.random.Generator) -> list[n
     draws = []
     shape = model.input_shape
     for layer, out_shape in zip(model.layers, model.shapes):
-        if isinstance(layer, Dropout) and layer.p > 0.0:
+        if _draws(layer):
             draws.append(rng.random((n, *shape), dtype=dtype))  # (n, *layer input shape)
         shape = out_shape
     return draws
@@ -172,7 +177,7 @@ class SplitStep:
             raise ValueError(f"cannot split batches of a model with layers of type {odd}: their "
                              "random draws could not be replayed slice by slice")
         self.model, self.threads, self.slice_size = model, threads, slice_size
-        self._has_dropout = any(isinstance(la, Dropout) and la.p > 0.0 for la in model.layers)
+        self._has_dropout = any(map(_draws, model.layers))
         # the calling thread computes the first slice itself, the pool's threads the others
         self._pool = ThreadPoolExecutor(threads - 1, "digitlens-fit") if threads > 1 else None
 
