@@ -209,6 +209,37 @@ def test_layers_accept_any_memory_layout():
                                       MaxPool2D().backward(dy, pc)[0])
 
 
+
+
+def test_dropout_and_dense_after_a_flattened_conv_keep_its_layout_and_its_numbers():
+    """A conv's output is batch-last, so its flattening is a column-major (N, D) view.  Dropout
+    then draws the same numbers as for a row-major copy (same generator state), stored like x, and
+    the dense layer's input gradient comes back column-major: flattened back, it is batch-last
+    like the ReLU's z, so no element-wise step below mixes two layouts (only the speed differs)."""
+    rng = np.random.default_rng(13)
+    z = rng.standard_normal((5, 4, 3, 3))
+    z_bl = np.ascontiguousarray(z.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)  # batch-last
+    flat, shape = Flatten().forward(z_bl)
+    assert flat.flags.f_contiguous and not flat.flags.c_contiguous
+    drop = Dropout(0.4)
+    y_f, mask_f = drop.forward(flat, training=True, rng=np.random.default_rng(3))
+    y_c, mask_c = drop.forward(np.ascontiguousarray(flat), training=True,
+                               rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(y_f, y_c)  # the same mask, drawn in the same order
+    assert mask_f.flags.f_contiguous and mask_c.flags.c_contiguous
+    assert 0 < (mask_f == 0).sum() < mask_f.size
+    dense = built(Dense(7), (36,))
+    dz = rng.standard_normal((5, 7))
+    dx_f, g_f = dense.backward(dz, y_f)
+    dx_c, g_c = dense.backward(dz, y_c)
+    np.testing.assert_allclose(dx_f, dz @ dense.params["W"].T, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(dx_f, dx_c, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(g_f["W"], g_c["W"], rtol=1e-13, atol=1e-13)
+    assert dx_f.flags.f_contiguous and dx_c.flags.c_contiguous
+    np.testing.assert_array_equal(dense.input_grad(dz, y_f), dx_f)
+    da, _ = Flatten().backward(drop.backward(dx_f, mask_f)[0], shape)
+    assert da.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last, like z_bl
+    np.testing.assert_array_equal(da, (dx_c * mask_c).reshape(z.shape))
 def test_global_avg_pool_gradcheck():
     rng = np.random.default_rng(4)
     layer = GlobalAvgPool2D()

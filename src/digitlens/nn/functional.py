@@ -40,8 +40,21 @@ def linear_backward(dz: np.ndarray, x: np.ndarray, W: np.ndarray):
     ``dz[n, j] * W[i, j]`` over the outputs.
     """
     dW, db = linear_param_grads(dz, x)
-    dx = dz @ W.T  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
-    return dx, dW, db
+    return linear_input_grad(dz, x, W), dW, db
+
+
+def linear_input_grad(dz: np.ndarray, x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Only ``dx = dz @ Wᵀ`` of :func:`linear_backward`, stored in memory like ``x``.
+
+    After a convolution, ``x`` is the flattened image stored batch-last (column-major ``(N, D)``,
+    see :mod:`digitlens.nn.conv`).  ``dx`` is then computed as ``(W @ dzᵀ)ᵀ``: the same numbers
+    (each ``dx[n, i] = Σ_j dz[n, j]·W[i, j]``), already in the layout the layers below work in,
+    so their element-wise steps never mix a row-major and a column-major array (a mixed pair runs
+    ~10x slower in NumPy), and for this shape OpenBLAS runs it ~1.5x faster too.
+    """
+    if x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
+        return (W @ dz.T).T  # (D_in, D_out) @ (D_out, N) -> (D_in, N), seen as (N, D_in)
+    return dz @ W.T  # (N, D_out) @ (D_out, D_in) -> (N, D_in)
 
 
 def linear_param_grads(dz: np.ndarray, x: np.ndarray):
@@ -49,6 +62,16 @@ def linear_param_grads(dz: np.ndarray, x: np.ndarray):
     dW = x.T @ dz  # (D_in, N) @ (N, D_out) -> (D_in, D_out)
     db = dz.sum(axis=0)  # (D_out,)
     return dW, db
+
+
+def in_layout_of(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``a``'s values (same shape as ``like``) copied into an array stored in memory like ``like``.
+
+    Layouts matter only for speed: an element-wise step over a row-major and a column-major array
+    at once walks one of them against its grain."""
+    out = np.empty_like(like, dtype=a.dtype)  # keeps like's memory order
+    np.copyto(out, a)
+    return out
 
 
 # ---------------------------------------------------------------------------------- activations

@@ -188,7 +188,7 @@ class Dense(Layer):
         return {"W": dW, "b": db}
 
     def input_grad(self, dz, x):
-        return dz @ self.params["W"].T  # (N, D_out) @ (D_out, D_in): linear_backward's dx
+        return F.linear_input_grad(dz, x, self.params["W"])  # linear_backward's dx
 
 
 @register
@@ -278,9 +278,13 @@ class Dropout(Layer):
             raise ValueError("Dropout in training mode needs rng=np.random.Generator (it draws "
                              "which inputs to silence); pass rng=..., or training=False to "
                              "switch dropout off")
-        keep = (rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
-                >= self.p)
-        mask = keep.astype(x.dtype) / (1.0 - self.p)
+        u = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        if not x.flags.c_contiguous:
+            # x is stored otherwise (a flattened batch-last image): the same numbers, copied into
+            # x's memory order, so the products here and in backward never mix two layouts (a
+            # mixed pair runs several times slower in NumPy)
+            u = F.in_layout_of(u, x)
+        mask = (u >= self.p).astype(x.dtype) / (1.0 - self.p)
         return x * mask, mask
 
     def backward(self, dy, mask):
