@@ -242,6 +242,23 @@ def test_loss_and_grads_never_changes_the_parameters():
         np.testing.assert_array_equal(v, before[k])
 
 
+
+@pytest.mark.parametrize("scale", [0.25, 3.0])
+def test_scale_multiplies_the_loss_and_every_gradient_but_not_the_l2_term(scale):
+    """``scale`` (a slice's share of its batch) weights the mean loss and its gradients; the L2
+    penalty is the batch's, added once, unscaled."""
+    model = small_model(dropout=0.3)
+    plain, g = model.loss_and_grads(X, Y, rng=np.random.default_rng(4))
+    scaled, gs = model.loss_and_grads(X, Y, rng=np.random.default_rng(4), scale=scale)
+    assert scaled == pytest.approx(scale * plain, rel=1e-12)
+    for k in g:
+        np.testing.assert_allclose(gs[k], scale * g[k], rtol=1e-12, atol=1e-15)
+    l2 = 0.1
+    _, gl = model.loss_and_grads(X, Y, rng=np.random.default_rng(4), l2=l2, scale=scale)
+    W = model.layers[1].params["W"]  # the first Dense (layer 0 is the Flatten)
+    np.testing.assert_allclose(gl["1.W"], scale * g["1.W"] + l2 * W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gl["1.b"], scale * g["1.b"], rtol=1e-12, atol=1e-15)
+
 # ------------------------------------------------------------------- realistic sizes (slow)
 # One check per layer type at the size the zoo uses: 28x28 images, 784 inputs, a few hundred
 # units.  Bugs that only show at real sizes (an off-by-one at an image's edge, a stride that

@@ -422,7 +422,8 @@ class Sequential:
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0,
                        training: bool = True, rng: np.random.Generator | None = None,
-                       return_logits: bool = False, label_smoothing: float = 0.0):
+                       return_logits: bool = False, label_smoothing: float = 0.0,
+                       scale: float = 1.0):
         """Mean loss on the batch and its gradient for every parameter.  Nothing is updated.
 
         Parameters
@@ -452,6 +453,9 @@ class Sequential:
             loss, dz = F.softmax_cross_entropy(z, self.targets(y, z.shape[1]), label_smoothing)
         else:
             loss, dz = self._loss_fn(z, self.targets(y, z.shape[1]))
+        if scale != 1.0:
+            loss *= scale
+            dz *= np.asarray(scale, dz.dtype)  # (N, K): every gradient below scales with it
         _, grads = self._backward(dz, caches, need_input_grad=False, steps=steps)
         if l2:
             for i, layer in enumerate(self.layers):

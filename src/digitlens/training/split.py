@@ -8,7 +8,9 @@ and combine them weighted by size::
     L = Σ_i (n_i / n) · L_i          g = Σ_i (n_i / n) · g_i
 
 which is the whole batch's loss and gradient, up to float32 rounding (only the order of the
-additions changes).  Nothing else changes either: the slices use the same weights, and the dropout
+additions changes).  The weights cost nothing: each slice passes its share ``n_i / n`` as
+``loss_and_grads(..., scale=n_i / n)``, which multiplies ``∂L/∂z`` (a few numbers per image) before
+the backward pass, so the slices' gradients come out weighted and are simply added up.  Nothing else changes either: the slices use the same weights, and the dropout
 masks are drawn for the whole batch, from the same generator in the same order as
 :meth:`~digitlens.nn.model.Sequential.loss_and_grads` would draw them, then cut like the batch.
 
@@ -218,9 +220,11 @@ class SplitStep:
         def run(r: slice):
             sub_rng = _Replay(draws, r) if draws is not None else rng
             xs = x[r] if prepare is None else prepare(x[r], r)
+            # each slice's loss and gradients come weighted by its share of the batch, n_i / n
             return self.model.loss_and_grads(xs, y[r], training=training, rng=sub_rng,
                                               return_logits=True,
-                                              label_smoothing=label_smoothing)
+                                              label_smoothing=label_smoothing,
+                                              scale=(r.stop - r.start) / n)
 
         others = [self._pool.submit(run, r) for r in rows[1:]] \
             if self._pool is not None else []
@@ -236,17 +240,11 @@ class SplitStep:
             parts = [run(rows[0])] + [f.result() for f in others]
         else:
             parts = list(map(run, rows))
-        weights = [(r.stop - r.start) / n for r in rows]
-        loss = float(sum(w * p[0] for w, p in zip(weights, parts)))
-        grads = {}
-        for key in parts[0][1]:  # each slice's gradients are its own new arrays: scaled in place
-            g = parts[0][1][key]
-            g *= np.asarray(weights[0], g.dtype)
-            for w, p in zip(weights[1:], parts[1:]):
-                gi = p[1][key]
-                gi *= np.asarray(w, g.dtype)
-                g += gi
-            grads[key] = g
+        loss = float(sum(p[0] for p in parts))
+        grads = parts[0][1]  # the first slice's own new arrays: the others are added in place
+        for p in parts[1:]:
+            for key, g in p[1].items():
+                grads[key] += g
         z = np.concatenate([p[2] for p in parts])  # (n, K) logits, in batch order
         if l2:  # the penalty belongs to the batch once, not to every slice
             for i, layer in enumerate(self.model.layers):
