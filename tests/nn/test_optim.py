@@ -244,3 +244,43 @@ def test_optimizer_updates_in_place_and_keeps_state_per_parameter():
 def test_invalid_hyperparameters_rejected(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(1e-3), lambda: SGD(0.05, momentum=0.9),
+                                  lambda: SGD(0.05)])
+def test_updates_in_pieces_on_threads_equal_one_whole_update(make, monkeypatch):
+    """Arrays bigger than PIECE are updated piece by piece (views into the same arrays), and the
+    pieces may run on several threads in any order: the numbers are those of one whole update,
+    bit for bit, step after step."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import digitlens.nn.optim as optim
+
+    rng = np.random.default_rng(0)
+    shapes = {"a.W": (300, 7), "a.b": (7,), "b.W": (5, 3, 3, 3), "c.W": (1000,)}
+    start = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+             for _ in range(3)]
+    grads[1]["b.W"] = np.asfortranarray(grads[1]["b.W"])  # a gradient in another layout
+    whole = {k: v.copy() for k, v in start.items()}
+    opt = make()
+    for g in grads:
+        opt.step(whole, g)
+
+    monkeypatch.setattr(optim, "PIECE", 64)
+    pieces = {k: v.copy() for k, v in start.items()}
+    calls = []
+    opt = make()
+    with ThreadPoolExecutor(3) as pool:
+        def shuffled_map(fn, items):  # in reverse order, on three threads
+            items = list(items)[::-1]
+            calls.append(len(items))
+            return list(pool.map(fn, items))
+
+        for g in grads:
+            opt.step(pieces, g, map=shuffled_map)
+    # a.W: 2,100 numbers in 33 pieces; a.b whole; b.W: 135 in 3 pieces, but whole on the step
+    # whose gradient is column-major (pieces of flat views need one layout); c.W: 16 pieces
+    assert calls == [33 + 1 + 3 + 16, 33 + 1 + 1 + 16, 33 + 1 + 3 + 16]
+    for k in shapes:
+        np.testing.assert_array_equal(pieces[k], whole[k], err_msg=k)

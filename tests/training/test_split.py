@@ -186,6 +186,37 @@ def test_draws_that_fail_release_the_waiting_slices(digits):
         _Replay(draws, slice(0, 1)).random((1, 2), np.float32)
 
 
+def test_map_shares_the_items_between_the_calling_thread_and_the_pool(digits):
+    """``SplitStep.map`` (what fit runs the optimizer's updates through) returns fn's results in
+    item order, computed on the pool's threads and the caller's; an error in any thread is
+    re-raised after all have stopped; one thread maps in the caller alone."""
+    import threading
+
+    model = dl.build_model("cnn_tiny", np.random.default_rng(0))
+    seen = []
+
+    def slow_square(i):
+        seen.append(threading.current_thread())
+        time.sleep(0.005)  # long enough that both threads get items
+        return i * i
+
+    with SplitStep(model, threads=2) as step:
+        assert step.map(slow_square, range(20)) == [i * i for i in range(20)]
+        assert threading.current_thread() in seen and len(set(seen)) == 2
+
+        def fails_on_7(i):
+            if i == 7:
+                raise ArithmeticError("item 7")
+            return slow_square(i)
+
+        with pytest.raises(ArithmeticError, match="item 7"):
+            step.map(fails_on_7, range(20))
+    seen.clear()
+    with SplitStep(model, threads=1) as step:
+        assert step.map(slow_square, range(5)) == [0, 1, 4, 9, 16]
+    assert set(seen) == {threading.current_thread()}
+
+
 def test_threads_argument_is_checked(digits):
     model = dl.build_model("cnn_tiny", np.random.default_rng(0))
     with pytest.raises(ValueError, match="threads must be a whole number >= 1, got 0"):

@@ -16,6 +16,7 @@ would silently make every float32 update twice as slow.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -30,16 +31,65 @@ def _positive(name: str, value) -> float:
     return check_number(name, value, "a positive finite number", lambda v: v > 0)
 
 
+#: arrays bigger than this are updated in pieces of at most this many numbers (see ``step``)
+PIECE = 1 << 16
+
+
 class Optimizer:
-    """Base class: holds the learning rate, the per-parameter state and the step count."""
+    """Base class: holds the learning rate, the per-parameter state and the step count.
+
+    A subclass says what its state is (:meth:`_new_state`), what it computes once per step
+    (:meth:`_constants`) and how one array moves (:meth:`_update`, element-wise), and
+    :meth:`step` runs it over every parameter.
+    """
 
     def __init__(self, lr: float) -> None:
         self.lr = _positive("learning rate", lr)  # a Python float (see the module docstring)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.t = 0  # number of steps taken
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """Update every array in ``params`` in place using ``grads`` (same keys and shapes)."""
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
+             map: Callable = map) -> None:
+        """Update every array in ``params`` in place using ``grads`` (same keys and shapes).
+
+        Parameters
+        ----------
+        params, grads : dicts of arrays, as :meth:`Sequential.params` and
+            :meth:`Sequential.loss_and_grads` return them.
+        map : how the element-wise updates are run: the builtin ``map`` runs them one after
+            another; an executor's ``map`` runs them on its threads (``fit`` passes its slices'
+            threads: NumPy releases Python's lock in these loops).  Each update touches its own
+            numbers, and the numbers are the same either way.  An array of more than
+            :data:`PIECE` numbers (the ``cnn``'s 3,136 × 128 dense layer holds 401,408) is
+            updated in pieces, so two threads share it instead of one doing it alone.
+        """
+        self.t += 1
+        const = self._constants()
+        pieces = []
+        for k, W in params.items():
+            g = grads[k]
+            st = self.state.get(k)
+            if st is None:
+                st = self.state[k] = self._new_state(W, g)
+            arrays = (W, g, *st.values())
+            if W.size > PIECE and all(a.flags.c_contiguous for a in arrays):
+                flat = [a.reshape(-1) for a in arrays]  # views: the pieces write into W itself
+                pieces += [[f[i:i + PIECE] for f in flat] for i in range(0, W.size, PIECE)]
+            else:
+                pieces.append(arrays)
+        for _ in map(lambda arrays: self._update(const, *arrays), pieces):
+            pass  # (consumed so that an executor's map runs, and re-raises, every update)
+
+    def _new_state(self, W: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-parameter state, created on the first step (e.g. Adam's m and v)."""
+        return {}
+
+    def _constants(self) -> tuple:
+        """Numbers computed once per step (Python floats), handed to every :meth:`_update`."""
+        return ()
+
+    def _update(self, const: tuple, W: np.ndarray, g: np.ndarray, *state: np.ndarray) -> None:
+        """Move ``W`` in place, element by element (so any piece of it can be done alone)."""
         raise NotImplementedError
 
 
@@ -60,20 +110,21 @@ class SGD(Optimizer):
         super().__init__(lr)
         self.momentum = _unit_interval("momentum", momentum)
 
-    def step(self, params, grads):
-        self.t += 1
-        lr = float(self.lr)
-        for k, W in params.items():
-            g = grads[k]
-            if self.momentum:
-                st = self.state.setdefault(k, {})
-                if "v" not in st:
-                    st["v"] = np.array(g, dtype=W.dtype)  # a copy: v = g on the first step
-                else:
-                    st["v"] *= self.momentum
-                    st["v"] += g
-                g = st["v"]
-            W -= lr * g
+    def _new_state(self, W, g):
+        # v starts at 0, so the first step's v = μ·0 + g is g, as PyTorch defines it
+        return {"v": np.zeros_like(W)} if self.momentum else {}
+
+    def _constants(self):
+        return float(self.lr), self.momentum
+
+    def _update(self, const, W, g, *state):
+        lr, momentum = const
+        if state:  # v = μ·v + g, then W -= lr·v
+            (v,) = state
+            v *= momentum
+            v += g
+            g = v
+        W -= lr * g
 
 
 class Adam(Optimizer):
@@ -101,33 +152,31 @@ class Adam(Optimizer):
         self.beta2 = _unit_interval("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def step(self, params, grads):
-        self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t  # bias corrections (Python floats)
+    def _new_state(self, W, g):
+        return {"m": np.zeros_like(W), "v": np.zeros_like(W)}
+
+    def _constants(self):
+        c1, c2 = 1.0 - self.beta1**self.t, 1.0 - self.beta2**self.t  # bias corrections
         # lr · m̂/(sqrt(v̂) + ε) = [lr·sqrt(c2)/c1] · m/(sqrt(v) + ε·sqrt(c2)): the same number with
         # the corrections folded into two scalars, so no corrected copies of m and v are made.
-        step = float(self.lr) * math.sqrt(c2) / c1
-        eps_hat = self.eps * math.sqrt(c2)
-        for k, W in params.items():
-            g = grads[k]
-            st = self.state.get(k)
-            if st is None:
-                st = self.state[k] = {"m": np.zeros_like(W), "v": np.zeros_like(W)}
-            m, v = st["m"], st["v"]
-            # one scratch array per step, every operation in place (this loop is the hot path)
-            tmp = np.multiply(g, 1.0 - b1, dtype=W.dtype)  # (1−β1)·g
-            m *= b1
-            m += tmp
-            np.multiply(g, g, out=tmp)  # g²
-            tmp *= 1.0 - b2
-            v *= b2
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += eps_hat
-            np.divide(m, tmp, out=tmp)  # m / (sqrt(v) + ε̂)
-            tmp *= step
-            W -= tmp
+        return float(self.lr) * math.sqrt(c2) / c1, self.eps * math.sqrt(c2)
+
+    def _update(self, const, W, g, m, v):
+        step, eps_hat = const
+        b1, b2 = self.beta1, self.beta2
+        # one scratch array per update, every operation in place (this is the hot path)
+        tmp = np.multiply(g, 1.0 - b1, dtype=W.dtype)  # (1−β1)·g
+        m *= b1
+        m += tmp
+        np.multiply(g, g, out=tmp)  # g²
+        tmp *= 1.0 - b2
+        v *= b2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += eps_hat
+        np.divide(m, tmp, out=tmp)  # m / (sqrt(v) + ε̂)
+        tmp *= step
+        W -= tmp
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -470,7 +470,8 @@ class _Run:
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss} at epoch {epoch}, batch {b + 1} "
                            f"(learning rate {self.opt.lr:.3g})", epoch)
-        self.opt.step(self.params, grads)
+        self.opt.step(self.params, grads,  # the update shared by the slices' threads, if any
+                      map=map if self.split is None else self.split.map)
         if self.ema is not None:
             self.ema.update(self.params)
         acc = accuracy_from_logits(self.model, z, yb)

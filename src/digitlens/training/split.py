@@ -194,6 +194,33 @@ class SplitStep:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def map(self, fn: Callable, items) -> list:
+        """``[fn(item) for item in items]``, computed on every thread of the step, the calling
+        one included: each thread takes the next item not yet taken until none is left, so a
+        thread that drew small items takes more of them.  ``fit`` runs the optimizer's updates
+        through it (:meth:`~digitlens.nn.optim.Optimizer.step`'s ``map``); the items must not
+        depend on each other.  The first exception raised by ``fn`` is re-raised, once every
+        thread has stopped."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+        results: list = [None] * len(items)
+        taken = itertools.count()  # next() on it is atomic: no item is taken twice
+
+        def work() -> None:
+            while (i := next(taken)) < len(items):
+                results[i] = fn(items[i])
+
+        helpers = [self._pool.submit(work) for _ in range(self.threads - 1)]
+        try:
+            work()
+        finally:
+            errors = [f.exception() for f in helpers]  # waits for every helper
+        for e in errors:
+            if e is not None:
+                raise e
+        return results
+
     def __call__(self, x: np.ndarray, y: np.ndarray, *, l2: float = 0.0, training: bool = True,
                  rng: np.random.Generator | None = None,
                  prepare: Callable[[np.ndarray, slice], np.ndarray] | None = None,
