@@ -10,8 +10,9 @@ and combine them weighted by size::
 which is the whole batch's loss and gradient, up to float32 rounding (only the order of the
 additions changes).  The weights cost nothing: each slice passes its share ``n_i / n`` as
 ``loss_and_grads(..., scale=n_i / n)``, which multiplies ``∂L/∂z`` (a few numbers per image) before
-the backward pass, so the slices' gradients come out weighted and are simply added up.  Nothing else changes either: the slices use the same weights, and the dropout
-masks are drawn for the whole batch, from the same generator in the same order as
+the backward pass, so the slices' gradients come out weighted and are simply added up.  Nothing
+else changes either: the slices use the same weights, and the dropout masks are drawn for the
+whole batch, from the same generator in the same order as
 :meth:`~digitlens.nn.model.Sequential.loss_and_grads` would draw them, then cut like the batch.
 
 Why bother (measured with ``benchmarks/profile_cnn.py`` and ``benchmarks/bench_cnn.py``):
