@@ -8,6 +8,7 @@ the tour, saving each step's text (``tour_nine.txt``) and screenshots in ``artif
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -97,6 +98,20 @@ def test_the_tour_runs_to_the_end(page, server, artifacts):
     assert step["label"] == expl["prediction"]
     np.testing.assert_allclose(step["p_before"], expl["probabilities"], rtol=1e-5, atol=1e-7)
     assert f"{step['loss_before']:.4f}" in texts[6]
+    # a step on a digit the network is sure of moves p by hundredths of a point: the page shows
+    # enough decimals for the change to be seen (two significant digits of the largest change)
+    before, after = np.array(step["p_before"]), np.array(step["p_after"])
+    change = 100 * np.abs(after - before).max()
+    digits = min(4, max(1, math.ceil(-math.log10(change / 10))))
+    i_label = step["classes"].index(step["label"])
+    shown = f"{100 * before[i_label]:.{digits}f}% to {100 * after[i_label]:.{digits}f}%"
+    assert shown in texts[6]
+    assert shown in page.inner_text("#learn")
+    cell = page.inner_text("#learn .learn-probs tr.target td:last-child")
+    want = 100 * (after[i_label] - before[i_label])
+    assert cell == f"{'+' if want > 0 else '−'}{abs(want):.{digits}f}" and float(cell[1:]) > 0
+    if before[i_label] >= 0.95:  # why the step is small
+        assert "already sure" in page.inner_text("#learn-why")
     rec = server["app"].state.ctx.registry.rec
     assert step["loss_after"] < step["loss_before"]
     assert rec.model("cnn") is not None  # the served model was not changed by the step

@@ -78,21 +78,42 @@ function picture(grid, label, cls = "map mid") {
   return c;
 }
 
-function probTable(expl, d) {
+/** Decimals (1 to 4) that give the largest change, in percentage points, two significant digits:
+ * a step on a digit the network is already sure of moves p by hundredths of a point, which one
+ * decimal would show as "nothing moved". */
+export function decimalsFor(d) {
+  const m = Math.max(...d.p_after.map((p, i) => Math.abs(100 * (p - d.p_before[i]))));
+  if (!(m > 0)) return 1;
+  return Math.min(4, Math.max(1, Math.ceil(-Math.log10(m / 10))));
+}
+
+function probTable(expl, d, digits) {
   const rows = expl.classes.map((c, i) => {
-    const up = d.p_after[i] - d.p_before[i];
+    const up = 100 * (d.p_after[i] - d.p_before[i]);
+    const shown = Math.abs(up).toFixed(digits);
+    const zero = Number(shown) === 0;
     return el("tr", { class: c === d.label ? "target" : "" },
-      el("th", { text: String(c) }), el("td", { text: pct(d.p_before[i]) }), el("td", { text: pct(d.p_after[i]) }),
-      el("td", { class: up > 0 ? "up" : up < 0 ? "down" : "", text: Math.abs(100 * up) < 0.05 ? "0.0" : `${up > 0 ? "+" : "−"}${Math.abs(100 * up).toFixed(1)}` }));
+      el("th", { text: String(c) }), el("td", { text: pct(d.p_before[i], digits) }), el("td", { text: pct(d.p_after[i], digits) }),
+      el("td", { class: zero ? "" : up > 0 ? "up" : "down", text: zero ? shown : `${up > 0 ? "+" : "−"}${shown}` }));
   });
   return el("table", { class: "epochs learn-probs" },
     el("thead", {}, el("tr", {}, el("th", { text: "digit" }), el("th", { text: "before" }), el("th", { text: "after" }), el("th", { text: "change (points)" }))),
     el("tbody", {}, ...rows));
 }
 
+/** Why the step was big or small: the size of the loss's gradient follows how wrong p was. */
+function stepSize(d, i) {
+  const p = d.p_before[i];
+  if (p >= 0.95) return `The network was already sure it is a ${d.label} (p = ${pct(p, 1)}), so the loss is small, its gradient is small, and so is the step: training learns least from the digits it already reads well.`;
+  if (p < 0.5) return `The network did not think it is a ${d.label} (p = ${pct(p, 1)}), so the loss is large, its gradient is large, and so is the step: training learns most from the digits it gets wrong.`;
+  return "";
+}
+
 function renderStep(expl, d) {
   const who = unitName(expl, d.layer, d.unit);
   const i = d.classes.indexOf(d.label);
+  const digits = decimalsFor(d);
+  const why = stepSize(d, i);
   const ex = d.example;
   const rule = d.optimizer === "sgd"
     ? `Plain gradient descent: every weight moves by −learning rate × its gradient, here −${d.lr} × ∂L/∂w.`
@@ -107,8 +128,9 @@ function renderStep(expl, d) {
       el("figure", {}, picture(d.update, "the update"), el("figcaption", { text: `update Δw (${fmt(d.update_range[0], 5)} to ${fmt(d.update_range[1], 5)})` }))),
     el("p", { class: "small", text: rule }),
     el("p", { class: "small", id: "learn-example", text: `One weight, the one with the largest gradient (index ${ex.index.join(", ")}): w = ${fmt(ex.w, 5)}, ∂L/∂w = ${fmt(ex.grad, 5)}, Δw = ${fmt(ex.update, 5)}, so w becomes ${fmt(ex.w_after, 5)}. Its bias: b = ${fmt(d.bias.b, 5)}, ∂L/∂b = ${fmt(d.bias.grad, 5)}, Δb = ${fmt(d.bias.update, 5)}.` }),
-    el("p", { class: "learn-loss", text: `After this one step every weight of the network has moved (not only these): the loss on your digit went from ${fmt(d.loss_before, 4)} to ${fmt(d.loss_after, 4)}, and p(${d.label}) from ${pct(d.p_before[i])} to ${pct(d.p_after[i])}.` }),
-    probTable(expl, d),
+    el("p", { class: "learn-loss", text: `After this one step every weight of the network has moved (not only these): the loss on your digit went from ${fmt(d.loss_before, 4)} to ${fmt(d.loss_after, 4)}, and p(${d.label}) from ${pct(d.p_before[i], digits)} to ${pct(d.p_after[i], digits)}.` }),
+    ...(why ? [el("p", { class: "small", id: "learn-why", text: why })] : []),
+    probTable(expl, d, digits),
     el("p", { class: "small muted", text: "Real training takes such steps on batches of 64 digits, thousands of times, with a small learning rate, so that no single digit pulls too hard. The network on this page is not changed by this step." }),
     playgroundLink());
 }

@@ -9,7 +9,7 @@
  */
 import { $, el, fmt, pct } from "./dom.js";
 import { showLooks } from "./filters.js";
-import { learn, takeStep } from "./learn.js";
+import { decimalsFor, learn, takeStep } from "./learn.js";
 import { state } from "./state.js";
 import { showUnit } from "./units.js";
 
@@ -99,8 +99,9 @@ const STEPS = [
     const d = await takeStep();
     if (!d) return ["(the training step could not be taken)"];
     const i = d.classes.indexOf(d.label);
+    const digits = decimalsFor(d);  // a sure digit moves by hundredths of a point: show them
     return [`Training asks: how wrong is the network on a digit? For “this is a ${d.label}” the loss is L = −log p(${d.label}) = ${fmt(d.loss_before, 4)}. ` +
-      `The gradient says how each weight should move to lower L; one step of size ${d.lr} (${d.optimizer === "sgd" ? "plain gradient descent" : "Adam"}) moves every weight, and p(${d.label}) goes from ${pct(d.p_before[i])} to ${pct(d.p_after[i])}. ` +
+      `The gradient says how each weight should move to lower L; one step of size ${d.lr} (${d.optimizer === "sgd" ? "plain gradient descent" : "Adam"}) moves every weight, and p(${d.label}) goes from ${pct(d.p_before[i], digits)} to ${pct(d.p_after[i], digits)}. ` +
       "Thousands of such steps on the training digits gave the weights you have explored. The Playground tab shows it in slow motion."];
   } },
 ];
