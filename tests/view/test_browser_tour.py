@@ -116,3 +116,23 @@ def test_the_tour_runs_to_the_end(page, server, artifacts):
     assert step["loss_after"] < step["loss_before"]
     assert rec.model("cnn") is not None  # the served model was not changed by the step
     page.locator("#panel-learn").screenshot(path=str(artifacts / "learn_step_nine.png"))
+
+
+def test_a_step_towards_a_digit_the_network_does_not_believe_is_large(page, server, artifacts):
+    """"It should be a 4" on the drawn 9: p(4) was small, so the loss and the step are large, and
+    the page says so; the numbers are the engine's."""
+    draw_and_wait(page, NINE)
+    page.click("#panel-learn")  # scroll the panel into view
+    page.locator("#learn-label input[value='4']").check(force=True)
+    before = int(page.evaluate("document.body.dataset.learned || '0'"))
+    page.click("#btn-step")
+    wait_for(page, f"+(document.body.dataset.learned || 0) > {before}")
+    step = page.evaluate("window.digitlens.step")
+    i = step["classes"].index(4)
+    assert step["label"] == 4 and step["p_before"][i] < 0.5
+    assert step["p_after"][i] > step["p_before"][i]  # the step pulls towards "4"
+    why = page.inner_text("#learn-why")
+    assert "did not think it is a 4" in why
+    assert ("one step was enough to turn the answer into a 4" in why) == (step["p_after"][i] >= 0.5)
+    assert f"{step['loss_before']:.4f}" in page.inner_text("#learn")
+    page.locator("#panel-learn").screenshot(path=str(artifacts / "learn_step_towards_4.png"))

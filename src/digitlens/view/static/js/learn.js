@@ -105,7 +105,10 @@ function probTable(expl, d, digits) {
 function stepSize(d, i) {
   const p = d.p_before[i];
   if (p >= 0.95) return `The network was already sure it is a ${d.label} (p = ${pct(p, 1)}), so the loss is small, its gradient is small, and so is the step: training learns least from the digits it already reads well.`;
-  if (p < 0.5) return `The network did not think it is a ${d.label} (p = ${pct(p, 1)}), so the loss is large, its gradient is large, and so is the step: training learns most from the digits it gets wrong.`;
+  if (p < 0.5) {
+    const turned = d.p_after[i] >= 0.5 ? ` Here one step was enough to turn the answer into a ${d.label} (p = ${pct(d.p_after[i], 1)}): one digit, a large gradient and this learning rate can overturn what the network knew, which is why real training averages the gradient over a batch and takes small steps.` : "";
+    return `The network did not think it is a ${d.label} (p = ${pct(p, 1)}), so the loss is large, its gradient is large, and so is the step: training learns most from the digits it gets wrong.${turned}`;
+  }
   return "";
 }
 
