@@ -281,8 +281,8 @@ class Dropout(Layer):
         u = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
         if not x.flags.c_contiguous:
             # x is stored otherwise (a flattened batch-last image): the same numbers, copied into
-            # x's memory order, so the products here and in backward never mix two layouts (a
-            # mixed pair runs several times slower in NumPy)
+            # x's memory order, so the products here and in backward never mix two layouts (see
+            # functional.linear_input_grad)
             u = F.in_layout_of(u, x)
         mask = (u >= self.p).astype(x.dtype) / (1.0 - self.p)
         return x * mask, mask
