@@ -51,8 +51,8 @@ def linear_input_grad(dz: np.ndarray, x: np.ndarray, W: np.ndarray) -> np.ndarra
     (each ``dx[n, i] = Σ_j dz[n, j]·W[i, j]``), already in the layout the layers below work in,
     so their element-wise steps never mix a row-major and a column-major array, which NumPy walks
     against the grain of one of them (``benchmarks/profile_cnn.py``, 32 images of the ``cnn``: the
-    ReLU before the flatten went from 0.24 to 0.05 ms backward, the dense layer from 0.87 to
-    0.74 ms).
+    ReLU before the flatten went from 0.24 to 0.04 ms backward, the dense layer from 0.85 to
+    0.65 ms; ``benchmarks/results/profile_cnn_s6_*.txt``).
     """
     if x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
         return (W @ dz.T).T  # (D_in, D_out) @ (D_out, N) -> (D_in, N), seen as (N, D_in)
