@@ -23,7 +23,7 @@ export function el(tag, attrs = {}, ...kids) {
 
 /** A number with `d` decimals, or an en dash when there is none. */
 export const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "–" : Number(v).toFixed(d);
-/** A probability in [0, 1] as a percentage with one decimal. */
+/** A probability in [0, 1] as a percentage with `digits` decimals (one unless asked). */
 export const pct = (v, digits = 1) => `${(100 * v).toFixed(digits)}%`;
 /** "1 seed", "3 seeds". */
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
