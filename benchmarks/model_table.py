@@ -134,32 +134,26 @@ def _layers():
     return layers
 
 
-def cnn3():
-    """The zoo's cnn plus a third convolution, 64 filters of 3x3 on the 7x7 maps of the second
-    pooling (no third pooling): 7x7x64 = 3,136 features into the 128-unit layer."""
+def cnn3(filters: int = 64, pool: bool = False):
+    """The zoo's cnn plus a third convolution, ``filters`` filters of 3x3 on the 7x7 maps of the
+    second pooling (no third pooling unless ``pool``): 7x7x64 = 3,136 features into the 128-unit
+    layer."""
     L = _layers()
     return [L.Conv2D(16, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
             L.Conv2D(32, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(64, 3, padding=1), L.Activation("relu"), L.Flatten(),
+            L.Conv2D(filters, 3, padding=1), L.Activation("relu"),
+            *([L.MaxPool2D(2)] if pool else []), L.Flatten(),
             L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
 
 
 def cnn3_pool():
     """:func:`cnn3` with a third 2x2 pooling: 3x3x64 = 576 features into the 128-unit layer."""
-    L = _layers()
-    return [L.Conv2D(16, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(32, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(64, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2), L.Flatten(),
-            L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
+    return cnn3(pool=True)
 
 
 def cnn3_wide():
     """:func:`cnn3` with 128 filters in the third convolution (7x7x128 = 6,272 features)."""
-    L = _layers()
-    return [L.Conv2D(16, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(32, 3, padding=1), L.Activation("relu"), L.MaxPool2D(2),
-            L.Conv2D(128, 3, padding=1), L.Activation("relu"), L.Flatten(),
-            L.Dropout(0.25), L.Dense(128), L.Activation("relu"), L.Dropout(0.5), L.Dense(10)]
+    return cnn3(filters=128)
 
 
 def cnn4():
